@@ -1,0 +1,141 @@
+// The records the embedded protocols keep in a Store, their keys, and their JSON encoding.
+//
+// Key layout (all ASCII):
+//   meta/revision           a counter: fencing tokens, memory versions and waiter order
+//   meta/task_seq           the last task number handed out by CreateTask
+//   lock/<name>             LockRecord (kept after release: it remembers the last token)
+//   wait/<name>/<seq>       WaiterRecord: one blocked AcquireLock, in claim order
+//   worker/<id>             WorkerRecord
+//   mem/<namespace>/<key>   MemoryRecord
+//   task/<id>               TaskRecord
+// Times are microseconds since the Unix epoch.
+//
+// Thread safety: plain values.
+#ifndef TASK_SENTINEL_CORE_RECORDS_H_
+#define TASK_SENTINEL_CORE_RECORDS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/store.h"
+
+namespace tasksentinel {
+
+// One lock name's state. `held` is false after release; the record stays to remember
+// `token`, the last token issued for this name.
+struct LockRecord {
+  std::string name;
+  bool held = false;
+  uint64_t token = 0;
+  std::string holder;       // worker id
+  uint64_t holder_epoch = 0;  // the holder's lease epoch at acquisition
+  absl::Time acquired_at = absl::UnixEpoch();
+  absl::Time renewed_at = absl::UnixEpoch();  // acquisition or latest RenewLock
+  absl::Duration ttl = absl::ZeroDuration();
+  std::map<std::string, std::string> metadata;
+};
+
+// A blocked AcquireLock waiting its turn.
+struct WaiterRecord {
+  std::string worker;
+  uint64_t epoch = 0;
+  absl::Time deadline = absl::UnixEpoch();
+};
+
+enum class WorkerState { kActive, kGone };
+enum class Health { kHealthy, kDegraded, kUnhealthy };
+
+// One worker's registration and lease.
+struct WorkerRecord {
+  std::string id;
+  std::string hostname;
+  WorkerState state = WorkerState::kActive;
+  Health health = Health::kHealthy;
+  uint64_t epoch = 0;                                // rises with every new lease
+  absl::Time registered_at = absl::UnixEpoch();      // first registration
+  absl::Time epoch_started_at = absl::UnixEpoch();   // start of the current lease epoch
+  absl::Time last_heartbeat = absl::UnixEpoch();
+  absl::Time lease_expires_at = absl::UnixEpoch();
+  uint32_t max_tasks = 0;
+  std::vector<std::string> supported_task_types;     // empty: every type
+  std::vector<std::string> reported_active_tasks;
+  std::map<std::string, uint32_t> type_history;      // completed tasks per type (affinity)
+  uint32_t cpu_cores = 0;
+  uint64_t memory_mb = 0;
+};
+
+// One memory entry.
+struct MemoryRecord {
+  std::string value;  // raw bytes
+  uint64_t version = 0;
+  absl::Time updated_at = absl::UnixEpoch();
+  std::string updated_by;
+  absl::Time expires_at = absl::InfiniteFuture();
+};
+
+enum class TaskState { kQueued, kInProgress, kDone, kDeadLetter };
+
+// One task.
+struct TaskRecord {
+  std::string id;
+  uint64_t seq = 0;
+  std::string title;
+  std::string body;
+  std::string type;
+  int32_t priority = 0;
+  TaskState state = TaskState::kQueued;
+  uint32_t attempts = 0;
+  uint32_t max_attempts = 0;
+  absl::Time created_at = absl::UnixEpoch();
+  absl::Time updated_at = absl::UnixEpoch();
+  absl::Time not_before = absl::UnixEpoch();
+  std::string worker_id;
+  uint64_t lock_token = 0;  // the lock instance of the current attempt
+  std::string last_error;
+  std::string result;
+};
+
+// Keys.
+std::string LockKey(absl::string_view name);
+std::string WaiterPrefix(absl::string_view name);
+std::string WaiterKey(absl::string_view name, uint64_t seq);
+std::string WorkerKey(absl::string_view id);
+std::string MemoryPrefix(absl::string_view ns, absl::string_view key_prefix);
+std::string MemoryKey(absl::string_view ns, absl::string_view key);
+std::string TaskKey(absl::string_view id);
+inline constexpr absl::string_view kLockPrefix = "lock/";
+inline constexpr absl::string_view kWorkerPrefix = "worker/";
+inline constexpr absl::string_view kTaskPrefix = "task/";
+
+// JSON encoding. Decoding fails with DATA_LOSS naming the record when the stored bytes do not
+// parse: a damaged record is reported, never silently replaced.
+std::string Encode(const LockRecord& r);
+std::string Encode(const WaiterRecord& r);
+std::string Encode(const WorkerRecord& r);
+std::string Encode(const MemoryRecord& r);
+std::string Encode(const TaskRecord& r);
+absl::StatusOr<LockRecord> DecodeLock(absl::string_view data);
+absl::StatusOr<WaiterRecord> DecodeWaiter(absl::string_view data);
+absl::StatusOr<WorkerRecord> DecodeWorker(absl::string_view data);
+absl::StatusOr<MemoryRecord> DecodeMemory(absl::string_view data);
+absl::StatusOr<TaskRecord> DecodeTask(absl::string_view data);
+
+// Increments the store-wide revision counter and returns the new value (>= 1).
+absl::StatusOr<uint64_t> NextRevision(Transaction& txn);
+
+// Increments and returns a named counter at `key` (>= 1).
+absl::StatusOr<uint64_t> NextCounter(Transaction& txn, absl::string_view key);
+
+// Typed reads: nullopt when absent.
+absl::StatusOr<std::optional<LockRecord>> ReadLock(Transaction& txn, absl::string_view name);
+absl::StatusOr<std::optional<WorkerRecord>> ReadWorker(Transaction& txn, absl::string_view id);
+absl::StatusOr<std::optional<TaskRecord>> ReadTask(Transaction& txn, absl::string_view id);
+
+}  // namespace tasksentinel
+
+#endif  // TASK_SENTINEL_CORE_RECORDS_H_

@@ -1,0 +1,103 @@
+// Input validation (see validation.h).
+#include "core/validation.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tasksentinel {
+namespace {
+
+bool IsIdChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+         c == ':' || c == '/' || c == '@' || c == '-';
+}
+
+absl::Status ValidateChars(absl::string_view field, absl::string_view s, size_t min, size_t max,
+                           bool (*ok)(char), absl::string_view allowed) {
+  if (s.size() < min || s.size() > max) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be ", min, "..", max,
+                                                   " characters long (got ", s.size(), ")"));
+  }
+  for (char c : s) {
+    if (!ok(c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " may contain only ", allowed, " characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateId(absl::string_view field, absl::string_view id) {
+  return ValidateChars(field, id, 1, kMaxIdLength, IsIdChar, "[A-Za-z0-9._:/@-]");
+}
+
+absl::Status ValidateKey(absl::string_view field, absl::string_view key) {
+  return ValidateChars(field, key, 1, kMaxKeyLength, IsIdChar, "[A-Za-z0-9._:/@-]");
+}
+
+absl::Status ValidateKeyPrefix(absl::string_view field, absl::string_view prefix) {
+  return ValidateChars(field, prefix, 0, kMaxKeyLength, IsIdChar, "[A-Za-z0-9._:/@-]");
+}
+
+absl::Status ValidateNamespace(absl::string_view ns, const std::vector<std::string>& allowed) {
+  if (std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown namespace \"", ns,
+                                                   "\": configured namespaces are ",
+                                                   absl::StrJoin(allowed, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTaskType(absl::string_view field, absl::string_view type) {
+  return ValidateChars(
+      field, type, 0, 64,
+      [](char c) {
+        return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+               absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+               c == '-';
+      },
+      "[a-z0-9_.-]");
+}
+
+absl::Status ValidateSize(absl::string_view field, absl::string_view value, size_t max) {
+  if (value.size() > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is ", value.size(), " bytes; the limit is ", max, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDuration(absl::string_view field, absl::Duration d, absl::Duration max) {
+  if (d < absl::ZeroDuration() || d > max) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be between 0 and ",
+                                                   absl::FormatDuration(max), " (got ",
+                                                   absl::FormatDuration(d), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMetadata(const std::map<std::string, std::string>& metadata) {
+  if (metadata.size() > kMaxMetadataEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata has ", metadata.size(), " entries; the limit is ",
+                     kMaxMetadataEntries));
+  }
+  for (const auto& [k, v] : metadata) {
+    if (k.empty() || k.size() > kMaxMetadataKeyLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metadata keys must be 1..", kMaxMetadataKeyLength, " characters"));
+    }
+    if (v.size() > kMaxMetadataValueLength) {
+      return absl::InvalidArgumentError(absl::StrCat("metadata value of \"", k, "\" exceeds ",
+                                                     kMaxMetadataValueLength, " characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tasksentinel

@@ -1,0 +1,138 @@
+// The sidecar binary: configuration (flags > environment > config file > defaults), the
+// embedded store in SENTINEL_DATA_DIR, the gRPC server, and shutdown on SIGTERM/SIGINT.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/sqlite_store.h"
+#include "service/log.h"
+#include "service/server.h"
+
+// One optional flag per setting (lower-case name of the environment variable). GITHUB_TOKEN has
+// no flag: a secret on a command line is visible to every user of the machine.
+#define TS_SETTINGS(X)                                                                        \
+  X(worker_id, "WORKER_ID")                                                                   \
+  X(worker_hostname, "WORKER_HOSTNAME")                                                       \
+  X(worker_max_tasks, "WORKER_MAX_TASKS")                                                     \
+  X(lock_ttl_seconds, "LOCK_TTL_SECONDS")                                                     \
+  X(lock_retry_attempts, "LOCK_RETRY_ATTEMPTS")                                               \
+  X(lock_retry_delay_ms, "LOCK_RETRY_DELAY_MS")                                               \
+  X(lock_delay_ms, "LOCK_DELAY_MS")                                                           \
+  X(heartbeat_interval_ms, "HEARTBEAT_INTERVAL_MS")                                           \
+  X(stale_worker_threshold_ms, "STALE_WORKER_THRESHOLD_MS")                                   \
+  X(load_balance_strategy, "LOAD_BALANCE_STRATEGY")                                           \
+  X(task_affinity_enabled, "TASK_AFFINITY_ENABLED")                                           \
+  X(memory_sync_interval_ms, "MEMORY_SYNC_INTERVAL_MS")                                       \
+  X(memory_cache_size, "MEMORY_CACHE_SIZE")                                                   \
+  X(memory_namespaces, "MEMORY_NAMESPACES")                                                   \
+  X(supported_task_types, "SUPPORTED_TASK_TYPES")                                             \
+  X(cpu_cores, "CPU_CORES")                                                                   \
+  X(memory_mb, "MEMORY_MB")                                                                   \
+  X(task_max_attempts, "TASK_MAX_ATTEMPTS")                                                   \
+  X(task_retry_backoff_ms, "TASK_RETRY_BACKOFF_MS")                                           \
+  X(sentinel_grpc_addr, "SENTINEL_GRPC_ADDR")                                                 \
+  X(sentinel_http_addr, "SENTINEL_HTTP_ADDR")                                                 \
+  X(sentinel_data_dir, "SENTINEL_DATA_DIR")                                                   \
+  X(sentinel_poll_interval_ms, "SENTINEL_POLL_INTERVAL_MS")                                   \
+  X(sentinel_log_level, "SENTINEL_LOG_LEVEL")                                                 \
+  X(sentinel_config, "SENTINEL_CONFIG")                                                       \
+  X(github_owner, "GITHUB_OWNER")                                                             \
+  X(github_repo, "GITHUB_REPO")                                                               \
+  X(github_api_url, "GITHUB_API_URL")
+
+#define TS_DEFINE_FLAG(flag, env) \
+  ABSL_FLAG(std::optional<std::string>, flag, std::nullopt, "Overrides $" env);
+TS_SETTINGS(TS_DEFINE_FLAG)
+#undef TS_DEFINE_FLAG
+
+namespace tasksentinel {
+namespace {
+
+int Fail(const std::string& line) {
+  std::fprintf(stderr, "task-sentinel: %s\n", line.c_str());
+  return 2;
+}
+
+int Run(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Task Sentinel coordination sidecar. Every setting is an environment variable (see "
+      "docs/configuration.md); --lower_case_name=value overrides it.");
+  absl::ParseCommandLine(argc, argv);
+
+  ConfigSources sources;
+#define TS_COLLECT_FLAG(flag, env) \
+  if (auto v = absl::GetFlag(FLAGS_##flag); v.has_value()) sources.flags[env] = *v;
+  TS_SETTINGS(TS_COLLECT_FLAG)
+#undef TS_COLLECT_FLAG
+  sources.env = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+  absl::StatusOr<Config> config = LoadConfig(sources);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  Logger::Global().SetLevel(config->log_level);
+  Logger::Global().SetWorker(config->worker_id);
+
+  if (!config->github_owner.empty()) {
+    return Fail(
+        "GITHUB_OWNER/GITHUB_REPO are set, but this build has only the embedded store; unset "
+        "them to run on SENTINEL_DATA_DIR");
+  }
+
+  // The embedded store, shared by every sidecar pointed at the same directory.
+  std::error_code ec;
+  std::filesystem::create_directories(config->data_dir, ec);
+  if (ec) {
+    return Fail(absl::StrCat("SENTINEL_DATA_DIR ", config->data_dir,
+                             ": cannot create directory: ", ec.message()));
+  }
+  const std::string db_path = (std::filesystem::path(config->data_dir) / "sentinel.db").string();
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(db_path);
+  if (!store.ok()) return Fail(std::string(store.status().message()));
+
+  // Handle SIGTERM/SIGINT on this thread: block them before any other thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  RealClock clock;
+  SentinelServer server(*config, store->get(), &clock);
+  if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));
+  Logger::Global().Info("sidecar", "started",
+                        {{"grpc_addr", config->grpc_addr},
+                         {"port", std::to_string(server.port())},
+                         {"data_dir", config->data_dir},
+                         {"strategy", std::string(StrategyName(config->strategy))}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Logger::Global().Info("sidecar", "shutting_down", {{"signal", strsignal(sig)}});
+  absl::Status s = server.Shutdown(absl::Seconds(2));
+  if (!s.ok()) {
+    Logger::Global().Error("sidecar", "shutdown_incomplete", {{"error", std::string(s.message())}});
+    return 1;
+  }
+  Logger::Global().Info("sidecar", "stopped", {});
+  return 0;
+}
+
+}  // namespace
+}  // namespace tasksentinel
+
+int main(int argc, char** argv) { return tasksentinel::Run(argc, argv); }

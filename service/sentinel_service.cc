@@ -1,0 +1,268 @@
+// The tasksentinel.v1.Sentinel gRPC service (see sentinel_service.h).
+#include "service/sentinel_service.h"
+
+#include <algorithm>
+
+#include "core/validation.h"
+#include "service/convert.h"
+
+namespace tasksentinel {
+namespace {
+
+// A cancellation check for blocking calls: the client gave up or its deadline passed.
+std::function<bool()> CancelledBy(grpc::ServerContext* context) {
+  return [context] {
+    return context->IsCancelled() || std::chrono::system_clock::now() >= context->deadline();
+  };
+}
+
+// Bounds a requested wait by the call's own deadline.
+absl::Duration BoundedWait(grpc::ServerContext* context, absl::Duration wait) {
+  const absl::Duration left = absl::FromChrono(context->deadline()) - absl::Now();
+  return std::max(absl::ZeroDuration(), std::min(wait, left));
+}
+
+std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
+  if (!has) return std::nullopt;
+  return FenceRef{f.task_id(), f.token()};
+}
+
+}  // namespace
+
+SentinelService::SentinelService(const Context& ctx)
+    : ctx_(ctx), locks_(ctx), leases_(ctx), memory_(ctx), tasks_(ctx), cluster_(ctx) {}
+
+grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
+                                          const v1::AcquireLockRequest* request,
+                                          v1::AcquireLockResponse* response) {
+  AcquireRequest req;
+  req.name = request->task_id();
+  if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
+  absl::Duration wait;
+  if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
+    return ToGrpc(s);
+  }
+  // Out-of-range waits are refused by the lock manager, not silently shortened.
+  req.wait_timeout = wait > kMaxWait || wait < absl::ZeroDuration() ? wait
+                                                                     : BoundedWait(context, wait);
+  req.metadata.insert(request->metadata().begin(), request->metadata().end());
+  absl::StatusOr<AcquireAttempt> got = locks_.Acquire(req, CancelledBy(context));
+  if (!got.ok()) return ToGrpc(got.status());
+  response->set_acquired(got->acquired);
+  if (got->lock.has_value()) ToProto(*got->lock, response->mutable_lock());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::RenewLock(grpc::ServerContext*, const v1::RenewLockRequest* request,
+                                        v1::RenewLockResponse* response) {
+  absl::Duration ttl;
+  if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<LockInfo> lock = locks_.Renew(request->task_id(), request->fencing_token(), ttl);
+  if (!lock.ok()) return ToGrpc(lock.status());
+  ToProto(*lock, response->mutable_lock());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::ReleaseLock(grpc::ServerContext*,
+                                          const v1::ReleaseLockRequest* request,
+                                          v1::ReleaseLockResponse* response) {
+  absl::StatusOr<ReleaseOutcome> out =
+      locks_.Release(request->task_id(), request->fencing_token());
+  if (!out.ok()) return ToGrpc(out.status());
+  switch (*out) {
+    case ReleaseOutcome::kReleased: response->set_status(v1::ReleaseLockResponse::RELEASED); break;
+    case ReleaseOutcome::kNotHeld: response->set_status(v1::ReleaseLockResponse::NOT_HELD); break;
+    case ReleaseOutcome::kHeldByOther:
+      response->set_status(v1::ReleaseLockResponse::HELD_BY_OTHER);
+      break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                                        v1::HeartbeatResponse* response) {
+  if (request->max_tasks() > 10000) {
+    return ToGrpc(absl::InvalidArgumentError("max_tasks must be at most 10000"));
+  }
+  if (request->active_tasks_size() > 10000) {
+    return ToGrpc(absl::InvalidArgumentError("active_tasks lists more than 10000 tasks"));
+  }
+  HeartbeatReport report;
+  for (const std::string& id : request->active_tasks()) {
+    if (absl::Status s = ValidateId("active_tasks", id); !s.ok()) return ToGrpc(s);
+    report.active_tasks.push_back(id);
+  }
+  report.max_tasks = request->max_tasks();
+  report.health = FromProto(request->health());
+  absl::StatusOr<HeartbeatResult> result = leases_.Heartbeat(report);
+  if (!result.ok()) return ToGrpc(result.status());
+  ToProto(result->lease_expires_at, response->mutable_lease_expires_at());
+  response->set_lease_epoch(result->lease_epoch);
+  for (const LockInfo& lost : result->lost_locks) ToProto(lost, response->add_lost_locks());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::GetMemory(grpc::ServerContext*, const v1::GetMemoryRequest* request,
+                                        v1::GetMemoryResponse* response) {
+  absl::StatusOr<MemoryEntry> entry = memory_.Get(request->namespace_(), request->key());
+  if (!entry.ok()) return ToGrpc(entry.status());
+  ToProto(*entry, response->mutable_entry());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::SetMemory(grpc::ServerContext*, const v1::SetMemoryRequest* request,
+                                        v1::SetMemoryResponse* response) {
+  SetRequest req;
+  req.ns = request->namespace_();
+  req.key = request->key();
+  req.value = request->value();
+  if (request->has_expected_version()) req.expected_version = request->expected_version();
+  if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
+  req.fencing = FenceFrom(request->has_fencing(), request->fencing());
+  absl::StatusOr<MemoryEntry> entry = memory_.Set(req);
+  if (!entry.ok()) return ToGrpc(entry.status());
+  ToProto(*entry, response->mutable_entry());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::DeleteMemory(grpc::ServerContext*,
+                                           const v1::DeleteMemoryRequest* request,
+                                           v1::DeleteMemoryResponse* response) {
+  std::optional<uint64_t> expected;
+  if (request->has_expected_version()) expected = request->expected_version();
+  absl::StatusOr<bool> deleted =
+      memory_.Delete(request->namespace_(), request->key(), expected,
+                     FenceFrom(request->has_fencing(), request->fencing()));
+  if (!deleted.ok()) return ToGrpc(deleted.status());
+  response->set_deleted(*deleted);
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
+                                         const v1::ListMemoryRequest* request,
+                                         v1::ListMemoryResponse* response) {
+  absl::StatusOr<std::vector<MemoryEntry>> entries =
+      memory_.List(request->namespace_(), request->prefix());
+  if (!entries.ok()) return ToGrpc(entries.status());
+  for (const MemoryEntry& e : *entries) ToProto(e, response->add_entries());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::WatchMemory(grpc::ServerContext* context,
+                                          const v1::WatchMemoryRequest* request,
+                                          grpc::ServerWriter<v1::WatchMemoryEvent>* writer) {
+  absl::Status status = memory_.Watch(
+      request->namespace_(), request->prefix(), request->include_initial(),
+      [writer](const MemoryEvent& event) {
+        v1::WatchMemoryEvent out;
+        out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryEvent::PUT
+                                                           : v1::WatchMemoryEvent::DELETE);
+        if (event.type == MemoryEvent::Type::kPut) {
+          ToProto(event.entry, out.mutable_entry());
+        } else {
+          out.mutable_entry()->set_namespace_(event.entry.ns);
+          out.mutable_entry()->set_key(event.entry.key);
+          out.mutable_entry()->set_version(event.entry.record.version);
+        }
+        return writer->Write(out);  // false once the client is gone
+      },
+      CancelledBy(context));
+  return ToGrpc(status);
+}
+
+grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
+                                         const v1::CreateTaskRequest* request,
+                                         v1::CreateTaskResponse* response) {
+  NewTask task{request->title(), request->body(), request->type(), request->priority(),
+               request->max_attempts()};
+  absl::StatusOr<TaskRecord> created = tasks_.Create(task);
+  if (!created.ok()) return ToGrpc(created.status());
+  ToProto(*created, response->mutable_task());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
+                                       const v1::NextTaskRequest* request,
+                                       v1::NextTaskResponse* response) {
+  absl::Duration wait;
+  if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
+    return ToGrpc(s);
+  }
+  if (wait >= absl::ZeroDuration() && wait <= kMaxWait) wait = BoundedWait(context, wait);
+  std::vector<std::string> types(request->task_types().begin(), request->task_types().end());
+  absl::StatusOr<std::optional<HandedOutTask>> next =
+      tasks_.Next(types, wait, CancelledBy(context));
+  if (!next.ok()) return ToGrpc(next.status());
+  if (next->has_value()) {
+    ToProto((*next)->task, response->mutable_task());
+    ToProto((*next)->lock, response->mutable_lock());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
+                                           const v1::CompleteTaskRequest* request,
+                                           v1::CompleteTaskResponse* response) {
+  absl::StatusOr<TaskRecord> task =
+      tasks_.Complete(request->task_id(), request->fencing_token(), request->result());
+  if (!task.ok()) return ToGrpc(task.status());
+  ToProto(*task, response->mutable_task());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* request,
+                                       v1::FailTaskResponse* response) {
+  absl::StatusOr<TaskRecord> task = tasks_.Fail(request->task_id(), request->fencing_token(),
+                                                request->error(), request->retryable());
+  if (!task.ok()) return ToGrpc(task.status());
+  ToProto(*task, response->mutable_task());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::GetTask(grpc::ServerContext*, const v1::GetTaskRequest* request,
+                                      v1::GetTaskResponse* response) {
+  absl::StatusOr<TaskRecord> task = tasks_.Get(request->task_id());
+  if (!task.ok()) return ToGrpc(task.status());
+  ToProto(*task, response->mutable_task());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
+                                               const v1::GetClusterHealthRequest*,
+                                               v1::GetClusterHealthResponse* response) {
+  absl::StatusOr<ClusterHealth> h = cluster_.Health();
+  if (!h.ok()) return ToGrpc(h.status());
+  response->set_status(h->status == ClusterStatus::kHealthy   ? v1::GetClusterHealthResponse::HEALTHY
+                       : h->status == ClusterStatus::kDegraded ? v1::GetClusterHealthResponse::DEGRADED
+                                                               : v1::GetClusterHealthResponse::UNHEALTHY);
+  response->set_total_workers(h->total_workers);
+  response->set_healthy_workers(h->healthy_workers);
+  response->set_stale_workers(h->stale_workers);
+  response->set_total_capacity(h->total_capacity);
+  response->set_used_capacity(h->used_capacity);
+  response->set_tasks_queued(h->tasks.queued);
+  response->set_tasks_in_progress(h->tasks.in_progress);
+  response->set_tasks_done(h->tasks.done);
+  response->set_tasks_failed(h->tasks.dead_letter);
+  for (const WorkerInfo& w : h->workers) ToProto(w, response->add_workers());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::ListLocks(grpc::ServerContext*, const v1::ListLocksRequest*,
+                                        v1::ListLocksResponse* response) {
+  absl::StatusOr<std::vector<LockInfo>> locks = locks_.List();
+  if (!locks.ok()) return ToGrpc(locks.status());
+  for (const LockInfo& l : *locks) ToProto(l, response->add_locks());
+  return grpc::Status::OK;
+}
+
+grpc::Status SentinelService::ListWorkers(grpc::ServerContext*,
+                                          const v1::ListWorkersRequest* request,
+                                          v1::ListWorkersResponse* response) {
+  absl::StatusOr<std::vector<WorkerInfo>> workers = cluster_.Workers(request->include_gone());
+  if (!workers.ok()) return ToGrpc(workers.status());
+  for (const WorkerInfo& w : *workers) ToProto(w, response->add_workers());
+  return grpc::Status::OK;
+}
+
+}  // namespace tasksentinel

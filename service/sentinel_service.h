@@ -1,0 +1,69 @@
+// The tasksentinel.v1.Sentinel gRPC service: decodes each request, calls the core protocol that
+// answers it, and encodes the answer. No coordination logic lives here.
+//
+// Thread safety: safe for concurrent calls (the sync server runs each on its own thread).
+#ifndef TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
+#define TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
+
+#include "core/cluster_view.h"
+#include "core/context.h"
+#include "core/lease_manager.h"
+#include "core/lock_manager.h"
+#include "core/memory_manager.h"
+#include "core/task_queue.h"
+#include "tasksentinel/v1/sentinel.grpc.pb.h"
+
+namespace tasksentinel {
+
+class SentinelService final : public v1::Sentinel::Service {
+ public:
+  explicit SentinelService(const Context& ctx);
+
+  grpc::Status AcquireLock(grpc::ServerContext* context, const v1::AcquireLockRequest* request,
+                           v1::AcquireLockResponse* response) override;
+  grpc::Status RenewLock(grpc::ServerContext* context, const v1::RenewLockRequest* request,
+                         v1::RenewLockResponse* response) override;
+  grpc::Status ReleaseLock(grpc::ServerContext* context, const v1::ReleaseLockRequest* request,
+                           v1::ReleaseLockResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+  grpc::Status GetMemory(grpc::ServerContext* context, const v1::GetMemoryRequest* request,
+                         v1::GetMemoryResponse* response) override;
+  grpc::Status SetMemory(grpc::ServerContext* context, const v1::SetMemoryRequest* request,
+                         v1::SetMemoryResponse* response) override;
+  grpc::Status DeleteMemory(grpc::ServerContext* context, const v1::DeleteMemoryRequest* request,
+                            v1::DeleteMemoryResponse* response) override;
+  grpc::Status ListMemory(grpc::ServerContext* context, const v1::ListMemoryRequest* request,
+                          v1::ListMemoryResponse* response) override;
+  grpc::Status WatchMemory(grpc::ServerContext* context, const v1::WatchMemoryRequest* request,
+                           grpc::ServerWriter<v1::WatchMemoryEvent>* writer) override;
+  grpc::Status CreateTask(grpc::ServerContext* context, const v1::CreateTaskRequest* request,
+                          v1::CreateTaskResponse* response) override;
+  grpc::Status NextTask(grpc::ServerContext* context, const v1::NextTaskRequest* request,
+                        v1::NextTaskResponse* response) override;
+  grpc::Status CompleteTask(grpc::ServerContext* context, const v1::CompleteTaskRequest* request,
+                            v1::CompleteTaskResponse* response) override;
+  grpc::Status FailTask(grpc::ServerContext* context, const v1::FailTaskRequest* request,
+                        v1::FailTaskResponse* response) override;
+  grpc::Status GetTask(grpc::ServerContext* context, const v1::GetTaskRequest* request,
+                       v1::GetTaskResponse* response) override;
+  grpc::Status GetClusterHealth(grpc::ServerContext* context,
+                                const v1::GetClusterHealthRequest* request,
+                                v1::GetClusterHealthResponse* response) override;
+  grpc::Status ListLocks(grpc::ServerContext* context, const v1::ListLocksRequest* request,
+                         v1::ListLocksResponse* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
+                           v1::ListWorkersResponse* response) override;
+
+ private:
+  Context ctx_;
+  LockManager locks_;
+  LeaseManager leases_;
+  MemoryManager memory_;
+  TaskQueue tasks_;
+  ClusterView cluster_;
+};
+
+}  // namespace tasksentinel
+
+#endif  // TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_

@@ -1,0 +1,61 @@
+// One sidecar: the worker's registration, the gRPC server with the Sentinel service, the
+// standard grpc.health.v1 service and server reflection, and the orderly shutdown (stop taking
+// calls, wake blocked ones, release the worker's locks, mark it gone).
+//
+// Thread safety: Start and Shutdown are called from one thread; RPCs run concurrently.
+#ifndef TASK_SENTINEL_SERVICE_SERVER_H_
+#define TASK_SENTINEL_SERVICE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/context.h"
+#include "core/held_locks.h"
+#include "core/lease_manager.h"
+#include "core/notifier.h"
+#include "core/store.h"
+#include "service/sentinel_service.h"
+
+namespace tasksentinel {
+
+class SentinelServer {
+ public:
+  // `store` and `clock` must outlive the server.
+  SentinelServer(const Config& config, Store* store, Clock* clock);
+  ~SentinelServer();
+
+  // Registers the worker and starts serving on config.grpc_addr (a TCP port of 0 picks a free
+  // port: see port()). UNAVAILABLE when the address cannot be bound.
+  absl::Status Start();
+
+  // The bound TCP port (0 for a unix socket).
+  int port() const { return port_; }
+
+  // A channel to this server (over its real listening address).
+  std::shared_ptr<grpc::Channel> NewChannel() const;
+
+  // Stops taking calls, gives running ones up to `grace` to finish (blocked waits are woken at
+  // once), releases the worker's locks and marks it gone. Idempotent.
+  absl::Status Shutdown(absl::Duration grace = absl::Seconds(2));
+
+ private:
+  Config config_;
+  Notifier notifier_;
+  HeldLocks held_;
+  Context ctx_;
+  LeaseManager leases_;
+  SentinelService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace tasksentinel
+
+#endif  // TASK_SENTINEL_SERVICE_SERVER_H_
