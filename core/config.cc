@@ -12,12 +12,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <system_error>
 #include <thread>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -176,8 +175,7 @@ std::string StrategyNames() {
 
 // Factories for the setting table.
 
-Setting IntSetting(std::string name, std::string description, int Config::*field, int lo,
-                   int hi) {
+Setting IntSetting(std::string name, std::string description, int Config::*field, int lo, int hi) {
   return {std::move(name), std::move(description), JsonKind::kNumber,
           [=](const RawValue& raw, Config* config) {
             int64_t value;
@@ -191,9 +189,8 @@ Setting IntSetting(std::string name, std::string description, int Config::*field
 }
 
 // A duration written as a whole number of `unit`s (seconds or milliseconds).
-Setting DurationSetting(std::string name, std::string description,
-                        absl::Duration Config::*field, absl::Duration unit, int64_t lo,
-                        int64_t hi) {
+Setting DurationSetting(std::string name, std::string description, absl::Duration Config::*field,
+                        absl::Duration unit, int64_t lo, int64_t hi) {
   const char* unit_name = unit == absl::Seconds(1) ? "seconds" : "milliseconds";
   return {std::move(name), std::move(description), JsonKind::kNumber,
           [=](const RawValue& raw, Config* config) {
@@ -240,28 +237,28 @@ Setting StringSetting(std::string name, std::string description, std::string Con
 Setting ListSetting(std::string name, std::string description,
                     std::vector<std::string> Config::*field, std::string noun, std::string charset,
                     bool (*ok)(char), bool require_one) {
-  return {std::move(name), std::move(description), JsonKind::kList,
-          [=](const RawValue& raw, Config* config) {
-            std::vector<std::string> items = raw.items ? *raw.items : SplitList(raw.text);
-            if (require_one && items.empty()) {
-              return absl::InvalidArgumentError(absl::StrCat("must list at least one ", noun));
-            }
-            std::set<absl::string_view> seen;
-            for (const std::string& item : items) {
-              if (!HasChars(item, 1, 64, ok)) {
-                return absl::InvalidArgumentError(absl::StrCat(
-                    noun, " ", Quote(item), " is invalid: each must be 1..64 characters of ",
-                    charset));
-              }
-              if (!seen.insert(item).second) {
-                return absl::InvalidArgumentError(absl::StrCat(
-                    noun, " ", Quote(item), " is listed twice: each must appear once"));
-              }
-            }
-            config->*field = std::move(items);
-            return absl::OkStatus();
-          },
-          [=](const Config& config) { return absl::StrJoin(config.*field, ","); }};
+  return {
+      std::move(name), std::move(description), JsonKind::kList,
+      [=](const RawValue& raw, Config* config) {
+        std::vector<std::string> items = raw.items ? *raw.items : SplitList(raw.text);
+        if (require_one && items.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("must list at least one ", noun));
+        }
+        std::set<absl::string_view> seen;
+        for (const std::string& item : items) {
+          if (!HasChars(item, 1, 64, ok)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                noun, " ", Quote(item), " is invalid: each must be 1..64 characters of ", charset));
+          }
+          if (!seen.insert(item).second) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(noun, " ", Quote(item), " is listed twice: each must appear once"));
+          }
+        }
+        config->*field = std::move(items);
+        return absl::OkStatus();
+      },
+      [=](const Config& config) { return absl::StrJoin(config.*field, ","); }};
 }
 
 Setting WithComputedDefault(Setting setting, std::string how) {
@@ -492,9 +489,9 @@ constexpr FileKey kFileKeys[] = {
 constexpr absl::string_view kConflictResolutionPath = "distributed.memorySync.conflictResolution";
 
 // Replaces each "${VAR}" in `in` by VAR's value in `env` (empty when unset). Sets
-// `*only_references` when `in` consists of references and nothing else.
+// `*only_references`, when given, to whether `in` consists of references and nothing else.
 absl::StatusOr<std::string> ExpandVariables(absl::string_view in, const EnvLookup& env,
-                                            bool* only_references) {
+                                            bool* only_references = nullptr) {
   std::string out;
   bool literal = false;
   bool reference = false;
@@ -521,7 +518,7 @@ absl::StatusOr<std::string> ExpandVariables(absl::string_view in, const EnvLooku
     reference = true;
     in.remove_prefix(end + 1);
   }
-  *only_references = reference && !literal;
+  if (only_references != nullptr) *only_references = reference && !literal;
   return out;
 }
 
@@ -605,8 +602,8 @@ class FileReader {
       return;
     }
     if (!json.is_object()) {
-      errors_->push_back(absl::StrCat("config file ", path_, ": expected a JSON object, got ",
-                                      json.type_name()));
+      errors_->push_back(
+          absl::StrCat("config file ", path_, ": expected a JSON object, got ", json.type_name()));
       return;
     }
     Walk(json, "");
@@ -695,9 +692,8 @@ class FileReader {
         if (!value[i].is_string()) {
           return fail(item_origin, absl::StrCat("expected a string, got ", value[i].type_name()));
         }
-        bool only_references;
         absl::StatusOr<std::string> item =
-            ExpandVariables(value[i].get_ref<const std::string&>(), env_, &only_references);
+            ExpandVariables(value[i].get_ref<const std::string&>(), env_);
         if (!item.ok()) return fail(item_origin, item.status().message());
         raw.items->push_back(*std::move(item));
       }
@@ -708,8 +704,10 @@ class FileReader {
                   absl::StrCat("expected ", kExpected[static_cast<int>(setting.json_kind)],
                                ", got ", value.type_name()));
     }
-    auto [it, inserted] = values_->try_emplace(setting.name, FileValue{index, raw});
-    if (!inserted && it->second.key_index < index) it->second = FileValue{index, std::move(raw)};
+    auto it = values_->find(setting.name);
+    if (it == values_->end() || it->second.key_index < index) {
+      (*values_)[setting.name] = FileValue{index, std::move(raw)};
+    }
   }
 
   // Task Sentinel resolves memory conflicts by last write only; refuse a file asking otherwise.
@@ -719,9 +717,7 @@ class FileReader {
       errors_->push_back(absl::StrCat(where, ": expected a string, got ", value.type_name()));
       return;
     }
-    bool only_references;
-    absl::StatusOr<std::string> text =
-        ExpandVariables(value.get_ref<const std::string&>(), env_, &only_references);
+    absl::StatusOr<std::string> text = ExpandVariables(value.get_ref<const std::string&>(), env_);
     if (!text.ok()) {
       errors_->push_back(absl::StrCat(where, ": ", text.status().message()));
     } else if (*text != "last_write_wins") {
@@ -766,8 +762,7 @@ Config Defaults(const EnvLookup& env) {
   Config config;
   config.hostname = SystemHostname();
   config.worker_id = DefaultWorkerId(config.hostname);
-  config.cpu_cores =
-      std::min(static_cast<int>(std::thread::hardware_concurrency()), kMaxCpuCores);
+  config.cpu_cores = std::min(static_cast<int>(std::thread::hardware_concurrency()), kMaxCpuCores);
   config.data_dir = DefaultDataDir(env);
   return config;
 }
@@ -780,6 +775,8 @@ class Loader {
       return sources_.env ? sources_.env(name) : std::nullopt;
     };
   }
+  Loader(const Loader&) = delete;  // env_ refers to this
+  Loader& operator=(const Loader&) = delete;
 
   absl::StatusOr<Config> Load() {
     for (const auto& [name, value] : sources_.flags) {
@@ -807,11 +804,12 @@ class Loader {
       errors_.push_back(
           setting.secret
               ? absl::StrCat(setting.name, " (", raw->origin, "): ", status.message())
-              : absl::StrCat(setting.name, " (", raw->origin, ") = ",
-                             raw->items ? Json(*raw->items).dump(-1, ' ', false,
-                                                                 Json::error_handler_t::replace)
-                                        : Quote(raw->text),
-                             ": ", status.message()));
+              : absl::StrCat(
+                    setting.name, " (", raw->origin, ") = ",
+                    raw->items
+                        ? Json(*raw->items).dump(-1, ' ', false, Json::error_handler_t::replace)
+                        : Quote(raw->text),
+                    ": ", status.message()));
     }
     CheckRelations(config);
     if (errors_.empty()) return config;
@@ -858,13 +856,16 @@ class Loader {
   // `message` with every token given anywhere (flag, env or file) replaced by "(redacted)".
   std::string WithoutSecrets(std::string message) const {
     std::vector<std::string> tokens;
-    if (std::optional<RawValue> token = FromCommandLine(kTokenSetting)) {
-      tokens.push_back(token->text);
+    if (auto it = sources_.flags.find(kTokenSetting); it != sources_.flags.end()) {
+      tokens.push_back(it->second);
     }
     if (std::optional<std::string> token = env_(kTokenSetting)) tokens.push_back(*token);
     if (auto it = file_values_.find(kTokenSetting); it != file_values_.end()) {
       tokens.push_back(it->second.raw.text);
     }
+    // Longest first, so that no token is left half-replaced by one it contains.
+    std::sort(tokens.begin(), tokens.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const std::string& token : tokens) {
       if (!token.empty()) absl::StrReplaceAll({{token, "(redacted)"}}, &message);
     }
@@ -898,9 +899,9 @@ const std::vector<SettingInfo>& AllSettings() {
     auto* infos = new std::vector<SettingInfo>;
     const Config defaults;
     for (const Setting& setting : Settings()) {
-      infos->push_back({setting.name, setting.description,
-                        setting.computed_default.empty() ? setting.format(defaults)
-                                                         : setting.computed_default});
+      infos->push_back(
+          {setting.name, setting.description,
+           setting.computed_default.empty() ? setting.format(defaults) : setting.computed_default});
     }
     return infos;
   }();

@@ -70,9 +70,13 @@ absl::StatusOr<bool> WaiterLive(Transaction& txn, const WaiterRecord& w, absl::T
          (*worker)->state == WorkerState::kActive && now < (*worker)->lease_expires_at;
 }
 
-// The place of the first live waiter of `name` (0: none), removing dead ones on the way.
-absl::StatusOr<uint64_t> FirstLiveWaiter(Transaction& txn, absl::string_view name,
-                                         absl::Time now) {
+// The first live waiter of `name` and its place (0: none), removing dead ones on the way.
+struct QueuedWaiter {
+  uint64_t seq = 0;
+  WaiterRecord waiter;
+};
+absl::StatusOr<QueuedWaiter> FirstLiveWaiter(Transaction& txn, absl::string_view name,
+                                             absl::Time now) {
   const std::string prefix = WaiterPrefix(name);
   auto entries = txn.Scan(prefix);
   if (!entries.ok()) return entries.status();
@@ -85,10 +89,10 @@ absl::StatusOr<uint64_t> FirstLiveWaiter(Transaction& txn, absl::string_view nam
     if (!absl::SimpleAtoi(absl::string_view(key).substr(prefix.size()), &seq)) {
       return absl::DataLossError(absl::StrCat("damaged waiter key ", key));
     }
-    if (*live) return seq;
+    if (*live) return QueuedWaiter{seq, *std::move(w)};
     if (absl::Status s = txn.Delete(key); !s.ok()) return s;
   }
-  return 0;
+  return QueuedWaiter{};
 }
 
 }  // namespace
@@ -114,9 +118,13 @@ absl::StatusOr<AcquireAttempt> TryAcquireLock(Transaction& txn, absl::string_vie
     }
     if (cur.record.held && now < cur.judgement.available_at) return attempt;  // lock-delay
   }
-  absl::StatusOr<uint64_t> first = FirstLiveWaiter(txn, name, now);
+  absl::StatusOr<QueuedWaiter> first = FirstLiveWaiter(txn, name, now);
   if (!first.ok()) return first.status();
-  if (*first != 0 && *first != my_waiter_seq) return attempt;  // an earlier claimant goes first
+  // An earlier claimant goes first; claimants are workers (a lease), so a worker's own earlier
+  // place in the queue does not hold it back.
+  const bool mine = first->seq == my_waiter_seq ||
+                    (first->waiter.worker == me.id && first->waiter.epoch == me.epoch);
+  if (first->seq != 0 && !mine) return attempt;
 
   absl::StatusOr<uint64_t> token = NextRevision(txn);
   if (!token.ok()) return token.status();

@@ -123,8 +123,7 @@ std::string Hostname() {
 TEST_F(ConfigTest, DefaultsWithNoSources) {
   absl::StatusOr<Config> config = LoadConfig(ConfigSources{});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(absl::EndsWith(config->worker_id, absl::StrCat("-", getpid())))
-      << config->worker_id;
+  EXPECT_TRUE(absl::EndsWith(config->worker_id, absl::StrCat("-", getpid()))) << config->worker_id;
   EXPECT_LE(config->worker_id.size(), 128u);
   EXPECT_EQ(config->hostname, Hostname());
   EXPECT_EQ(config->max_tasks, 10);
@@ -181,17 +180,17 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
     defaults[info.name] = info.default_value;
     EXPECT_FALSE(info.description.empty()) << info.name;
   }
-  EXPECT_THAT(names,
-              ElementsAre("WORKER_ID", "WORKER_HOSTNAME", "WORKER_MAX_TASKS", "LOCK_TTL_SECONDS",
-                          "LOCK_RETRY_ATTEMPTS", "LOCK_RETRY_DELAY_MS", "LOCK_DELAY_MS",
-                          "HEARTBEAT_INTERVAL_MS", "STALE_WORKER_THRESHOLD_MS",
-                          "LOAD_BALANCE_STRATEGY", "TASK_AFFINITY_ENABLED",
-                          "MEMORY_SYNC_INTERVAL_MS", "MEMORY_CACHE_SIZE", "MEMORY_NAMESPACES",
-                          "SUPPORTED_TASK_TYPES", "CPU_CORES", "MEMORY_MB", "TASK_MAX_ATTEMPTS",
-                          "TASK_RETRY_BACKOFF_MS", "SENTINEL_GRPC_ADDR", "SENTINEL_HTTP_ADDR",
-                          "SENTINEL_DATA_DIR", "SENTINEL_POLL_INTERVAL_MS", "SENTINEL_LOG_LEVEL",
-                          "SENTINEL_CONFIG", "GITHUB_TOKEN", "GITHUB_OWNER", "GITHUB_REPO",
-                          "GITHUB_API_URL"));
+  EXPECT_THAT(
+      names,
+      ElementsAre("WORKER_ID", "WORKER_HOSTNAME", "WORKER_MAX_TASKS", "LOCK_TTL_SECONDS",
+                  "LOCK_RETRY_ATTEMPTS", "LOCK_RETRY_DELAY_MS", "LOCK_DELAY_MS",
+                  "HEARTBEAT_INTERVAL_MS", "STALE_WORKER_THRESHOLD_MS", "LOAD_BALANCE_STRATEGY",
+                  "TASK_AFFINITY_ENABLED", "MEMORY_SYNC_INTERVAL_MS", "MEMORY_CACHE_SIZE",
+                  "MEMORY_NAMESPACES", "SUPPORTED_TASK_TYPES", "CPU_CORES", "MEMORY_MB",
+                  "TASK_MAX_ATTEMPTS", "TASK_RETRY_BACKOFF_MS", "SENTINEL_GRPC_ADDR",
+                  "SENTINEL_HTTP_ADDR", "SENTINEL_DATA_DIR", "SENTINEL_POLL_INTERVAL_MS",
+                  "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "GITHUB_TOKEN", "GITHUB_OWNER",
+                  "GITHUB_REPO", "GITHUB_API_URL"));
   EXPECT_EQ(defaults["WORKER_ID"], "<hostname>-<pid>");
   EXPECT_EQ(defaults["WORKER_MAX_TASKS"], "10");
   EXPECT_EQ(defaults["LOCK_TTL_SECONDS"], "300");
@@ -254,10 +253,10 @@ TEST_F(ConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {
   flags_["WORKER_MAX_TASKS"] = "40";
   config = Load();
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->max_tasks, 40);                      // flag
-  EXPECT_EQ(config->lock_ttl, absl::Seconds(900));       // env
-  EXPECT_EQ(config->strategy, Strategy::kRoundRobin);    // file
-  EXPECT_EQ(config->lock_retry_attempts, 7);             // file
+  EXPECT_EQ(config->max_tasks, 40);                         // flag
+  EXPECT_EQ(config->lock_ttl, absl::Seconds(900));          // env
+  EXPECT_EQ(config->strategy, Strategy::kRoundRobin);       // file
+  EXPECT_EQ(config->lock_retry_attempts, 7);                // file
   EXPECT_EQ(config->lock_delay, absl::Milliseconds(5000));  // default
   EXPECT_EQ(config->config_path, config_path_);
 }
@@ -378,10 +377,9 @@ TEST_F(ConfigTest, BooleansAcceptTrueFalseOneZeroYesNo) {
 }
 
 TEST_F(ConfigTest, AcceptsHostPortIpv6AndUnixAddresses) {
-  for (const char* addr :
-       {"0.0.0.0:0", "localhost:65535", "sentinel.internal:50051", "[::1]:50051",
-        "[fe80::1%eth0]:9000", "unix:/tmp/sentinel.sock", "unix:sentinel.sock",
-        "unix:///var/run/sentinel.sock"}) {
+  for (const char* addr : {"0.0.0.0:0", "localhost:65535", "sentinel.internal:50051", "[::1]:50051",
+                           "[fe80::1%eth0]:9000", "unix:/tmp/sentinel.sock", "unix:sentinel.sock",
+                           "unix:///var/run/sentinel.sock"}) {
     flags_["SENTINEL_GRPC_ADDR"] = addr;
     absl::StatusOr<Config> config = Load();
     ASSERT_TRUE(config.ok()) << addr << ": " << config.status();
