@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds the sidecar and runs it on the embedded store.
+# Settings come from the environment (docs/configuration.md); extra arguments are passed on as
+# flags, e.g. scripts/run.sh --worker_max_tasks=4
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+bazel build //service:sentinel
+export SENTINEL_DATA_DIR="${SENTINEL_DATA_DIR:-$PWD/.task-sentinel}"
+export WORKER_ID="${WORKER_ID:-$(hostname)}"
+exec bazel-bin/service/sentinel "$@"
