@@ -98,6 +98,7 @@ grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::Heartbea
   if (!result.ok()) return ToGrpc(result.status());
   ToProto(result->lease_expires_at, response->mutable_lease_expires_at());
   response->set_lease_epoch(result->lease_epoch);
+  ToProto(ctx_.config->heartbeat_interval, response->mutable_heartbeat_interval());
   for (const LockInfo& lost : result->lost_locks) ToProto(lost, response->add_lost_locks());
   return grpc::Status::OK;
 }
