@@ -23,10 +23,11 @@ class Clock {
                                 absl::Duration timeout) = 0;
 };
 
-// The system clock.
+// The system clock, to the microsecond (the resolution records are stored with, so a time
+// handed out before a write equals the one read back after it).
 class RealClock final : public Clock {
  public:
-  absl::Time Now() override { return absl::Now(); }
+  absl::Time Now() override { return absl::FromUnixMicros(absl::ToUnixMicros(absl::Now())); }
   bool AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& condition,
                         absl::Duration timeout) override {
     return mu->AwaitWithTimeout(condition, timeout);

@@ -2,6 +2,9 @@
 // and did not release. A heartbeat compares them with the store to tell the worker which ones it
 // lost (etcd's missing "mutex lost" notice).
 //
+// A lock the worker is releasing is marked before the release commits, so that a heartbeat
+// running at the same moment does not mistake the worker's own release for a loss.
+//
 // Thread safety: safe for concurrent use.
 #ifndef TASK_SENTINEL_CORE_HELD_LOCKS_H_
 #define TASK_SENTINEL_CORE_HELD_LOCKS_H_
@@ -18,29 +21,34 @@ namespace tasksentinel {
 class HeldLocks {
  public:
   // Records that the worker holds `lock` (replacing an older instance of the same name).
-  void Add(const LockInfo& lock) {
-    absl::MutexLock l(&mu_);
-    locks_[lock.name] = lock;
-  }
+  void Add(const LockInfo& lock) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Forgets instance `token` of `name` (released by the worker); other instances stay.
-  void Remove(const std::string& name, uint64_t token) {
-    absl::MutexLock l(&mu_);
-    auto it = locks_.find(name);
-    if (it != locks_.end() && it->second.token == token) locks_.erase(it);
-  }
+  // Marks instance `token` of `name` as being released by the worker. Call before the release
+  // commits; then Remove (it committed) or Unmark (it failed).
+  void MarkReleasing(const std::string& name, uint64_t token) ABSL_LOCKS_EXCLUDED(mu_);
+  void Unmark(const std::string& name, uint64_t token) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Everything recorded.
-  std::vector<LockInfo> All() {
-    absl::MutexLock l(&mu_);
-    std::vector<LockInfo> out;
-    for (const auto& [name, lock] : locks_) out.push_back(lock);
-    return out;
-  }
+  // Forgets instance `token` of `name`; other instances stay.
+  void Remove(const std::string& name, uint64_t token) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Forgets everything (the worker left).
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The locks not being released, for a heartbeat to check.
+  std::vector<LockInfo> Snapshot() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Of `candidates` (found not live by a heartbeat), forgets and returns those still recorded
+  // under the same token and not being released by the worker: the locks it lost.
+  std::vector<LockInfo> TakeLost(const std::vector<LockInfo>& candidates)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  struct Entry {
+    LockInfo lock;
+    bool releasing = false;
+  };
   absl::Mutex mu_;
-  std::map<std::string, LockInfo> locks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Entry> locks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tasksentinel

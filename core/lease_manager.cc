@@ -33,7 +33,7 @@ absl::StatusOr<WorkerRecord> LeaseManager::Register() {
 
 absl::StatusOr<HeartbeatResult> LeaseManager::Heartbeat(const HeartbeatReport& report) {
   const absl::Time now = ctx_.clock->Now();
-  const std::vector<LockInfo> held = ctx_.held->All();
+  const std::vector<LockInfo> held = ctx_.held->Snapshot();
   HeartbeatResult result;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
     result.lost_locks.clear();
@@ -62,7 +62,8 @@ absl::StatusOr<HeartbeatResult> LeaseManager::Heartbeat(const HeartbeatReport& r
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  for (const LockInfo& lost : result.lost_locks) ctx_.held->Remove(lost.name, lost.token);
+  // Only what the worker did not release itself meanwhile counts as lost.
+  result.lost_locks = ctx_.held->TakeLost(result.lost_locks);
   ctx_.notifier->Notify();
   return result;
 }
@@ -93,7 +94,7 @@ absl::StatusOr<int> LeaseManager::Deregister() {
     return txn.Put(WorkerKey(gone.id), Encode(gone));
   });
   if (!status.ok()) return status;
-  for (const LockInfo& lock : ctx_.held->All()) ctx_.held->Remove(lock.name, lock.token);
+  ctx_.held->Clear();
   ctx_.notifier->Notify();
   return released;
 }

@@ -89,6 +89,7 @@ absl::StatusOr<ReleaseOutcome> LockManager::Release(const std::string& name, uin
   if (absl::Status s = ValidateId("task_id", name); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   ReleaseOutcome outcome = ReleaseOutcome::kNotHeld;
+  ctx_.held->MarkReleasing(name, token);
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<ReleaseOutcome> out =
         ReleaseLock(txn, name, token, ctx_.config->worker_id, now, ctx_.config->lock_delay);
@@ -96,8 +97,12 @@ absl::StatusOr<ReleaseOutcome> LockManager::Release(const std::string& name, uin
     outcome = *out;
     return absl::OkStatus();
   });
-  if (!status.ok()) return status;
-  if (outcome != ReleaseOutcome::kHeldByOther) ctx_.held->Remove(name, token);
+  if (!status.ok() || outcome == ReleaseOutcome::kHeldByOther) {
+    ctx_.held->Unmark(name, token);
+    if (!status.ok()) return status;
+  } else {
+    ctx_.held->Remove(name, token);
+  }
   if (outcome == ReleaseOutcome::kReleased) ctx_.notifier->Notify();
   return outcome;
 }

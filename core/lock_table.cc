@@ -171,7 +171,7 @@ absl::StatusOr<LoadedLock> CheckFence(Transaction& txn, absl::string_view name, 
   const LoadedLock& lock = **cur;
   if (lock.record.token != token) {
     return absl::FailedPreconditionError(
-        absl::StrCat("lock \"", name, "\" token ", token, " is stale: the lock was taken again (token ",
+        absl::StrCat("lock \"", name, "\" token ", token, " is not its current instance (current token ",
                      lock.record.token, ")"));
   }
   if (!lock.judgement.live) {

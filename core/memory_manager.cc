@@ -88,6 +88,9 @@ absl::StatusOr<MemoryEntry> MemoryManager::Set(const SetRequest& request) {
   if (absl::Status s = ValidateTarget(request.ns, request.key); !s.ok()) return s;
   if (absl::Status s = ValidateSize("value", request.value, kMaxValueBytes); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxMemoryTtl); !s.ok()) return s;
+  if (request.ttl > absl::ZeroDuration() && request.ttl < kMinMemoryTtl) {
+    return absl::InvalidArgumentError("ttl must be zero (no expiry) or at least 1s");
+  }
   if (request.fencing.has_value()) {
     if (absl::Status s = ValidateId("fencing.task_id", request.fencing->name); !s.ok()) return s;
   }

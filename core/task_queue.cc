@@ -74,9 +74,18 @@ absl::StatusOr<std::map<std::string, WorkerRecord>> ScanWorkers(Transaction& txn
   return out;
 }
 
+// Whether a worker configured with SUPPORTED_TASK_TYPES `types` takes tasks of `type`: an
+// empty list takes every type, and untyped tasks go to every worker.
 bool Supports(const std::vector<std::string>& types, const std::string& type) {
   return types.empty() || type.empty() ||
          std::find(types.begin(), types.end(), type) != types.end();
+}
+
+// Whether a NextTask call that named `requested` types (empty: any the worker supports) may
+// take a task of `type`; named types match exactly ("" names untyped tasks).
+bool Requested(const std::vector<std::string>& requested, const std::string& type) {
+  return requested.empty() ||
+         std::find(requested.begin(), requested.end(), type) != requested.end();
 }
 
 }  // namespace
@@ -129,11 +138,11 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
     return s;
   }
   // The types this call may take: the requested ones that the worker supports.
-  std::vector<std::string> wanted = ctx_.config->supported_task_types;
+  const std::vector<std::string>& supported = ctx_.config->supported_task_types;
+  std::vector<std::string> wanted;  // empty: whatever the worker supports
   if (!types.empty()) {
-    wanted.clear();
     for (const std::string& type : types) {
-      if (Supports(ctx_.config->supported_task_types, type)) wanted.push_back(type);
+      if (Supports(supported, type)) wanted.push_back(type);
     }
     if (wanted.empty()) {
       return absl::InvalidArgumentError(
@@ -173,7 +182,7 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
             v.healthy = w.health == Health::kHealthy;
             v.max_tasks = w.max_tasks;
             v.active_tasks = active[id];
-            v.supported_types = id == me->id ? wanted : w.supported_task_types;
+            v.supported_types = id == me->id && !wanted.empty() ? wanted : w.supported_task_types;
             v.type_history = w.type_history;
             views.push_back(std::move(v));
           }
@@ -194,13 +203,14 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
             order.push_back(*pick);
           }
           for (const TaskView& c : candidates) {
-            if (Supports(wanted, c.type) && (order.empty() || c.id != order.front())) {
+            if (Supports(supported, c.type) && Requested(wanted, c.type) &&
+                (order.empty() || c.id != order.front())) {
               order.push_back(c.id);
             }
           }
           for (const std::string& id : order) {
             TaskRecord task = by_id[id]->task;
-            if (!Supports(wanted, task.type)) continue;
+            if (!Supports(supported, task.type) || !Requested(wanted, task.type)) continue;
             if (by_id[id]->orphaned && task.attempts >= task.max_attempts) {
               // Its last attempt died with its worker: dead-letter instead of retrying.
               task.state = TaskState::kDeadLetter;
@@ -263,6 +273,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Complete(const std::string& id, uint64_t t
   if (absl::Status s = ValidateSize("result", result, kMaxValueBytes); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   TaskRecord done;
+  ctx_.held->MarkReleasing(id, token);
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<TaskRecord> task = LoadForFinish(txn, id, token, now);
     if (!task.ok()) return task.status();
@@ -284,7 +295,10 @@ absl::StatusOr<TaskRecord> TaskQueue::Complete(const std::string& id, uint64_t t
     }
     return absl::OkStatus();
   });
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    ctx_.held->Unmark(id, token);
+    return status;
+  }
   ctx_.held->Remove(id, token);
   ctx_.notifier->Notify();
   return done;
@@ -296,6 +310,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Fail(const std::string& id, uint64_t token
   if (absl::Status s = ValidateSize("error", error, kMaxValueBytes); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   TaskRecord failed;
+  ctx_.held->MarkReleasing(id, token);
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<TaskRecord> task = LoadForFinish(txn, id, token, now);
     if (!task.ok()) return task.status();
@@ -314,7 +329,10 @@ absl::StatusOr<TaskRecord> TaskQueue::Fail(const std::string& id, uint64_t token
     return ReleaseLock(txn, id, token, ctx_.config->worker_id, now, ctx_.config->lock_delay)
         .status();
   });
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    ctx_.held->Unmark(id, token);
+    return status;
+  }
   ctx_.held->Remove(id, token);
   ctx_.notifier->Notify();
   return failed;

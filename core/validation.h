@@ -28,6 +28,7 @@ inline constexpr size_t kMaxMetadataKeyLength = 64;
 inline constexpr size_t kMaxMetadataValueLength = 256;
 inline constexpr absl::Duration kMaxLockTtl = absl::Hours(24);
 inline constexpr absl::Duration kMaxWait = absl::Minutes(10);
+inline constexpr absl::Duration kMinMemoryTtl = absl::Seconds(1);
 inline constexpr absl::Duration kMaxMemoryTtl = absl::Hours(24 * 30);
 inline constexpr int32_t kMaxPriority = 1000;
 inline constexpr uint32_t kMaxTaskAttempts = 100;

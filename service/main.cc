@@ -1,5 +1,6 @@
 // The sidecar binary: configuration (flags > environment > config file > defaults), the
-// embedded store in SENTINEL_DATA_DIR, the gRPC server, and shutdown on SIGTERM/SIGINT.
+// embedded store in SENTINEL_DATA_DIR, the gRPC server and HTTP endpoints, and shutdown on
+// SIGTERM/SIGINT.
 #include <signal.h>
 #include <unistd.h>
 
@@ -117,6 +118,8 @@ int Run(int argc, char** argv) {
   Logger::Global().Info("sidecar", "started",
                         {{"grpc_addr", config->grpc_addr},
                          {"port", std::to_string(server.port())},
+                         {"http_addr", config->http_addr.empty() ? "disabled" : config->http_addr},
+                         {"http_port", std::to_string(server.http_port())},
                          {"data_dir", config->data_dir},
                          {"strategy", std::string(StrategyName(config->strategy))}});
 

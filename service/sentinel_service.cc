@@ -29,8 +29,14 @@ std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
 
 }  // namespace
 
-SentinelService::SentinelService(const Context& ctx)
-    : ctx_(ctx), locks_(ctx), leases_(ctx), memory_(ctx), tasks_(ctx), cluster_(ctx) {}
+SentinelService::SentinelService(const Context& ctx, Metrics* metrics)
+    : ctx_(ctx),
+      locks_(ctx),
+      leases_(ctx),
+      memory_(ctx),
+      tasks_(ctx),
+      cluster_(ctx),
+      metrics_(metrics) {}
 
 grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
                                           const v1::AcquireLockRequest* request,
@@ -48,6 +54,7 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   req.metadata.insert(request->metadata().begin(), request->metadata().end());
   absl::StatusOr<AcquireAttempt> got = locks_.Acquire(req, CancelledBy(context));
   if (!got.ok()) return ToGrpc(got.status());
+  if (metrics_ != nullptr) metrics_->RecordLockAcquisition(got->acquired);
   response->set_acquired(got->acquired);
   if (got->lock.has_value()) ToProto(*got->lock, response->mutable_lock());
   return grpc::Status::OK;
@@ -178,6 +185,7 @@ grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
                request->max_attempts()};
   absl::StatusOr<TaskRecord> created = tasks_.Create(task);
   if (!created.ok()) return ToGrpc(created.status());
+  if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCreated);
   ToProto(*created, response->mutable_task());
   return grpc::Status::OK;
 }
@@ -195,6 +203,7 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
       tasks_.Next(types, wait, CancelledBy(context));
   if (!next.ok()) return ToGrpc(next.status());
   if (next->has_value()) {
+    if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kHandedOut);
     ToProto((*next)->task, response->mutable_task());
     ToProto((*next)->lock, response->mutable_lock());
   }
@@ -207,6 +216,7 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
   absl::StatusOr<TaskRecord> task =
       tasks_.Complete(request->task_id(), request->fencing_token(), request->result());
   if (!task.ok()) return ToGrpc(task.status());
+  if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCompleted);
   ToProto(*task, response->mutable_task());
   return grpc::Status::OK;
 }
@@ -216,6 +226,12 @@ grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskR
   absl::StatusOr<TaskRecord> task = tasks_.Fail(request->task_id(), request->fencing_token(),
                                                 request->error(), request->retryable());
   if (!task.ok()) return ToGrpc(task.status());
+  if (metrics_ != nullptr) {
+    metrics_->RecordTaskEvent(TaskEvent::kFailed);
+    if (task->state == TaskState::kDeadLetter) {
+      metrics_->RecordTaskEvent(TaskEvent::kDeadLettered);
+    }
+  }
   ToProto(*task, response->mutable_task());
   return grpc::Status::OK;
 }

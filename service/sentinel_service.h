@@ -11,13 +11,16 @@
 #include "core/lock_manager.h"
 #include "core/memory_manager.h"
 #include "core/task_queue.h"
+#include "service/metrics.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 
 namespace tasksentinel {
 
 class SentinelService final : public v1::Sentinel::Service {
  public:
-  explicit SentinelService(const Context& ctx);
+  // `metrics`, when given, receives the domain counters (lock acquisitions, task events) and
+  // must outlive the service; RPC counts and durations are recorded by an interceptor instead.
+  explicit SentinelService(const Context& ctx, Metrics* metrics = nullptr);
 
   grpc::Status AcquireLock(grpc::ServerContext* context, const v1::AcquireLockRequest* request,
                            v1::AcquireLockResponse* response) override;
@@ -62,6 +65,7 @@ class SentinelService final : public v1::Sentinel::Service {
   MemoryManager memory_;
   TaskQueue tasks_;
   ClusterView cluster_;
+  Metrics* metrics_;  // may be null
 };
 
 }  // namespace tasksentinel

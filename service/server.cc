@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/rpc_metrics.h"
 
 namespace tasksentinel {
 
@@ -13,7 +14,7 @@ SentinelServer::SentinelServer(const Config& config, Store* store, Clock* clock)
     : config_(config),
       ctx_{store, clock, &notifier_, &config_, &held_},
       leases_(ctx_),
-      service_(ctx_) {}
+      service_(ctx_, &metrics_) {}
 
 SentinelServer::~SentinelServer() { Shutdown(absl::ZeroDuration()).IgnoreError(); }
 
@@ -29,10 +30,22 @@ absl::Status SentinelServer::Start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&service_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<RpcMetricsInterceptorFactory>(&metrics_));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on SENTINEL_GRPC_ADDR ", config_.grpc_addr));
+  }
+  if (!config_.http_addr.empty()) {
+    auto http = std::make_unique<HttpServer>(ctx_, &metrics_);
+    if (absl::Status s = http->Start(config_.http_addr); !s.ok()) {
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_.reset();
+      return s;
+    }
+    http_ = std::move(http);
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
@@ -49,6 +62,7 @@ std::shared_ptr<grpc::Channel> SentinelServer::NewChannel() const {
 absl::Status SentinelServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
+  if (http_ != nullptr) http_->Stop();  // probes see the sidecar gone before calls are refused
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     notifier_.Shutdown();  // blocked NextTask/AcquireLock/WatchMemory return now

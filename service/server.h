@@ -1,6 +1,7 @@
 // One sidecar: the worker's registration, the gRPC server with the Sentinel service, the
-// standard grpc.health.v1 service and server reflection, and the orderly shutdown (stop taking
-// calls, wake blocked ones, release the worker's locks, mark it gone).
+// standard grpc.health.v1 service and server reflection, the HTTP health and metrics endpoints
+// (http_server.h), and the orderly shutdown (stop HTTP, stop taking calls, wake blocked ones,
+// release the worker's locks, mark it gone).
 //
 // Thread safety: Start and Shutdown are called from one thread; RPCs run concurrently.
 #ifndef TASK_SENTINEL_SERVICE_SERVER_H_
@@ -20,6 +21,8 @@
 #include "core/lease_manager.h"
 #include "core/notifier.h"
 #include "core/store.h"
+#include "service/http_server.h"
+#include "service/metrics.h"
 #include "service/sentinel_service.h"
 
 namespace tasksentinel {
@@ -31,17 +34,23 @@ class SentinelServer {
   ~SentinelServer();
 
   // Registers the worker and starts serving on config.grpc_addr (a TCP port of 0 picks a free
-  // port: see port()). UNAVAILABLE when the address cannot be bound.
+  // port: see port()), then HTTP on config.http_addr unless it is empty (likewise: see
+  // http_port()). UNAVAILABLE when either address cannot be bound; the gRPC server is then
+  // stopped again (Shutdown still deregisters the worker).
   absl::Status Start();
 
   // The bound TCP port (0 for a unix socket).
   int port() const { return port_; }
 
+  // The bound HTTP port (0 when HTTP is disabled or not started).
+  int http_port() const { return http_ != nullptr ? http_->port() : 0; }
+
   // A channel to this server (over its real listening address).
   std::shared_ptr<grpc::Channel> NewChannel() const;
 
-  // Stops taking calls, gives running ones up to `grace` to finish (blocked waits are woken at
-  // once), releases the worker's locks and marks it gone. Idempotent.
+  // Stops the HTTP endpoints, stops taking calls, gives running ones up to `grace` to finish
+  // (blocked waits are woken at once), releases the worker's locks and marks it gone.
+  // Idempotent.
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(2));
 
  private:
@@ -50,8 +59,10 @@ class SentinelServer {
   HeldLocks held_;
   Context ctx_;
   LeaseManager leases_;
+  Metrics metrics_;
   SentinelService service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   bool shut_down_ = false;
 };

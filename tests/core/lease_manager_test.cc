@@ -94,7 +94,7 @@ TEST_F(LeaseManagerTest, ARestartedSidecarAdoptsItsLiveLocks) {
   absl::StatusOr<WorkerRecord> me = restarted.leases.Register();
   TS_ASSERT_OK(me);
   EXPECT_EQ(me->epoch, 1u);  // same lease
-  ASSERT_EQ(restarted.held.All().size(), 1u);
+  ASSERT_EQ(restarted.held.Snapshot().size(), 1u);
   TS_EXPECT_OK(restarted.locks.Renew("res", lock.token, absl::ZeroDuration()));
   clock_.Advance(absl::Seconds(31));
   EXPECT_EQ(restarted.leases.Heartbeat({})->lost_locks.size(), 1u);

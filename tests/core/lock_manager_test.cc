@@ -215,7 +215,7 @@ TEST_F(LockManagerTest, BadInputIsRefusedAndChangesNothing) {
   for (int i = 0; i < 17; ++i) req.metadata["k" + std::to_string(i)] = "v";
   TS_EXPECT_CODE(a_.locks.Acquire(req), kInvalidArgument);
   EXPECT_TRUE(a_.locks.List()->empty());
-  EXPECT_TRUE(a_.held.All().empty());
+  EXPECT_TRUE(a_.held.Snapshot().empty());
 }
 
 TEST_F(LockManagerTest, AFailedCommitAcquiresNothing) {
@@ -224,7 +224,7 @@ TEST_F(LockManagerTest, AFailedCommitAcquiresNothing) {
   req.name = "res";
   TS_EXPECT_CODE(a_.locks.Acquire(req), kUnavailable);
   EXPECT_TRUE(a_.locks.List()->empty());
-  EXPECT_TRUE(a_.held.All().empty());
+  EXPECT_TRUE(a_.held.Snapshot().empty());
   EXPECT_TRUE(Acquire(b_, "res").acquired);
 }
 

@@ -228,7 +228,7 @@ TEST_F(TaskQueueTest, AFailedCommitHandsOutNothing) {
   TaskRecord t = Create("job");
   store_.FailNextCommits(1, absl::UnavailableError("disk gone"));
   TS_EXPECT_CODE(a_.tasks.Next({}, absl::ZeroDuration(), nullptr), kUnavailable);
-  EXPECT_TRUE(a_.held.All().empty());
+  EXPECT_TRUE(a_.held.Snapshot().empty());
   EXPECT_EQ(a_.tasks.Get(t.id)->state, TaskState::kQueued);
   EXPECT_EQ(Next(a_)->task.attempts, 1u);
 }

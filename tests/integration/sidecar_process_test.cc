@@ -30,6 +30,8 @@ std::map<std::string, std::string> Env(const std::string& worker, const std::str
           {"SENTINEL_GRPC_ADDR", addr},
           {"SENTINEL_DATA_DIR", data_dir},
           {"SENTINEL_POLL_INTERVAL_MS", "10"},
+          // A free port each: several sidecars run at once, and 8080 may be taken.
+          {"SENTINEL_HTTP_ADDR", "127.0.0.1:0"},
           // Long enough that the test, which does not heartbeat, keeps its lease throughout.
           {"STALE_WORKER_THRESHOLD_MS", "60000"}};
 }

@@ -349,11 +349,22 @@ class SentinelServiceTest : public ::testing::Test {
   void TearDown() override {
     for (auto& w : workers_) w->StopHeartbeats();
     workers_.clear();
+    sqlite_stores_.clear();
+  }
+
+  // Opens (or reopens) the SQLite store at `path`; it lives until the end of the test.
+  SqliteStore* OpenSqlite(const std::string& path) {
+    absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return nullptr;
+    sqlite_stores_.push_back(*std::move(store));
+    return sqlite_stores_.back().get();
   }
 
   RealClock clock_;
   MemoryStore store_;
-  std::vector<std::unique_ptr<Worker>> workers_;  // destroyed before the store
+  std::vector<std::unique_ptr<SqliteStore>> sqlite_stores_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // destroyed before the stores
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -597,20 +608,29 @@ TEST_F(SentinelServiceTest, RenewLockNeedsTheLiveInstancesToken) {
   EXPECT_RPC_OK(b.Renew("res", second.resp.lock().fencing_token()));
 }
 
-// The API: "A token that was never issued for this lock name fails with INVALID_ARGUMENT". A
-// token issued for another lock name (hence lower than this name's latest token) was never
-// issued for this name either.
-TEST_F(SentinelServiceTest, TokenIssuedForAnotherLockNameIsInvalidArgument) {
+// The API: tokens come from one store-wide sequence. A token of another lock that is older than
+// this lock's current one reads as stale (and changes nothing); one newer than any issued for
+// this name cannot have been issued for it (INVALID_ARGUMENT).
+TEST_F(SentinelServiceTest, ATokenOfAnotherLockChangesNothing) {
   Worker& a = StartWorker("worker-a");
-  Reply<v1::AcquireLockResponse> other = a.Acquire("other-lock");
-  ASSERT_TRUE(other.resp.acquired());
+  Reply<v1::AcquireLockResponse> older = a.Acquire("older-lock");
+  ASSERT_TRUE(older.resp.acquired());
   Reply<v1::AcquireLockResponse> mine = a.Acquire("my-lock");
   ASSERT_TRUE(mine.resp.acquired());
-  ASSERT_LT(other.resp.lock().fencing_token(), mine.resp.lock().fencing_token());
+  Reply<v1::AcquireLockResponse> newer = a.Acquire("newer-lock");
+  ASSERT_TRUE(newer.resp.acquired());
+  const uint64_t older_token = older.resp.lock().fencing_token();
+  const uint64_t newer_token = newer.resp.lock().fencing_token();
 
-  EXPECT_CODE(a.Release("my-lock", other.resp.lock().fencing_token()), INVALID_ARGUMENT);
-  EXPECT_CODE(a.Renew("my-lock", other.resp.lock().fencing_token()), INVALID_ARGUMENT);
-  EXPECT_TRUE(FindLock(a.Locks().resp, "my-lock").has_value());
+  Reply<v1::ReleaseLockResponse> rel = a.Release("my-lock", older_token);
+  ASSERT_RPC_OK(rel);
+  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_CODE(a.Renew("my-lock", older_token), FAILED_PRECONDITION);
+  EXPECT_CODE(a.Release("my-lock", newer_token), INVALID_ARGUMENT);
+  EXPECT_CODE(a.Renew("my-lock", newer_token), INVALID_ARGUMENT);
+  std::optional<v1::Lock> still = FindLock(a.Locks().resp, "my-lock");
+  ASSERT_TRUE(still.has_value());
+  EXPECT_EQ(still->fencing_token(), mine.resp.lock().fencing_token());
 }
 
 TEST_F(SentinelServiceTest, LeaseExpiryReleasesLocksAndTheHeartbeatReportsThem) {
@@ -670,6 +690,34 @@ TEST_F(SentinelServiceTest, LeaseExpiryReleasesLocksAndTheHeartbeatReportsThem) 
   EXPECT_RPC_OK(b.Renew("job", t2));
 }
 
+TEST_F(SentinelServiceTest, LapsedLockCannotBeTakenDuringTheLockDelay) {
+  auto with_delay = [](Config& c) { c.lock_delay = absl::Milliseconds(300); };
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false, with_delay);
+  Worker& b = StartWorker("worker-b", /*heartbeat=*/true, with_delay);
+  const absl::Time before_beat = absl::Now();
+  ASSERT_RPC_OK(a.Beat());
+  const absl::Time after_beat = absl::Now();
+  Reply<v1::AcquireLockResponse> held = a.Acquire("delayed");
+  ASSERT_TRUE(held.resp.acquired());
+
+  // A's lease has lapsed (300 ms), the lock-delay (300 ms more) has not passed.
+  std::this_thread::sleep_until(absl::ToChronoTime(after_beat + absl::Milliseconds(400)));
+  Reply<v1::AcquireLockResponse> early = b.Acquire("delayed");
+  const absl::Time asked = absl::Now();
+  ASSERT_RPC_OK(early);
+  if (asked < before_beat + kStale + absl::Milliseconds(300)) {
+    EXPECT_FALSE(early.resp.acquired());
+    EXPECT_FALSE(early.resp.has_lock()) << "free but in its lock-delay: no holder to show";
+  }
+  EXPECT_FALSE(FindLock(b.Locks().resp, "delayed").has_value()) << "a lapsed lock is not live";
+
+  Reply<v1::AcquireLockResponse> later = b.Acquire("delayed", absl::Seconds(1));
+  ASSERT_RPC_OK(later);
+  ASSERT_TRUE(later.resp.acquired());
+  EXPECT_GE(ToTime(later.resp.lock().acquired_at()),
+            before_beat + kStale + absl::Milliseconds(300) - kTimeSlack);
+}
+
 TEST_F(SentinelServiceTest, HeartbeatsKeepLocksLiveWithoutRenewal) {
   Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
   Worker& b = StartWorker("worker-b");
@@ -691,6 +739,33 @@ TEST_F(SentinelServiceTest, HeartbeatsKeepLocksLiveWithoutRenewal) {
   EXPECT_TRUE(same.resp.acquired());
   EXPECT_EQ(same.resp.lock().fencing_token(), held.resp.lock().fencing_token());
   EXPECT_RPC_OK(a.Renew("long-job", held.resp.lock().fencing_token()));
+}
+
+// HeartbeatResponse.lost_locks: "Locks ... that it no longer holds, without having released them
+// itself." A release racing with a heartbeat must not come back as a lost lock.
+TEST_F(SentinelServiceTest, HeartbeatNeverReportsALockTheWorkerReleasedItself) {
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
+  int reported = 0;
+  std::string example;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 1500 && absl::Now() - start < absl::Seconds(2); ++i) {
+    const std::string name = absl::StrCat("race-", i);
+    Reply<v1::AcquireLockResponse> held = a.Acquire(name);
+    ASSERT_TRUE(held.resp.acquired());
+    auto release = std::async(std::launch::async, [&a, &name, &held] {
+      return a.Release(name, held.resp.lock().fencing_token());
+    });
+    Reply<v1::HeartbeatResponse> beat = a.Beat();
+    Reply<v1::ReleaseLockResponse> rel = release.get();
+    ASSERT_RPC_OK(beat);
+    ASSERT_RPC_OK(rel);
+    ASSERT_EQ(rel.resp.status(), v1::ReleaseLockResponse::RELEASED);
+    for (const v1::Lock& lost : beat.resp.lost_locks()) {
+      ++reported;
+      example = absl::StrCat(lost.task_id(), " token ", lost.fencing_token());
+    }
+  }
+  EXPECT_EQ(reported, 0) << "released locks reported as lost, e.g. " << example;
 }
 
 TEST_F(SentinelServiceTest, LockLapsesWhenItsOwnTtlPassesWithoutHeartbeatOrRenewal) {
@@ -717,9 +792,11 @@ TEST_F(SentinelServiceTest, LockLapsesWhenItsOwnTtlPassesWithoutHeartbeatOrRenew
 // Workers and cluster health.
 
 TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
+  // Both heartbeat by hand: B reports a capacity of its own, A falls silent.
   Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
-  Worker& b = StartWorker("worker-b");
+  Worker& b = StartWorker("worker-b", /*heartbeat=*/false);
   ASSERT_RPC_OK(a.Beat());
+  ASSERT_RPC_OK(b.Beat());
 
   Reply<v1::ListWorkersResponse> both = b.Workers();
   ASSERT_RPC_OK(both);
@@ -748,8 +825,10 @@ TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
   Reply<v1::NextTaskResponse> n3 = b.Next();
   ASSERT_TRUE(n3.resp.has_task());
   ASSERT_RPC_OK(b.Beat(v1::WORKER_HEALTH_UNSPECIFIED, 7));  // B's capacity is now 7
-
-  std::this_thread::sleep_for(absl::ToChronoMilliseconds(kStale + absl::Milliseconds(100)));
+  for (int i = 0; i < 4; ++i) {  // A stays silent for longer than the stale threshold
+    std::this_thread::sleep_for(std::chrono::milliseconds(110));
+    ASSERT_RPC_OK(b.Beat(v1::WORKER_HEALTH_UNSPECIFIED, 7));
+  }
   Reply<v1::ListWorkersResponse> later = b.Workers();
   ASSERT_RPC_OK(later);
   std::optional<v1::Worker> wa = FindWorker(later.resp, "worker-a");
@@ -778,10 +857,9 @@ TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
 }
 
 TEST_F(SentinelServiceTest, UnhealthyWorkerGetsNoNewTasks) {
-  Worker& a = StartWorker("worker-a");
+  // No background heartbeats: they would report the worker healthy again.
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
   ASSERT_RPC_OK(a.Create("work"));
-  ASSERT_RPC_OK(a.Beat(v1::WORKER_HEALTH_DEGRADED));
-  a.StopHeartbeats();  // the background heartbeats would report it healthy again
   ASSERT_RPC_OK(a.Beat(v1::WORKER_HEALTH_DEGRADED));
   Reply<v1::NextTaskResponse> none = a.Next();
   ASSERT_RPC_OK(none);
@@ -1104,6 +1182,43 @@ TEST_F(SentinelServiceTest, WatchMemoryStreamsPutsAndDeletesInOrder) {
   EXPECT_TRUE(HasCode(watch->Finish(), grpc::StatusCode::CANCELLED));
 }
 
+// WatchMemory coalesces what changed between two observations (as a GitHub poller must): a key
+// created and deleted in between is not reported, and several writes arrive as the latest one.
+TEST_F(SentinelServiceTest, WatchMemoryCoalescesChangesBetweenObservations) {
+  // A slow poll makes "between two polls" deterministic (the writes come from another sidecar,
+  // so they do not wake the watcher).
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false,
+                          [](Config& c) { c.poll_interval = absl::Milliseconds(400); });
+  Worker& b = StartWorker("worker-b", /*heartbeat=*/false);
+  ASSERT_RPC_OK(a.Set("swarm", "anchor", "a"));
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, absl::Milliseconds(1200));  // three polls of the watching sidecar
+  v1::WatchMemoryRequest wreq;
+  wreq.set_namespace_("swarm");
+  wreq.set_include_initial(true);
+  auto watch = a.stub()->WatchMemory(&ctx, wreq);
+  v1::WatchMemoryEvent ev;
+  ASSERT_TRUE(watch->Read(&ev));  // the initial snapshot has been taken
+  ASSERT_EQ(ev.entry().key(), "anchor");
+
+  ASSERT_RPC_OK(b.Set("swarm", "k", "1"));
+  ASSERT_TRUE(b.Delete("swarm", "k").resp.deleted());
+  ASSERT_RPC_OK(b.Set("swarm", "j", "1"));
+  ASSERT_RPC_OK(b.Set("swarm", "j", "2"));
+  ASSERT_TRUE(b.Delete("swarm", "anchor").resp.deleted());
+
+  std::vector<std::string> seen;
+  while (seen.size() < 2 && watch->Read(&ev)) {
+    seen.push_back(absl::StrCat(ev.type() == v1::WatchMemoryEvent::PUT ? "PUT " : "DELETE ",
+                                ev.entry().key(), "=", ev.entry().value()));
+  }
+  EXPECT_THAT(seen, ElementsAre("PUT j=2", "DELETE anchor="));
+  ctx.TryCancel();
+  while (watch->Read(&ev)) {
+  }
+  watch->Finish();
+}
+
 TEST_F(SentinelServiceTest, WatchMemoryWithoutInitialStartsWithTheNextChange) {
   Worker& a = StartWorker("worker-a");
   ASSERT_RPC_OK(a.Set("global", "old", "before the watch"));
@@ -1235,7 +1350,7 @@ TEST_F(SentinelServiceTest, TaskLifeFromQueueThroughRetryToDone) {
   ASSERT_RPC_OK(second);
   ASSERT_TRUE(second.resp.has_task());
   EXPECT_EQ(second.resp.task().id(), id);
-  EXPECT_GE(ToTime(second.resp.task().updated_at()), not_before);
+  EXPECT_GE(ToTime(second.resp.task().updated_at()), not_before - kTimeSlack);
   EXPECT_EQ(second.resp.task().attempts(), 2u);
   const uint64_t t2 = second.resp.lock().fencing_token();
   EXPECT_GT(t2, t1);
@@ -1269,14 +1384,37 @@ TEST_F(SentinelServiceTest, FailedTasksAreDeadLetteredWhenOutOfAttemptsOrNotRetr
   Reply<v1::NextTaskResponse> n2 = a.Next(absl::Seconds(2));
   ASSERT_TRUE(n2.resp.has_task());
   EXPECT_EQ(n2.resp.task().attempts(), 2u);
-  // Backoff doubles: the first retry waited the base 50 ms.
-  EXPECT_GE(ToTime(n2.resp.task().updated_at()), ToTime(f1.resp.task().not_before()));
+  EXPECT_GE(ToTime(n2.resp.task().updated_at()),
+            ToTime(f1.resp.task().not_before()) - kTimeSlack);
   Reply<v1::FailTaskResponse> f2 = a.Fail(id, n2.resp.lock().fencing_token(), "second", true);
   ASSERT_RPC_OK(f2);
   EXPECT_EQ(f2.resp.task().state(), v1::TASK_STATE_DEAD_LETTER);
   EXPECT_EQ(f2.resp.task().attempts(), 2u);
   EXPECT_EQ(f2.resp.task().last_error(), "second");
   EXPECT_FALSE(a.Next(absl::Milliseconds(100)).resp.has_task());
+
+  // The backoff doubles with every failed attempt: base, then 2 x base.
+  Reply<v1::CreateTaskResponse> thrice = a.Create("thrice");
+  ASSERT_RPC_OK(thrice);
+  EXPECT_EQ(thrice.resp.task().max_attempts(), 3u);
+  absl::Duration expected_backoff = absl::Milliseconds(50);
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    Reply<v1::NextTaskResponse> n = a.Next(absl::Seconds(2));
+    ASSERT_TRUE(n.resp.has_task());
+    ASSERT_EQ(n.resp.task().id(), thrice.resp.task().id());
+    EXPECT_EQ(n.resp.task().attempts(), attempt);
+    Reply<v1::FailTaskResponse> f = a.Fail(n.resp.task().id(), n.resp.lock().fencing_token(),
+                                           absl::StrCat("failure ", attempt), true);
+    ASSERT_RPC_OK(f);
+    if (attempt < 3) {
+      EXPECT_EQ(f.resp.task().state(), v1::TASK_STATE_QUEUED);
+      EXPECT_EQ(ToTime(f.resp.task().not_before()) - ToTime(f.resp.task().updated_at()),
+                expected_backoff);
+      expected_backoff *= 2;
+    } else {
+      EXPECT_EQ(f.resp.task().state(), v1::TASK_STATE_DEAD_LETTER);
+    }
+  }
 
   Reply<v1::CreateTaskResponse> hopeless = a.Create("hopeless");
   ASSERT_RPC_OK(hopeless);
@@ -1292,7 +1430,7 @@ TEST_F(SentinelServiceTest, FailedTasksAreDeadLetteredWhenOutOfAttemptsOrNotRetr
 
   Reply<v1::GetClusterHealthResponse> h = a.Health();
   ASSERT_RPC_OK(h);
-  EXPECT_EQ(h.resp.tasks_failed(), 2u);
+  EXPECT_EQ(h.resp.tasks_failed(), 3u);
   EXPECT_EQ(h.resp.tasks_queued(), 0u);
   EXPECT_EQ(h.resp.tasks_in_progress(), 0u);
 }
@@ -1493,9 +1631,52 @@ TEST_F(SentinelServiceTest, GetTaskReadsOneTask) {
   EXPECT_EQ(got.resp.task().title(), "readable");
   EXPECT_EQ(got.resp.task().type(), "docs");
   EXPECT_EQ(got.resp.task().state(), v1::TASK_STATE_QUEUED);
-  EXPECT_EQ(ToTime(got.resp.task().created_at()), ToTime(created.resp.task().created_at()));
+  // Stored times have microsecond precision.
+  EXPECT_EQ(absl::ToUnixMicros(ToTime(got.resp.task().created_at())),
+            absl::ToUnixMicros(ToTime(created.resp.task().created_at())));
   EXPECT_CODE(a.Task("task-424242"), NOT_FOUND);
   EXPECT_CODE(a.Task(""), INVALID_ARGUMENT);
+}
+
+TEST_F(SentinelServiceTest, NextTaskHandsOutHigherPriorityFirstThenInCreationOrder) {
+  Worker& a = StartWorker("worker-a");
+  v1::CreateTaskRequest req;
+  for (const auto& [title, priority] : std::vector<std::pair<std::string, int>>{
+           {"low", -5}, {"normal-1", 0}, {"high", 100}, {"normal-2", 0}}) {
+    req.set_title(title);
+    req.set_priority(priority);
+    ASSERT_RPC_OK(a.CreateTask(req));
+  }
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    Reply<v1::NextTaskResponse> next = a.Next();
+    ASSERT_RPC_OK(next);
+    ASSERT_TRUE(next.resp.has_task());
+    order.push_back(next.resp.task().title());
+  }
+  EXPECT_THAT(order, ElementsAre("high", "normal-1", "normal-2", "low"));
+}
+
+TEST_F(SentinelServiceTest, LostLastAttemptDeadLettersTheTask) {
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
+  Worker& b = StartWorker("worker-b");
+  ASSERT_RPC_OK(a.Beat());
+  Reply<v1::CreateTaskResponse> created = b.Create("one shot", "", 1);
+  ASSERT_RPC_OK(created);
+  Reply<v1::NextTaskResponse> mine = a.Next();
+  ASSERT_TRUE(mine.resp.has_task());
+  // A dies with the only attempt; the task is not handed out again.
+  Reply<v1::NextTaskResponse> none = b.Next(absl::Milliseconds(600));
+  ASSERT_RPC_OK(none);
+  EXPECT_FALSE(none.resp.has_task());
+  Reply<v1::GetTaskResponse> dead = b.Task(created.resp.task().id());
+  ASSERT_RPC_OK(dead);
+  EXPECT_EQ(dead.resp.task().state(), v1::TASK_STATE_DEAD_LETTER);
+  EXPECT_EQ(dead.resp.task().attempts(), 1u);
+  EXPECT_THAT(dead.resp.task().last_error(), HasSubstr("worker-a"));
+  EXPECT_CODE(a.Complete(created.resp.task().id(), mine.resp.lock().fencing_token()),
+              FAILED_PRECONDITION);
+  EXPECT_EQ(b.Health().resp.tasks_failed(), 1u);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1679,9 +1860,9 @@ TEST_F(SentinelServiceTest, SqliteStoreKeepsMemoryAndTasksAcrossRestarts) {
   std::string task_id;
   const std::string value("durable\0bytes", 13);
   {
-    absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
-    ASSERT_TRUE(store.ok()) << store.status();
-    Worker& a = StartWorker("worker-a", /*heartbeat=*/false, nullptr, store->get());
+    SqliteStore* store = OpenSqlite(path);
+    ASSERT_NE(store, nullptr);
+    Worker& a = StartWorker("worker-a", /*heartbeat=*/false, nullptr, store);
     Reply<v1::AcquireLockResponse> held = a.Acquire("durable-lock");
     ASSERT_RPC_OK(held);
     ASSERT_TRUE(held.resp.acquired());
@@ -1695,11 +1876,12 @@ TEST_F(SentinelServiceTest, SqliteStoreKeepsMemoryAndTasksAcrossRestarts) {
     const absl::Status s = a.Shutdown(absl::Seconds(1));
     ASSERT_TRUE(s.ok()) << s;
     workers_.clear();  // the server goes before its store
+    sqlite_stores_.clear();
   }
 
-  absl::StatusOr<std::unique_ptr<SqliteStore>> reopened = SqliteStore::Open(path);
-  ASSERT_TRUE(reopened.ok()) << reopened.status();
-  Worker& b = StartWorker("worker-b", /*heartbeat=*/false, nullptr, reopened->get());
+  SqliteStore* reopened = OpenSqlite(path);
+  ASSERT_NE(reopened, nullptr);
+  Worker& b = StartWorker("worker-b", /*heartbeat=*/false, nullptr, reopened);
   Reply<v1::GetMemoryResponse> got = b.Get("global", "config");
   ASSERT_RPC_OK(got);
   EXPECT_EQ(got.resp.entry().value(), value);
@@ -1718,13 +1900,12 @@ TEST_F(SentinelServiceTest, SqliteStoreKeepsMemoryAndTasksAcrossRestarts) {
   ASSERT_RPC_OK(again);
   EXPECT_TRUE(again.resp.acquired());
   EXPECT_GT(again.resp.lock().fencing_token(), t1);
-  EXPECT_CODE(b.Release("durable-lock", t1), OK);
+  EXPECT_EQ(b.Release("durable-lock", t1).resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
   Reply<v1::NextTaskResponse> next = b.Next();
   ASSERT_RPC_OK(next);
   ASSERT_TRUE(next.resp.has_task());
   EXPECT_EQ(next.resp.task().id(), task_id);
   ASSERT_RPC_OK(b.Complete(task_id, next.resp.lock().fencing_token(), "done"));
-  workers_.clear();
 }
 
 }  // namespace

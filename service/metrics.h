@@ -1,0 +1,124 @@
+// Metrics: a small registry of counters, gauges and histograms with label sets, rendered in the
+// Prometheus text exposition format (version 0.0.4), and the sidecar's own metrics on top of it
+// (RPCs, lock acquisitions, task events, and cluster gauges computed at scrape time).
+//
+// Rendering is deterministic: families sorted by name, series by their labels, labels by name
+// (histograms' "le" last). Label values and help text are escaped as the format requires.
+// Metrics never carry secrets (GITHUB_TOKEN) nor shared-memory keys or values: every label value
+// the sidecar records comes from a fixed set (method names, status code names, event names).
+//
+// Thread safety: MetricRegistry and Metrics are safe for concurrent use.
+#ifndef TASK_SENTINEL_SERVICE_METRICS_H_
+#define TASK_SENTINEL_SERVICE_METRICS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/cluster_view.h"
+
+namespace tasksentinel {
+
+// A series' labels: name to value. The map keeps them sorted by name, the order they render in.
+using MetricLabels = std::map<std::string, std::string>;
+
+// The kind of a metric family, as named on its "# TYPE" line.
+enum class MetricType { kCounter, kGauge, kHistogram };
+
+// A set of metric families, each a name, help text, type and any number of labelled series.
+class MetricRegistry {
+ public:
+  MetricRegistry() = default;
+  // A snapshot of `other` (taken under its lock), e.g. to add scrape-time gauges before
+  // rendering without touching the shared registry.
+  MetricRegistry(const MetricRegistry& other);
+  MetricRegistry& operator=(const MetricRegistry&) = delete;
+
+  // Defines a family. Names match [a-zA-Z_:][a-zA-Z0-9_:]*. Defining a name again with the same
+  // type (and bounds) is a no-op; INVALID_ARGUMENT for a bad name, ALREADY_EXISTS when the name
+  // is taken by a different definition.
+  absl::Status DefineCounter(const std::string& name, const std::string& help);
+  // As DefineCounter, for a gauge.
+  absl::Status DefineGauge(const std::string& name, const std::string& help);
+  // As DefineCounter, for a histogram with these upper bucket bounds (finite, strictly
+  // increasing; the "+Inf" bucket is implicit).
+  absl::Status DefineHistogram(const std::string& name, const std::string& help,
+                               const std::vector<double>& bounds);
+
+  // Adds `delta` (>= 0) to a counter's series, creating it at 0 first. NOT_FOUND for an
+  // undefined family, FAILED_PRECONDITION for one of another type, INVALID_ARGUMENT for a
+  // negative or NaN delta or a bad label name (label names match [a-zA-Z_][a-zA-Z0-9_]* and do
+  // not start with "__").
+  absl::Status Increment(const std::string& name, const MetricLabels& labels, double delta = 1);
+  // Sets a gauge's series. Errors as for Increment (any value is allowed).
+  absl::Status Set(const std::string& name, const MetricLabels& labels, double value);
+  // Records one observation in a histogram's series. Errors as for Increment; a histogram's
+  // labels may not include "le".
+  absl::Status Observe(const std::string& name, const MetricLabels& labels, double value);
+
+  // The whole registry in the Prometheus text format: for each family "# HELP" and "# TYPE"
+  // lines, then its samples; histograms as cumulative "_bucket" samples, "_sum" and "_count".
+  std::string Render() const;
+
+ private:
+  struct Series {
+    double value = 0;                 // counters and gauges
+    std::vector<uint64_t> buckets;    // histograms: per bucket (not cumulative), then +Inf
+    double sum = 0;                   // histograms
+    uint64_t count = 0;               // histograms
+  };
+  struct Family {
+    MetricType type = MetricType::kCounter;
+    std::string help;
+    std::vector<double> bounds;  // histograms
+    std::map<MetricLabels, Series> series;
+  };
+
+  absl::Status Define(const std::string& name, MetricType type, const std::string& help,
+                      const std::vector<double>& bounds);
+  // The series `labels` of family `name` of type `type`, created when new.
+  absl::StatusOr<Series*> Find(const std::string& name, MetricType type,
+                               const MetricLabels& labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
+};
+
+// What happened to a task, for tasksentinel_tasks_total{event=...}.
+enum class TaskEvent { kCreated, kHandedOut, kCompleted, kFailed, kDeadLettered };
+
+// The sidecar's metrics. Every counter series with a fixed label set starts at 0.
+class Metrics {
+ public:
+  // The version reported by tasksentinel_build_info.
+  static constexpr absl::string_view kVersion = "0.1.0";
+
+  Metrics();
+
+  // One Sentinel RPC: its method (e.g. "AcquireLock"), the name of its gRPC status code (e.g.
+  // "OK", "INVALID_ARGUMENT") and how long it took.
+  void RecordRpc(absl::string_view method, absl::string_view code, absl::Duration elapsed);
+  // One AcquireLock that answered: whether it got the lock (else another worker held it).
+  void RecordLockAcquisition(bool acquired);
+  // One task event.
+  void RecordTaskEvent(TaskEvent event);
+
+  // Every metric in the Prometheus text format, with the gauges computed from `health`. When
+  // `health` is an error (the store could not be read), tasksentinel_up is 0 and the cluster
+  // gauges are left out.
+  std::string Render(const absl::StatusOr<ClusterHealth>& health) const;
+
+ private:
+  MetricRegistry registry_;
+};
+
+}  // namespace tasksentinel
+
+#endif  // TASK_SENTINEL_SERVICE_METRICS_H_

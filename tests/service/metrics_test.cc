@@ -1,0 +1,287 @@
+// The metric registry's Prometheus text rendering (exact text, escaping, cumulative histogram
+// buckets, value formatting, misuse errors) and the sidecar's Metrics on top of it.
+#include "service/metrics.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tasksentinel {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+TEST(MetricRegistryTest, RendersASmallRegistryExactly) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineCounter("b_requests_total", "Requests handled.").ok());
+  ASSERT_TRUE(r.DefineGauge("a_temperature", "Current temperature.").ok());
+  ASSERT_TRUE(r.DefineGauge("c_empty", "Defined, never set.").ok());
+  ASSERT_TRUE(r.Increment("b_requests_total", {{"method", "put"}, {"code", "OK"}}, 2).ok());
+  ASSERT_TRUE(r.Increment("b_requests_total", {{"method", "get"}, {"code", "OK"}}).ok());
+  ASSERT_TRUE(r.Increment("b_requests_total", {{"method", "get"}, {"code", "OK"}}).ok());
+  ASSERT_TRUE(r.Increment("b_requests_total", {{"code", "NOT_FOUND"}, {"method", "get"}}).ok());
+  ASSERT_TRUE(r.Set("a_temperature", {}, 21.5).ok());
+
+  EXPECT_EQ(r.Render(),
+            "# HELP a_temperature Current temperature.\n"
+            "# TYPE a_temperature gauge\n"
+            "a_temperature 21.5\n"
+            "# HELP b_requests_total Requests handled.\n"
+            "# TYPE b_requests_total counter\n"
+            "b_requests_total{code=\"NOT_FOUND\",method=\"get\"} 1\n"
+            "b_requests_total{code=\"OK\",method=\"get\"} 2\n"
+            "b_requests_total{code=\"OK\",method=\"put\"} 2\n"
+            "# HELP c_empty Defined, never set.\n"
+            "# TYPE c_empty gauge\n");
+}
+
+TEST(MetricRegistryTest, AnEmptyRegistryRendersNothing) {
+  MetricRegistry r;
+  EXPECT_EQ(r.Render(), "");
+}
+
+TEST(MetricRegistryTest, EscapesLabelValuesAndHelpText) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineGauge("g", "Line one\nline \\two\\ with \"quotes\".").ok());
+  ASSERT_TRUE(r.Set("g", {{"path", "C:\\dir\\\"x\"\nnext"}}, 1).ok());
+  EXPECT_EQ(r.Render(),
+            "# HELP g Line one\\nline \\\\two\\\\ with \"quotes\".\n"
+            "# TYPE g gauge\n"
+            "g{path=\"C:\\\\dir\\\\\\\"x\\\"\\nnext\"} 1\n");
+}
+
+TEST(MetricRegistryTest, HistogramBucketsAreCumulativeAndInclusive) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineHistogram("latency_seconds", "Latency.", {0.1, 1, 2.5}).ok());
+  for (double v : {0.25, 0.0625, 1.0, 5.0, 0.5}) {  // 1.0 falls in le="1": bounds are inclusive
+    ASSERT_TRUE(r.Observe("latency_seconds", {{"op", "read"}}, v).ok());
+  }
+  ASSERT_TRUE(r.Observe("latency_seconds", {{"op", "write"}}, 0.0).ok());
+  EXPECT_EQ(r.Render(),
+            "# HELP latency_seconds Latency.\n"
+            "# TYPE latency_seconds histogram\n"
+            "latency_seconds_bucket{op=\"read\",le=\"0.1\"} 1\n"
+            "latency_seconds_bucket{op=\"read\",le=\"1\"} 4\n"
+            "latency_seconds_bucket{op=\"read\",le=\"2.5\"} 4\n"
+            "latency_seconds_bucket{op=\"read\",le=\"+Inf\"} 5\n"
+            "latency_seconds_sum{op=\"read\"} 6.8125\n"
+            "latency_seconds_count{op=\"read\"} 5\n"
+            "latency_seconds_bucket{op=\"write\",le=\"0.1\"} 1\n"
+            "latency_seconds_bucket{op=\"write\",le=\"1\"} 1\n"
+            "latency_seconds_bucket{op=\"write\",le=\"2.5\"} 1\n"
+            "latency_seconds_bucket{op=\"write\",le=\"+Inf\"} 1\n"
+            "latency_seconds_sum{op=\"write\"} 0\n"
+            "latency_seconds_count{op=\"write\"} 1\n");
+}
+
+TEST(MetricRegistryTest, HistogramWithoutLabelsPutsLeAlone) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineHistogram("h", "H.", {1}).ok());
+  ASSERT_TRUE(r.Observe("h", {}, 3).ok());
+  EXPECT_EQ(r.Render(),
+            "# HELP h H.\n# TYPE h histogram\n"
+            "h_bucket{le=\"1\"} 0\nh_bucket{le=\"+Inf\"} 1\nh_sum 3\nh_count 1\n");
+}
+
+TEST(MetricRegistryTest, FormatsValuesExactly) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineGauge("v", "Values.").ok());
+  const std::vector<std::pair<std::string, double>> cases = {
+      {"a_int", 42},
+      {"b_fraction", 0.1},
+      {"c_negative", -2.75},
+      {"d_negative_zero", -0.0},
+      {"e_huge", 1e20},
+      {"f_tiny", 1.5e-9},
+      {"g_inf", std::numeric_limits<double>::infinity()},
+      {"h_neg_inf", -std::numeric_limits<double>::infinity()},
+      {"i_nan", std::nan("")},
+      {"j_third", 1.0 / 3},
+  };
+  for (const auto& [label, value] : cases) ASSERT_TRUE(r.Set("v", {{"c", label}}, value).ok());
+  const std::vector<std::string> lines = Lines(r.Render());
+  EXPECT_THAT(lines, Contains("v{c=\"a_int\"} 42"));
+  EXPECT_THAT(lines, Contains("v{c=\"b_fraction\"} 0.1"));
+  EXPECT_THAT(lines, Contains("v{c=\"c_negative\"} -2.75"));
+  EXPECT_THAT(lines, Contains("v{c=\"d_negative_zero\"} 0"));
+  EXPECT_THAT(lines, Contains("v{c=\"e_huge\"} 1e+20"));
+  EXPECT_THAT(lines, Contains("v{c=\"f_tiny\"} 1.5e-09"));
+  EXPECT_THAT(lines, Contains("v{c=\"g_inf\"} +Inf"));
+  EXPECT_THAT(lines, Contains("v{c=\"h_neg_inf\"} -Inf"));
+  EXPECT_THAT(lines, Contains("v{c=\"i_nan\"} NaN"));
+  EXPECT_THAT(lines, Contains("v{c=\"j_third\"} 0.3333333333333333"));
+}
+
+TEST(MetricRegistryTest, RejectsMisuse) {
+  MetricRegistry r;
+  EXPECT_EQ(r.DefineCounter("1bad", "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.DefineCounter("has-dash", "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.DefineCounter("", "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.DefineHistogram("h", "x", {1, 1}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.DefineHistogram("h", "x", {2, 1}).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(r.DefineCounter("c_total", "x").ok());
+  EXPECT_TRUE(r.DefineCounter("c_total", "x").ok());  // same definition again: fine
+  EXPECT_EQ(r.DefineGauge("c_total", "x").code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(r.DefineHistogram("h", "x", {1, 2}).ok());
+  EXPECT_EQ(r.DefineHistogram("h", "x", {1, 3}).code(), absl::StatusCode::kAlreadyExists);
+
+  EXPECT_EQ(r.Increment("nope", {}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.Set("c_total", {}, 1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.Observe("c_total", {}, 1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.Increment("c_total", {}, -1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Increment("c_total", {}, std::nan("")).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Increment("c_total", {{"bad-name", "v"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Increment("c_total", {{"__reserved", "v"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Observe("h", {{"le", "1"}}, 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Observe("h", {}, std::nan("")).code(), absl::StatusCode::kInvalidArgument);
+  // None of the refused updates left a series behind.
+  EXPECT_EQ(r.Render(),
+            "# HELP c_total x\n# TYPE c_total counter\n# HELP h x\n# TYPE h histogram\n");
+}
+
+TEST(MetricRegistryTest, ACopyIsAnIndependentSnapshot) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineCounter("n_total", "N.").ok());
+  ASSERT_TRUE(r.Increment("n_total", {}).ok());
+  MetricRegistry copy(r);
+  ASSERT_TRUE(copy.Increment("n_total", {}, 5).ok());
+  ASSERT_TRUE(r.Increment("n_total", {}).ok());
+  EXPECT_THAT(Lines(r.Render()), Contains("n_total 2"));
+  EXPECT_THAT(Lines(copy.Render()), Contains("n_total 6"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sidecar's metrics.
+
+ClusterHealth SampleHealth() {
+  ClusterHealth h;
+  h.status = ClusterStatus::kDegraded;
+  h.total_workers = 3;
+  h.healthy_workers = 2;
+  h.stale_workers = 1;
+  h.total_capacity = 20;
+  h.used_capacity = 7;
+  h.tasks.queued = 5;
+  h.tasks.in_progress = 7;
+  h.tasks.done = 11;
+  h.tasks.dead_letter = 2;
+  return h;
+}
+
+TEST(MetricsTest, FixedCountersStartAtZeroAndGaugesComeFromHealth) {
+  Metrics m;
+  const std::vector<std::string> lines = Lines(m.Render(SampleHealth()));
+  for (const char* line : {
+           "tasksentinel_lock_acquisitions_total{result=\"acquired\"} 0",
+           "tasksentinel_lock_acquisitions_total{result=\"conflict\"} 0",
+           "tasksentinel_tasks_total{event=\"created\"} 0",
+           "tasksentinel_tasks_total{event=\"handed_out\"} 0",
+           "tasksentinel_tasks_total{event=\"completed\"} 0",
+           "tasksentinel_tasks_total{event=\"failed\"} 0",
+           "tasksentinel_tasks_total{event=\"dead_lettered\"} 0",
+           "tasksentinel_workers{status=\"healthy\"} 2",
+           "tasksentinel_workers{status=\"stale\"} 1",
+           "tasksentinel_capacity{kind=\"total\"} 20",
+           "tasksentinel_capacity{kind=\"used\"} 7",
+           "tasksentinel_tasks{state=\"queued\"} 5",
+           "tasksentinel_tasks{state=\"in_progress\"} 7",
+           "tasksentinel_tasks{state=\"done\"} 11",
+           "tasksentinel_tasks{state=\"dead_letter\"} 2",
+           "tasksentinel_up 1",
+           "tasksentinel_build_info{version=\"0.1.0\"} 1",
+           "# TYPE tasksentinel_rpc_total counter",
+           "# TYPE tasksentinel_rpc_duration_seconds histogram",
+           "# TYPE tasksentinel_workers gauge",
+       }) {
+    EXPECT_THAT(lines, Contains(line));
+  }
+}
+
+TEST(MetricsTest, FamiliesRenderSortedByName) {
+  Metrics m;
+  std::vector<std::string> names;
+  for (const std::string& line : Lines(m.Render(SampleHealth()))) {
+    if (line.rfind("# TYPE ", 0) == 0) names.push_back(line.substr(7, line.find(' ', 7) - 7));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "tasksentinel_build_info", "tasksentinel_capacity",
+                       "tasksentinel_lock_acquisitions_total", "tasksentinel_rpc_duration_seconds",
+                       "tasksentinel_rpc_total", "tasksentinel_tasks", "tasksentinel_tasks_total",
+                       "tasksentinel_up", "tasksentinel_workers"}));
+}
+
+TEST(MetricsTest, RecordsRpcsLocksAndTaskEvents) {
+  Metrics m;
+  m.RecordRpc("AcquireLock", "OK", absl::Microseconds(300));
+  m.RecordRpc("AcquireLock", "OK", absl::Milliseconds(70));
+  m.RecordRpc("AcquireLock", "INVALID_ARGUMENT", absl::Seconds(7));
+  m.RecordLockAcquisition(true);
+  m.RecordLockAcquisition(false);
+  m.RecordLockAcquisition(false);
+  m.RecordTaskEvent(TaskEvent::kCreated);
+  m.RecordTaskEvent(TaskEvent::kDeadLettered);
+  const std::vector<std::string> lines = Lines(m.Render(SampleHealth()));
+  for (const char* line : {
+           "tasksentinel_rpc_total{code=\"OK\",method=\"AcquireLock\"} 2",
+           "tasksentinel_rpc_total{code=\"INVALID_ARGUMENT\",method=\"AcquireLock\"} 1",
+           "tasksentinel_rpc_duration_seconds_bucket{method=\"AcquireLock\",le=\"0.001\"} 1",
+           "tasksentinel_rpc_duration_seconds_bucket{method=\"AcquireLock\",le=\"0.05\"} 1",
+           "tasksentinel_rpc_duration_seconds_bucket{method=\"AcquireLock\",le=\"0.1\"} 2",
+           "tasksentinel_rpc_duration_seconds_bucket{method=\"AcquireLock\",le=\"5\"} 2",
+           "tasksentinel_rpc_duration_seconds_bucket{method=\"AcquireLock\",le=\"+Inf\"} 3",
+           "tasksentinel_rpc_duration_seconds_count{method=\"AcquireLock\"} 3",
+           "tasksentinel_lock_acquisitions_total{result=\"acquired\"} 1",
+           "tasksentinel_lock_acquisitions_total{result=\"conflict\"} 2",
+           "tasksentinel_tasks_total{event=\"created\"} 1",
+           "tasksentinel_tasks_total{event=\"dead_lettered\"} 1",
+       }) {
+    EXPECT_THAT(lines, Contains(line));
+  }
+  const std::string sum_prefix = "tasksentinel_rpc_duration_seconds_sum{method=\"AcquireLock\"} ";
+  bool found_sum = false;
+  for (const std::string& line : lines) {
+    if (line.rfind(sum_prefix, 0) != 0) continue;
+    found_sum = true;
+    EXPECT_NEAR(std::stod(line.substr(sum_prefix.size())), 7.0703, 1e-9) << line;
+  }
+  EXPECT_TRUE(found_sum);
+}
+
+TEST(MetricsTest, AnUnreadableStoreReportsDownWithoutClusterGauges) {
+  Metrics m;
+  const std::string text = m.Render(absl::UnavailableError("store offline"));
+  EXPECT_THAT(Lines(text), Contains("tasksentinel_up 0"));
+  EXPECT_THAT(Lines(text), Contains("tasksentinel_build_info{version=\"0.1.0\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("tasksentinel_workers")));
+  EXPECT_THAT(text, Not(HasSubstr("tasksentinel_capacity")));
+  EXPECT_THAT(text, Not(HasSubstr("tasksentinel_tasks{")));
+  EXPECT_THAT(text, Not(HasSubstr("store offline")));
+}
+
+TEST(MetricsTest, ScrapeGaugesDoNotAccumulateAcrossRenders) {
+  Metrics m;
+  ClusterHealth h = SampleHealth();
+  m.Render(h);
+  h.healthy_workers = 9;
+  const std::vector<std::string> lines = Lines(m.Render(h));
+  EXPECT_THAT(lines, Contains("tasksentinel_workers{status=\"healthy\"} 9"));
+  EXPECT_THAT(Lines(m.Render(absl::InternalError("x"))), Not(Contains("tasksentinel_up 1")));
+}
+
+}  // namespace
+}  // namespace tasksentinel
