@@ -76,7 +76,7 @@ void BM_NextCompleteWithHistory(benchmark::State& state) {
     w.tasks.Complete((*t)->task.id, (*t)->lock.token, "").IgnoreError();
   }
 }
-BENCHMARK(BM_NextCompleteWithHistory)->Arg(0)->Arg(300)->Arg(3000)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NextCompleteWithHistory)->Arg(0)->Arg(1000)->Arg(10000)->Iterations(50)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tasksentinel

@@ -4,7 +4,7 @@
 #include <map>
 
 #include "core/lease.h"
-#include "core/lock_table.h"
+#include "core/open_tasks.h"
 
 namespace tasksentinel {
 
@@ -13,30 +13,16 @@ absl::StatusOr<std::vector<WorkerInfo>> ClusterView::Workers(bool include_gone) 
   std::vector<WorkerInfo> out;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
     out.clear();
-    auto workers = txn.Scan(kWorkerPrefix);
+    absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
     if (!workers.ok()) return workers.status();
-    std::map<std::string, WorkerRecord> by_id;
-    for (const auto& [key, value] : *workers) {
-      absl::StatusOr<WorkerRecord> w = DecodeWorker(value);
-      if (!w.ok()) return w.status();
-      by_id.emplace(w->id, *std::move(w));
-    }
+    const std::map<std::string, WorkerRecord>& by_id = *workers;
     // Live task locks per worker.
     std::map<std::string, uint32_t> active;
-    auto tasks = txn.Scan(kTaskPrefix);
+    absl::StatusOr<std::vector<ScannedTask>> tasks =
+        ScanOpenTasks(txn, by_id, now, ctx_.config->lock_delay);
     if (!tasks.ok()) return tasks.status();
-    for (const auto& [key, value] : *tasks) {
-      absl::StatusOr<TaskRecord> task = DecodeTask(value);
-      if (!task.ok()) return task.status();
-      if (task->state != TaskState::kInProgress) continue;
-      absl::StatusOr<std::optional<LockRecord>> lock = ReadLock(txn, task->id);
-      if (!lock.ok()) return lock.status();
-      if (!lock->has_value() || (*lock)->token != task->lock_token) continue;
-      auto holder = by_id.find((*lock)->holder);
-      if (holder == by_id.end()) continue;
-      if (JudgeLock(**lock, holder->second, now, ctx_.config->lock_delay).live) {
-        ++active[holder->first];
-      }
+    for (const ScannedTask& t : *tasks) {
+      if (!t.live_holder.empty()) ++active[t.live_holder];
     }
     for (const auto& [id, w] : by_id) {
       WorkerInfo info{w};

@@ -193,15 +193,20 @@ absl::StatusOr<TaskRecord> DecodeTask(absl::string_view data) {
 }
 
 absl::StatusOr<uint64_t> NextCounter(Transaction& txn, absl::string_view key) {
+  absl::StatusOr<uint64_t> value = ReadCounter(txn, key);
+  if (!value.ok()) return value.status();
+  absl::Status put = txn.Put(key, absl::StrCat(*value + 1));
+  if (!put.ok()) return put;
+  return *value + 1;
+}
+
+absl::StatusOr<uint64_t> ReadCounter(Transaction& txn, absl::string_view key) {
   absl::StatusOr<std::optional<std::string>> cur = txn.Get(key);
   if (!cur.ok()) return cur.status();
   uint64_t value = 0;
   if (cur->has_value() && !absl::SimpleAtoi(**cur, &value)) {
     return absl::DataLossError(absl::StrCat("damaged counter ", key));
   }
-  ++value;
-  absl::Status put = txn.Put(key, absl::StrCat(value));
-  if (!put.ok()) return put;
   return value;
 }
 
@@ -230,6 +235,41 @@ absl::StatusOr<std::optional<WorkerRecord>> ReadWorker(Transaction& txn, absl::s
 }
 absl::StatusOr<std::optional<TaskRecord>> ReadTask(Transaction& txn, absl::string_view id) {
   return ReadRecord<TaskRecord>(txn, TaskKey(id), DecodeTask);
+}
+
+namespace {
+bool IsOpen(TaskState s) { return s == TaskState::kQueued || s == TaskState::kInProgress; }
+std::string OpenTaskKey(absl::string_view id) { return absl::StrCat(kOpenTaskPrefix, id); }
+}  // namespace
+
+absl::Status WriteTask(Transaction& txn, const TaskRecord& task,
+                       std::optional<TaskState> before) {
+  if (absl::Status s = txn.Put(TaskKey(task.id), Encode(task)); !s.ok()) return s;
+  const bool was_open = before.has_value() && IsOpen(*before);
+  if (IsOpen(task.state) && !was_open) return txn.Put(OpenTaskKey(task.id), "");
+  if (!IsOpen(task.state) && was_open) {
+    if (absl::Status s = txn.Delete(OpenTaskKey(task.id)); !s.ok()) return s;
+    return NextCounter(txn, task.state == TaskState::kDone ? kTasksDoneKey : kTasksDeadLetterKey)
+        .status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TaskRecord>> ReadOpenTasks(Transaction& txn) {
+  auto rows = txn.Scan(kOpenTaskPrefix);
+  if (!rows.ok()) return rows.status();
+  std::vector<TaskRecord> out;
+  out.reserve(rows->size());
+  for (const auto& [key, value] : *rows) {
+    const absl::string_view id = absl::string_view(key).substr(kOpenTaskPrefix.size());
+    absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, id);
+    if (!task.ok()) return task.status();
+    if (!task->has_value()) {
+      return absl::DataLossError(absl::StrCat("open-task index names missing task ", id));
+    }
+    out.push_back(**std::move(task));
+  }
+  return out;
 }
 
 }  // namespace tasksentinel

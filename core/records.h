@@ -8,6 +8,9 @@
 //   worker/<id>             WorkerRecord
 //   mem/<namespace>/<key>   MemoryRecord
 //   task/<id>               TaskRecord
+//   open/<id>               present while task <id> is queued or in progress (so that NextTask
+//                           reads open tasks only, however long the history)
+//   meta/tasks_done, meta/tasks_dead_letter   how many tasks ended each way
 // Times are microseconds since the Unix epoch.
 //
 // Thread safety: plain values.
@@ -111,6 +114,9 @@ std::string TaskKey(absl::string_view id);
 inline constexpr absl::string_view kLockPrefix = "lock/";
 inline constexpr absl::string_view kWorkerPrefix = "worker/";
 inline constexpr absl::string_view kTaskPrefix = "task/";
+inline constexpr absl::string_view kOpenTaskPrefix = "open/";
+inline constexpr absl::string_view kTasksDoneKey = "meta/tasks_done";
+inline constexpr absl::string_view kTasksDeadLetterKey = "meta/tasks_dead_letter";
 
 // JSON encoding. Decoding fails with DATA_LOSS naming the record when the stored bytes do not
 // parse: a damaged record is reported, never silently replaced.
@@ -135,6 +141,17 @@ absl::StatusOr<uint64_t> NextCounter(Transaction& txn, absl::string_view key);
 absl::StatusOr<std::optional<LockRecord>> ReadLock(Transaction& txn, absl::string_view name);
 absl::StatusOr<std::optional<WorkerRecord>> ReadWorker(Transaction& txn, absl::string_view id);
 absl::StatusOr<std::optional<TaskRecord>> ReadTask(Transaction& txn, absl::string_view id);
+
+// Writes `task`, keeping the open-task index and the end-state counters in step with a change
+// from state `before` (nullopt for a new task).
+absl::Status WriteTask(Transaction& txn, const TaskRecord& task,
+                       std::optional<TaskState> before);
+
+// Every open (queued or in-progress) task, by id.
+absl::StatusOr<std::vector<TaskRecord>> ReadOpenTasks(Transaction& txn);
+
+// A counter's value (0 when absent).
+absl::StatusOr<uint64_t> ReadCounter(Transaction& txn, absl::string_view key);
 
 }  // namespace tasksentinel
 

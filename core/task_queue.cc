@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/lease.h"
+#include "core/open_tasks.h"
 #include "core/load_balancer.h"
 #include "core/notifier.h"
 #include "core/validation.h"
@@ -14,65 +15,6 @@ namespace tasksentinel {
 namespace {
 
 constexpr absl::Duration kMaxBackoff = absl::Hours(1);
-
-// One task with its effective state at the moment of a scan.
-struct ScannedTask {
-  TaskRecord task;
-  bool runnable = false;  // may be handed out now
-  bool orphaned = false;  // in progress, but its lock lapsed or was released
-  std::string live_holder;  // in progress with a live lock: who holds it
-};
-
-// Reads every task and judges in-progress ones by their lock.
-absl::StatusOr<std::vector<ScannedTask>> ScanTasks(
-    Transaction& txn, const std::map<std::string, WorkerRecord>& workers, absl::Time now,
-    absl::Duration lock_delay) {
-  auto rows = txn.Scan(kTaskPrefix);
-  if (!rows.ok()) return rows.status();
-  std::vector<ScannedTask> out;
-  out.reserve(rows->size());
-  for (const auto& [key, value] : *rows) {
-    absl::StatusOr<TaskRecord> task = DecodeTask(value);
-    if (!task.ok()) return task.status();
-    ScannedTask s{*std::move(task)};
-    if (s.task.state == TaskState::kQueued) {
-      s.runnable = now >= s.task.not_before;
-    } else if (s.task.state == TaskState::kInProgress) {
-      absl::StatusOr<std::optional<LockRecord>> lock = ReadLock(txn, s.task.id);
-      if (!lock.ok()) return lock.status();
-      if (lock->has_value()) {
-        std::optional<WorkerRecord> holder;
-        auto it = workers.find((*lock)->holder);
-        if (it != workers.end()) holder = it->second;
-        const LockJudgement j = JudgeLock(**lock, holder, now, lock_delay);
-        if (j.live && (*lock)->token == s.task.lock_token) {
-          s.live_holder = (*lock)->holder;
-        } else if (!j.live) {
-          s.orphaned = true;
-          s.runnable = now >= j.available_at;
-        }
-        // Live under another token: someone locked the task's name directly; not runnable.
-      } else {
-        s.orphaned = true;
-        s.runnable = true;
-      }
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-absl::StatusOr<std::map<std::string, WorkerRecord>> ScanWorkers(Transaction& txn) {
-  auto rows = txn.Scan(kWorkerPrefix);
-  if (!rows.ok()) return rows.status();
-  std::map<std::string, WorkerRecord> out;
-  for (const auto& [key, value] : *rows) {
-    absl::StatusOr<WorkerRecord> w = DecodeWorker(value);
-    if (!w.ok()) return w.status();
-    out.emplace(w->id, *std::move(w));
-  }
-  return out;
-}
 
 // Whether a worker configured with SUPPORTED_TASK_TYPES `types` takes tasks of `type`: an
 // empty list takes every type, and untyped tasks go to every worker.
@@ -121,7 +63,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
     rec.created_at = now;
     rec.updated_at = now;
     rec.not_before = now;
-    return txn.Put(TaskKey(rec.id), Encode(rec));
+    return WriteTask(txn, rec, std::nullopt);
   });
   if (!status.ok()) return status;
   ctx_.notifier->Notify();
@@ -165,7 +107,7 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
           absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
           if (!workers.ok()) return workers.status();
           absl::StatusOr<std::vector<ScannedTask>> tasks =
-              ScanTasks(txn, *workers, now, lock_delay);
+              ScanOpenTasks(txn, *workers, now, lock_delay);
           if (!tasks.ok()) return tasks.status();
 
           std::map<std::string, uint32_t> active;  // live task locks per worker
@@ -217,7 +159,9 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
               task.last_error = absl::StrCat("attempt ", task.attempts, " by ", task.worker_id,
                                              " was lost (lease lapsed); no attempts left");
               task.updated_at = now;
-              if (absl::Status s = txn.Put(TaskKey(id), Encode(task)); !s.ok()) return s;
+              if (absl::Status s = WriteTask(txn, task, TaskState::kInProgress); !s.ok()) {
+                return s;
+              }
               changed = true;
               continue;
             }
@@ -229,12 +173,13 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
               task.last_error = absl::StrCat("attempt ", task.attempts, " by ", task.worker_id,
                                              " was lost (lease lapsed)");
             }
+            const TaskState before = task.state;
             task.state = TaskState::kInProgress;
             task.attempts += 1;
             task.worker_id = me->id;
             task.lock_token = got->lock->token;
             task.updated_at = now;
-            if (absl::Status s = txn.Put(TaskKey(id), Encode(task)); !s.ok()) return s;
+            if (absl::Status s = WriteTask(txn, task, before); !s.ok()) return s;
             handed = HandedOutTask{task, *got->lock};
             *done = true;
             return absl::OkStatus();
@@ -281,7 +226,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Complete(const std::string& id, uint64_t t
     done.state = TaskState::kDone;
     done.result = result;
     done.updated_at = now;
-    if (absl::Status s = txn.Put(TaskKey(id), Encode(done)); !s.ok()) return s;
+    if (absl::Status s = WriteTask(txn, done, TaskState::kInProgress); !s.ok()) return s;
     absl::StatusOr<ReleaseOutcome> released =
         ReleaseLock(txn, id, token, ctx_.config->worker_id, now, ctx_.config->lock_delay);
     if (!released.ok()) return released.status();
@@ -325,7 +270,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Fail(const std::string& id, uint64_t token
     } else {
       failed.state = TaskState::kDeadLetter;
     }
-    if (absl::Status s = txn.Put(TaskKey(id), Encode(failed)); !s.ok()) return s;
+    if (absl::Status s = WriteTask(txn, failed, TaskState::kInProgress); !s.ok()) return s;
     return ReleaseLock(txn, id, token, ctx_.config->worker_id, now, ctx_.config->lock_delay)
         .status();
   });
@@ -360,16 +305,17 @@ absl::StatusOr<TaskCounts> TaskQueue::Count() {
     absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
     if (!workers.ok()) return workers.status();
     absl::StatusOr<std::vector<ScannedTask>> tasks =
-        ScanTasks(txn, *workers, now, ctx_.config->lock_delay);
+        ScanOpenTasks(txn, *workers, now, ctx_.config->lock_delay);
     if (!tasks.ok()) return tasks.status();
     for (const ScannedTask& s : *tasks) {
-      switch (s.task.state) {
-        case TaskState::kQueued: ++counts.queued; break;
-        case TaskState::kInProgress: ++(s.orphaned ? counts.queued : counts.in_progress); break;
-        case TaskState::kDone: ++counts.done; break;
-        case TaskState::kDeadLetter: ++counts.dead_letter; break;
-      }
+      ++(s.task.state == TaskState::kQueued || s.orphaned ? counts.queued : counts.in_progress);
     }
+    absl::StatusOr<uint64_t> done = ReadCounter(txn, kTasksDoneKey);
+    if (!done.ok()) return done.status();
+    absl::StatusOr<uint64_t> dead = ReadCounter(txn, kTasksDeadLetterKey);
+    if (!dead.ok()) return dead.status();
+    counts.done = static_cast<uint32_t>(*done);
+    counts.dead_letter = static_cast<uint32_t>(*dead);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
