@@ -79,8 +79,13 @@ bool KnownPath(const std::string& path) {
 
 }  // namespace
 
-HttpServer::HttpServer(const Context& ctx, const Metrics* metrics)
-    : ctx_(ctx), metrics_(metrics), cluster_(ctx) {}
+HttpServer::HttpServer(Coordinator* coordinator, const Config& config, Clock* clock,
+                       const Metrics* metrics)
+    : coordinator_(coordinator),
+      worker_id_(config.worker_id),
+      max_tasks_(config.max_tasks),
+      clock_(clock),
+      metrics_(metrics) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -143,7 +148,7 @@ absl::Status HttpServer::Start(const std::string& addr) {
                      "host:port, or empty to disable HTTP)"));
   }
   port_ = bound;
-  started_at_ = ctx_.clock->Now();
+  started_at_ = clock_->Now();
   server_ = std::move(server);
   listening_done_ = false;
   thread_ = std::thread([this] {
@@ -165,11 +170,11 @@ void HttpServer::Stop() {
 }
 
 HttpServer::Reply HttpServer::Health() {
-  const std::string& me = ctx_.config->worker_id;
+  const std::string& me = worker_id_;
   nlohmann::json j{{"worker_id", me},
                    {"uptime_seconds",
-                    std::max<int64_t>(0, absl::ToInt64Seconds(ctx_.clock->Now() - started_at_))}};
-  absl::StatusOr<std::vector<WorkerInfo>> workers = cluster_.Workers(/*include_gone=*/true);
+                    std::max<int64_t>(0, absl::ToInt64Seconds(clock_->Now() - started_at_))}};
+  absl::StatusOr<std::vector<WorkerInfo>> workers = coordinator_->Workers(/*include_gone=*/true);
   if (!workers.ok()) {
     j["status"] = "unhealthy";
     j["error"] = std::string(workers.status().message());
@@ -190,7 +195,7 @@ HttpServer::Reply HttpServer::Health() {
     j["lease_expires_at"] = Rfc3339(mine->record.lease_expires_at);
   } else {  // not registered (yet, or any more)
     j["active_tasks"] = 0;
-    j["capacity"] = {{"max", ctx_.config->max_tasks}, {"available", 0}};
+    j["capacity"] = {{"max", max_tasks_}, {"available", 0}};
     j["last_heartbeat"] = nullptr;
     j["lease_expires_at"] = nullptr;
   }
@@ -198,7 +203,7 @@ HttpServer::Reply HttpServer::Health() {
 }
 
 HttpServer::Reply HttpServer::ClusterHealthReply() {
-  absl::StatusOr<ClusterHealth> h = cluster_.Health();
+  absl::StatusOr<ClusterHealth> h = coordinator_->Health();
   if (!h.ok()) {
     return {503, kJson,
             Dump({{"status", "unhealthy"}, {"error", std::string(h.status().message())}})};
@@ -217,7 +222,7 @@ HttpServer::Reply HttpServer::ClusterHealthReply() {
 }
 
 HttpServer::Reply HttpServer::MetricsReply() {
-  return {200, kPrometheusText, metrics_->Render(cluster_.Health())};
+  return {200, kPrometheusText, metrics_->Render(coordinator_->Health())};
 }
 
 }  // namespace tasksentinel

@@ -16,8 +16,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "core/cluster_view.h"
-#include "core/context.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/coordinator.h"
 #include "service/metrics.h"
 
 namespace httplib {
@@ -28,8 +29,9 @@ namespace tasksentinel {
 
 class HttpServer {
  public:
-  // `metrics` (not null) and everything `ctx` points to must outlive the server.
-  HttpServer(const Context& ctx, const Metrics* metrics);
+  // `coordinator`, `clock` and `metrics` (none null) must outlive the server.
+  HttpServer(Coordinator* coordinator, const Config& config, Clock* clock,
+             const Metrics* metrics);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -60,9 +62,11 @@ class HttpServer {
   // GET /metrics.
   Reply MetricsReply();
 
-  Context ctx_;
+  Coordinator* coordinator_;
+  std::string worker_id_;
+  int max_tasks_;
+  Clock* clock_;
   const Metrics* metrics_;
-  ClusterView cluster_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> listening_done_{false};

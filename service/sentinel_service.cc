@@ -29,14 +29,9 @@ std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
 
 }  // namespace
 
-SentinelService::SentinelService(const Context& ctx, Metrics* metrics)
-    : ctx_(ctx),
-      locks_(ctx),
-      leases_(ctx),
-      memory_(ctx),
-      tasks_(ctx),
-      cluster_(ctx),
-      metrics_(metrics) {}
+SentinelService::SentinelService(Coordinator* coordinator, const Config& config,
+                                 Metrics* metrics)
+    : coordinator_(coordinator), heartbeat_interval_(config.heartbeat_interval), metrics_(metrics) {}
 
 grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
                                           const v1::AcquireLockRequest* request,
@@ -52,7 +47,7 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   req.wait_timeout = wait > kMaxWait || wait < absl::ZeroDuration() ? wait
                                                                      : BoundedWait(context, wait);
   req.metadata.insert(request->metadata().begin(), request->metadata().end());
-  absl::StatusOr<AcquireAttempt> got = locks_.Acquire(req, CancelledBy(context));
+  absl::StatusOr<AcquireAttempt> got = coordinator_->AcquireLock(req, CancelledBy(context));
   if (!got.ok()) return ToGrpc(got.status());
   if (metrics_ != nullptr) metrics_->RecordLockAcquisition(got->acquired);
   response->set_acquired(got->acquired);
@@ -64,7 +59,7 @@ grpc::Status SentinelService::RenewLock(grpc::ServerContext*, const v1::RenewLoc
                                         v1::RenewLockResponse* response) {
   absl::Duration ttl;
   if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<LockInfo> lock = locks_.Renew(request->task_id(), request->fencing_token(), ttl);
+  absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->task_id(), request->fencing_token(), ttl);
   if (!lock.ok()) return ToGrpc(lock.status());
   ToProto(*lock, response->mutable_lock());
   return grpc::Status::OK;
@@ -74,7 +69,7 @@ grpc::Status SentinelService::ReleaseLock(grpc::ServerContext*,
                                           const v1::ReleaseLockRequest* request,
                                           v1::ReleaseLockResponse* response) {
   absl::StatusOr<ReleaseOutcome> out =
-      locks_.Release(request->task_id(), request->fencing_token());
+      coordinator_->ReleaseLock(request->task_id(), request->fencing_token());
   if (!out.ok()) return ToGrpc(out.status());
   switch (*out) {
     case ReleaseOutcome::kReleased: response->set_status(v1::ReleaseLockResponse::RELEASED); break;
@@ -101,18 +96,18 @@ grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::Heartbea
   }
   report.max_tasks = request->max_tasks();
   report.health = FromProto(request->health());
-  absl::StatusOr<HeartbeatResult> result = leases_.Heartbeat(report);
+  absl::StatusOr<HeartbeatResult> result = coordinator_->Heartbeat(report);
   if (!result.ok()) return ToGrpc(result.status());
   ToProto(result->lease_expires_at, response->mutable_lease_expires_at());
   response->set_lease_epoch(result->lease_epoch);
-  ToProto(ctx_.config->heartbeat_interval, response->mutable_heartbeat_interval());
+  ToProto(heartbeat_interval_, response->mutable_heartbeat_interval());
   for (const LockInfo& lost : result->lost_locks) ToProto(lost, response->add_lost_locks());
   return grpc::Status::OK;
 }
 
 grpc::Status SentinelService::GetMemory(grpc::ServerContext*, const v1::GetMemoryRequest* request,
                                         v1::GetMemoryResponse* response) {
-  absl::StatusOr<MemoryEntry> entry = memory_.Get(request->namespace_(), request->key());
+  absl::StatusOr<MemoryEntry> entry = coordinator_->GetMemory(request->namespace_(), request->key());
   if (!entry.ok()) return ToGrpc(entry.status());
   ToProto(*entry, response->mutable_entry());
   return grpc::Status::OK;
@@ -127,7 +122,7 @@ grpc::Status SentinelService::SetMemory(grpc::ServerContext*, const v1::SetMemor
   if (request->has_expected_version()) req.expected_version = request->expected_version();
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
   req.fencing = FenceFrom(request->has_fencing(), request->fencing());
-  absl::StatusOr<MemoryEntry> entry = memory_.Set(req);
+  absl::StatusOr<MemoryEntry> entry = coordinator_->SetMemory(req);
   if (!entry.ok()) return ToGrpc(entry.status());
   ToProto(*entry, response->mutable_entry());
   return grpc::Status::OK;
@@ -139,7 +134,7 @@ grpc::Status SentinelService::DeleteMemory(grpc::ServerContext*,
   std::optional<uint64_t> expected;
   if (request->has_expected_version()) expected = request->expected_version();
   absl::StatusOr<bool> deleted =
-      memory_.Delete(request->namespace_(), request->key(), expected,
+      coordinator_->DeleteMemory(request->namespace_(), request->key(), expected,
                      FenceFrom(request->has_fencing(), request->fencing()));
   if (!deleted.ok()) return ToGrpc(deleted.status());
   response->set_deleted(*deleted);
@@ -150,7 +145,7 @@ grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
                                          const v1::ListMemoryRequest* request,
                                          v1::ListMemoryResponse* response) {
   absl::StatusOr<std::vector<MemoryEntry>> entries =
-      memory_.List(request->namespace_(), request->prefix());
+      coordinator_->ListMemory(request->namespace_(), request->prefix());
   if (!entries.ok()) return ToGrpc(entries.status());
   for (const MemoryEntry& e : *entries) ToProto(e, response->add_entries());
   return grpc::Status::OK;
@@ -159,7 +154,7 @@ grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
 grpc::Status SentinelService::WatchMemory(grpc::ServerContext* context,
                                           const v1::WatchMemoryRequest* request,
                                           grpc::ServerWriter<v1::WatchMemoryEvent>* writer) {
-  absl::Status status = memory_.Watch(
+  absl::Status status = coordinator_->WatchMemory(
       request->namespace_(), request->prefix(), request->include_initial(),
       [writer](const MemoryEvent& event) {
         v1::WatchMemoryEvent out;
@@ -183,7 +178,7 @@ grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
                                          v1::CreateTaskResponse* response) {
   NewTask task{request->title(), request->body(), request->type(), request->priority(),
                request->max_attempts()};
-  absl::StatusOr<TaskRecord> created = tasks_.Create(task);
+  absl::StatusOr<TaskRecord> created = coordinator_->CreateTask(task);
   if (!created.ok()) return ToGrpc(created.status());
   if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCreated);
   ToProto(*created, response->mutable_task());
@@ -200,7 +195,7 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
   if (wait >= absl::ZeroDuration() && wait <= kMaxWait) wait = BoundedWait(context, wait);
   std::vector<std::string> types(request->task_types().begin(), request->task_types().end());
   absl::StatusOr<std::optional<HandedOutTask>> next =
-      tasks_.Next(types, wait, CancelledBy(context));
+      coordinator_->NextTask(types, wait, CancelledBy(context));
   if (!next.ok()) return ToGrpc(next.status());
   if (next->has_value()) {
     if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kHandedOut);
@@ -214,7 +209,7 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
                                            const v1::CompleteTaskRequest* request,
                                            v1::CompleteTaskResponse* response) {
   absl::StatusOr<TaskRecord> task =
-      tasks_.Complete(request->task_id(), request->fencing_token(), request->result());
+      coordinator_->CompleteTask(request->task_id(), request->fencing_token(), request->result());
   if (!task.ok()) return ToGrpc(task.status());
   if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCompleted);
   ToProto(*task, response->mutable_task());
@@ -223,7 +218,7 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
 
 grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* request,
                                        v1::FailTaskResponse* response) {
-  absl::StatusOr<TaskRecord> task = tasks_.Fail(request->task_id(), request->fencing_token(),
+  absl::StatusOr<TaskRecord> task = coordinator_->FailTask(request->task_id(), request->fencing_token(),
                                                 request->error(), request->retryable());
   if (!task.ok()) return ToGrpc(task.status());
   if (metrics_ != nullptr) {
@@ -238,7 +233,7 @@ grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskR
 
 grpc::Status SentinelService::GetTask(grpc::ServerContext*, const v1::GetTaskRequest* request,
                                       v1::GetTaskResponse* response) {
-  absl::StatusOr<TaskRecord> task = tasks_.Get(request->task_id());
+  absl::StatusOr<TaskRecord> task = coordinator_->GetTask(request->task_id());
   if (!task.ok()) return ToGrpc(task.status());
   ToProto(*task, response->mutable_task());
   return grpc::Status::OK;
@@ -247,7 +242,7 @@ grpc::Status SentinelService::GetTask(grpc::ServerContext*, const v1::GetTaskReq
 grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
                                                const v1::GetClusterHealthRequest*,
                                                v1::GetClusterHealthResponse* response) {
-  absl::StatusOr<ClusterHealth> h = cluster_.Health();
+  absl::StatusOr<ClusterHealth> h = coordinator_->Health();
   if (!h.ok()) return ToGrpc(h.status());
   response->set_status(h->status == ClusterStatus::kHealthy   ? v1::GetClusterHealthResponse::HEALTHY
                        : h->status == ClusterStatus::kDegraded ? v1::GetClusterHealthResponse::DEGRADED
@@ -267,7 +262,7 @@ grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
 
 grpc::Status SentinelService::ListLocks(grpc::ServerContext*, const v1::ListLocksRequest*,
                                         v1::ListLocksResponse* response) {
-  absl::StatusOr<std::vector<LockInfo>> locks = locks_.List();
+  absl::StatusOr<std::vector<LockInfo>> locks = coordinator_->ListLocks();
   if (!locks.ok()) return ToGrpc(locks.status());
   for (const LockInfo& l : *locks) ToProto(l, response->add_locks());
   return grpc::Status::OK;
@@ -276,7 +271,7 @@ grpc::Status SentinelService::ListLocks(grpc::ServerContext*, const v1::ListLock
 grpc::Status SentinelService::ListWorkers(grpc::ServerContext*,
                                           const v1::ListWorkersRequest* request,
                                           v1::ListWorkersResponse* response) {
-  absl::StatusOr<std::vector<WorkerInfo>> workers = cluster_.Workers(request->include_gone());
+  absl::StatusOr<std::vector<WorkerInfo>> workers = coordinator_->Workers(request->include_gone());
   if (!workers.ok()) return ToGrpc(workers.status());
   for (const WorkerInfo& w : *workers) ToProto(w, response->add_workers());
   return grpc::Status::OK;

@@ -5,12 +5,8 @@
 #ifndef TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
 #define TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
 
-#include "core/cluster_view.h"
-#include "core/context.h"
-#include "core/lease_manager.h"
-#include "core/lock_manager.h"
-#include "core/memory_manager.h"
-#include "core/task_queue.h"
+#include "core/config.h"
+#include "core/coordinator.h"
 #include "service/metrics.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 
@@ -20,7 +16,8 @@ class SentinelService final : public v1::Sentinel::Service {
  public:
   // `metrics`, when given, receives the domain counters (lock acquisitions, task events) and
   // must outlive the service; RPC counts and durations are recorded by an interceptor instead.
-  explicit SentinelService(const Context& ctx, Metrics* metrics = nullptr);
+  // `coordinator` (and `metrics`, which may be null) must outlive the service.
+  SentinelService(Coordinator* coordinator, const Config& config, Metrics* metrics = nullptr);
 
   grpc::Status AcquireLock(grpc::ServerContext* context, const v1::AcquireLockRequest* request,
                            v1::AcquireLockResponse* response) override;
@@ -59,12 +56,8 @@ class SentinelService final : public v1::Sentinel::Service {
                            v1::ListWorkersResponse* response) override;
 
  private:
-  Context ctx_;
-  LockManager locks_;
-  LeaseManager leases_;
-  MemoryManager memory_;
-  TaskQueue tasks_;
-  ClusterView cluster_;
+  Coordinator* coordinator_;
+  absl::Duration heartbeat_interval_;
   Metrics* metrics_;  // may be null
 };
 

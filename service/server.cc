@@ -6,20 +6,25 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/embedded_coordinator.h"
 #include "service/rpc_metrics.h"
 
 namespace tasksentinel {
 
 SentinelServer::SentinelServer(const Config& config, Store* store, Clock* clock)
+    : SentinelServer(config, std::make_unique<EmbeddedCoordinator>(config, store, clock), clock) {}
+
+SentinelServer::SentinelServer(const Config& config, std::unique_ptr<Coordinator> coordinator,
+                               Clock* clock)
     : config_(config),
-      ctx_{store, clock, &notifier_, &config_, &held_},
-      leases_(ctx_),
-      service_(ctx_, &metrics_) {}
+      clock_(clock),
+      coordinator_(std::move(coordinator)),
+      service_(coordinator_.get(), config_, &metrics_) {}
 
 SentinelServer::~SentinelServer() { Shutdown(absl::ZeroDuration()).IgnoreError(); }
 
 absl::Status SentinelServer::Start() {
-  absl::StatusOr<WorkerRecord> me = leases_.Register();
+  absl::StatusOr<WorkerRecord> me = coordinator_->Register();
   if (!me.ok()) {
     return absl::Status(me.status().code(),
                         absl::StrCat("registering worker ", config_.worker_id, ": ",
@@ -39,7 +44,7 @@ absl::Status SentinelServer::Start() {
         absl::StrCat("cannot listen on SENTINEL_GRPC_ADDR ", config_.grpc_addr));
   }
   if (!config_.http_addr.empty()) {
-    auto http = std::make_unique<HttpServer>(ctx_, &metrics_);
+    auto http = std::make_unique<HttpServer>(coordinator_.get(), config_, clock_, &metrics_);
     if (absl::Status s = http->Start(config_.http_addr); !s.ok()) {
       server_->Shutdown(std::chrono::system_clock::now());
       server_.reset();
@@ -65,10 +70,10 @@ absl::Status SentinelServer::Shutdown(absl::Duration grace) {
   if (http_ != nullptr) http_->Stop();  // probes see the sidecar gone before calls are refused
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
-    notifier_.Shutdown();  // blocked NextTask/AcquireLock/WatchMemory return now
+    coordinator_->Interrupt();  // blocked NextTask/AcquireLock/WatchMemory return now
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   }
-  absl::StatusOr<int> released = leases_.Deregister();
+  absl::StatusOr<int> released = coordinator_->Deregister();
   return released.status();
 }
 

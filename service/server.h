@@ -16,10 +16,7 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/config.h"
-#include "core/context.h"
-#include "core/held_locks.h"
-#include "core/lease_manager.h"
-#include "core/notifier.h"
+#include "core/coordinator.h"
 #include "core/store.h"
 #include "service/http_server.h"
 #include "service/metrics.h"
@@ -29,8 +26,10 @@ namespace tasksentinel {
 
 class SentinelServer {
  public:
-  // `store` and `clock` must outlive the server.
+  // A sidecar on the embedded store. `store` and `clock` must outlive the server.
   SentinelServer(const Config& config, Store* store, Clock* clock);
+  // A sidecar on any coordinator (e.g. GitHub). `clock` must outlive the server.
+  SentinelServer(const Config& config, std::unique_ptr<Coordinator> coordinator, Clock* clock);
   ~SentinelServer();
 
   // Registers the worker and starts serving on config.grpc_addr (a TCP port of 0 picks a free
@@ -55,10 +54,8 @@ class SentinelServer {
 
  private:
   Config config_;
-  Notifier notifier_;
-  HeldLocks held_;
-  Context ctx_;
-  LeaseManager leases_;
+  Clock* clock_;
+  std::unique_ptr<Coordinator> coordinator_;
   Metrics metrics_;
   SentinelService service_;
   std::unique_ptr<grpc::Server> server_;
