@@ -110,6 +110,11 @@ bool IsTaskTypeChar(char c) { return IsLowerOrDigit(c) || c == '_' || c == '.' |
 bool IsHostnameChar(char c) { return IsAlnum(c) || c == '.' || c == '-' || c == '_'; }
 bool IsGithubOwnerChar(char c) { return IsAlnum(c) || c == '-'; }
 bool IsGithubRepoChar(char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; }
+// A label name character: anything printable but a comma (labels are comma-separated in queries).
+bool IsLabelChar(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x20 && u != 0x7f && c != ',';
+}
 // Printable and not a space: no whitespace or control characters (bytes >= 0x80 are allowed).
 bool IsVisible(char c) {
   const auto u = static_cast<unsigned char>(c);
@@ -433,6 +438,32 @@ const std::vector<Setting>& Settings() {
                       }
                       return MustBe("an http:// or https:// URL");
                     }),
+      DurationSetting("GITHUB_CLAIM_SETTLE_MS",
+                      "How long a GitHub lock claim is left to become visible before the claims "
+                      "are listed, in milliseconds (0..60000)",
+                      &Config::github_claim_settle, absl::Milliseconds(1), 0, 60000),
+      StringSetting("GITHUB_QUEUE_LABEL",
+                    "The label that puts a GitHub issue in the task queue: 1..50 characters, no "
+                    "commas or control characters",
+                    &Config::github_queue_label,
+                    [](absl::string_view v) {
+                      return HasChars(v, 1, 50, IsLabelChar) && absl::StripAsciiWhitespace(v) == v
+                                 ? absl::OkStatus()
+                                 : MustBe("1..50 characters without commas, control characters "
+                                          "or surrounding spaces");
+                    }),
+      DurationSetting("GITHUB_WRITE_SPACING_MS",
+                      "The least time between two writes to GitHub, in milliseconds (0..60000)",
+                      &Config::github_write_spacing, absl::Milliseconds(1), 0, 60000),
+      IntSetting("GITHUB_WRITES_PER_MINUTE",
+                 "Writes to GitHub allowed per minute (1..10000; GitHub's secondary limit is 80)",
+                 &Config::github_writes_per_minute, 1, 10000),
+      IntSetting("GITHUB_WRITES_PER_HOUR",
+                 "Writes to GitHub allowed per hour (1..100000; GitHub's secondary limit is 500)",
+                 &Config::github_writes_per_hour, 1, 100000),
+      DurationSetting("GITHUB_TIMEOUT_MS",
+                      "How long one request to GitHub may take, in milliseconds (100..120000)",
+                      &Config::github_timeout, absl::Milliseconds(1), 100, 120000),
   };
   return *kSettings;
 }
@@ -482,6 +513,12 @@ constexpr FileKey kFileKeys[] = {
     {"github.repo", "GITHUB_REPO"},
     {"github.apiUrl", "GITHUB_API_URL"},
     {"github.token", kTokenSetting},
+    {"github.claimSettleMs", "GITHUB_CLAIM_SETTLE_MS"},
+    {"github.queueLabel", "GITHUB_QUEUE_LABEL"},
+    {"github.writeSpacingMs", "GITHUB_WRITE_SPACING_MS"},
+    {"github.writesPerMinute", "GITHUB_WRITES_PER_MINUTE"},
+    {"github.writesPerHour", "GITHUB_WRITES_PER_HOUR"},
+    {"github.timeoutMs", "GITHUB_TIMEOUT_MS"},
     {"sentinel.grpcAddr", "SENTINEL_GRPC_ADDR"},
     {"sentinel.httpAddr", "SENTINEL_HTTP_ADDR"},
     {"sentinel.dataDir", "SENTINEL_DATA_DIR"},

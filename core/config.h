@@ -109,6 +109,21 @@ struct Config {
   std::string github_repo;
   // GITHUB_API_URL: the GitHub API base URL; http:// or https://.
   std::string github_api_url = "https://api.github.com";
+  // GITHUB_CLAIM_SETTLE_MS: how long a lock claim is left to become visible before the claims
+  // are listed (GitHub's read-after-write lag), 0..60000 ms.
+  absl::Duration github_claim_settle = absl::Milliseconds(1000);
+  // GITHUB_QUEUE_LABEL: the label that puts an issue in the task queue; 1..50 characters, no
+  // commas or control characters.
+  std::string github_queue_label = "sentinel:queued";
+  // GITHUB_WRITE_SPACING_MS: the least time between two writes to GitHub, 0..60000 ms.
+  absl::Duration github_write_spacing = absl::Milliseconds(1000);
+  // GITHUB_WRITES_PER_MINUTE: the write budget per minute (GitHub's secondary limit on
+  // content-creating requests), 1..10000.
+  int github_writes_per_minute = 80;
+  // GITHUB_WRITES_PER_HOUR: the write budget per hour, 1..100000.
+  int github_writes_per_hour = 500;
+  // GITHUB_TIMEOUT_MS: how long one request to GitHub may take, 100..120000 ms.
+  absl::Duration github_timeout = absl::Milliseconds(10000);
 
   // One "NAME=value" line per setting, in AllSettings() order; GITHUB_TOKEN shows as "(set)" or
   // "(unset)", never its value.

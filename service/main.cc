@@ -52,7 +52,13 @@
   X(sentinel_config, "SENTINEL_CONFIG")                                                       \
   X(github_owner, "GITHUB_OWNER")                                                             \
   X(github_repo, "GITHUB_REPO")                                                               \
-  X(github_api_url, "GITHUB_API_URL")
+  X(github_api_url, "GITHUB_API_URL")                                                         \
+  X(github_claim_settle_ms, "GITHUB_CLAIM_SETTLE_MS")                                         \
+  X(github_queue_label, "GITHUB_QUEUE_LABEL")                                                 \
+  X(github_write_spacing_ms, "GITHUB_WRITE_SPACING_MS")                                       \
+  X(github_writes_per_minute, "GITHUB_WRITES_PER_MINUTE")                                     \
+  X(github_writes_per_hour, "GITHUB_WRITES_PER_HOUR")                                         \
+  X(github_timeout_ms, "GITHUB_TIMEOUT_MS")
 
 #define TS_DEFINE_FLAG(flag, env) \
   ABSL_FLAG(std::optional<std::string>, flag, std::nullopt, "Overrides $" env);

@@ -190,7 +190,9 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "TASK_MAX_ATTEMPTS", "TASK_RETRY_BACKOFF_MS", "SENTINEL_GRPC_ADDR",
                   "SENTINEL_HTTP_ADDR", "SENTINEL_DATA_DIR", "SENTINEL_POLL_INTERVAL_MS",
                   "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "GITHUB_TOKEN", "GITHUB_OWNER",
-                  "GITHUB_REPO", "GITHUB_API_URL"));
+                  "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
+                  "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
+                  "GITHUB_TIMEOUT_MS"));
   EXPECT_EQ(defaults["WORKER_ID"], "<hostname>-<pid>");
   EXPECT_EQ(defaults["WORKER_MAX_TASKS"], "10");
   EXPECT_EQ(defaults["LOCK_TTL_SECONDS"], "300");
@@ -200,6 +202,56 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
   EXPECT_EQ(defaults["MEMORY_NAMESPACES"], "swarm,tasks,workers,global");
   EXPECT_EQ(defaults["SENTINEL_HTTP_ADDR"], "127.0.0.1:8080");
   EXPECT_EQ(defaults["GITHUB_TOKEN"], "");
+  EXPECT_EQ(defaults["GITHUB_CLAIM_SETTLE_MS"], "1000");
+  EXPECT_EQ(defaults["GITHUB_QUEUE_LABEL"], "sentinel:queued");
+  EXPECT_EQ(defaults["GITHUB_WRITE_SPACING_MS"], "1000");
+  EXPECT_EQ(defaults["GITHUB_WRITES_PER_MINUTE"], "80");
+  EXPECT_EQ(defaults["GITHUB_WRITES_PER_HOUR"], "500");
+  EXPECT_EQ(defaults["GITHUB_TIMEOUT_MS"], "10000");
+}
+
+TEST_F(ConfigTest, GithubSettingsHaveDefaultsAndComeFromEveryPlace) {
+  absl::StatusOr<Config> config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->github_claim_settle, absl::Milliseconds(1000));
+  EXPECT_EQ(config->github_queue_label, "sentinel:queued");
+  EXPECT_EQ(config->github_write_spacing, absl::Milliseconds(1000));
+  EXPECT_EQ(config->github_writes_per_minute, 80);
+  EXPECT_EQ(config->github_writes_per_hour, 500);
+  EXPECT_EQ(config->github_timeout, absl::Milliseconds(10000));
+
+  UseConfigFile(R"({"github": {"claimSettleMs": 2500, "queueLabel": "jobs: ready",
+                                "writeSpacingMs": 0, "writesPerMinute": 30,
+                                "writesPerHour": 200, "timeoutMs": 500}})");
+  env_["GITHUB_WRITES_PER_HOUR"] = "300";
+  flags_["GITHUB_TIMEOUT_MS"] = "120000";
+  config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->github_claim_settle, absl::Milliseconds(2500));  // file
+  EXPECT_EQ(config->github_queue_label, "jobs: ready");              // file
+  EXPECT_EQ(config->github_write_spacing, absl::ZeroDuration());     // file
+  EXPECT_EQ(config->github_writes_per_minute, 30);                   // file
+  EXPECT_EQ(config->github_writes_per_hour, 300);                    // env
+  EXPECT_EQ(config->github_timeout, absl::Milliseconds(120000));     // flag
+}
+
+TEST_F(ConfigTest, BadGithubSettingsAreErrors) {
+  const std::pair<const char*, const char*> kCases[] = {
+      {"GITHUB_CLAIM_SETTLE_MS", "-1"},      {"GITHUB_CLAIM_SETTLE_MS", "60001"},
+      {"GITHUB_QUEUE_LABEL", ""},            {"GITHUB_QUEUE_LABEL", "a,b"},
+      {"GITHUB_QUEUE_LABEL", " queued"},     {"GITHUB_WRITE_SPACING_MS", "60001"},
+      {"GITHUB_WRITES_PER_MINUTE", "0"},     {"GITHUB_WRITES_PER_MINUTE", "10001"},
+      {"GITHUB_WRITES_PER_HOUR", "0"},       {"GITHUB_WRITES_PER_HOUR", "100001"},
+      {"GITHUB_TIMEOUT_MS", "99"},           {"GITHUB_TIMEOUT_MS", "120001"},
+  };
+  for (const auto& [name, value] : kCases) {
+    env_ = {{name, value}};
+    EXPECT_THAT(LoadError(), HasSubstr(absl::StrCat(name, " (env) = \"", value, "\": must be")));
+  }
+  env_ = {{"GITHUB_QUEUE_LABEL", std::string(51, 'q')}};
+  EXPECT_THAT(LoadError(), HasSubstr("GITHUB_QUEUE_LABEL (env)"));
+  env_ = {{"GITHUB_QUEUE_LABEL", std::string(50, 'q')}};
+  EXPECT_TRUE(Load().ok());
 }
 
 TEST_F(ConfigTest, DebugStringValuesReadBackAsFlags) {

@@ -1,0 +1,76 @@
+// Cached views of issues' comments (see comment_view.h).
+#include "core/github/comment_view.h"
+
+#include <utility>
+
+namespace tasksentinel::github {
+
+const ViewedComment* CommentSnapshot::Find(int64_t id) const {
+  for (const ViewedComment& c : comments) {
+    if (c.comment.id == id) return &c;
+  }
+  return nullptr;
+}
+
+IssueViews::IssueViews(GitHubApi* api, std::atomic<int64_t>* foreign_counter)
+    : api_(api), foreign_counter_(foreign_counter) {}
+
+absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_now) {
+  // The list runs without the lock: several protocols may refresh different issues at once.
+  absl::StatusOr<Read<std::vector<Comment>>> read = api_->ListComments(issue, std::nullopt);
+  if (!read.ok()) return read.status();
+
+  SnapshotPtr previous = Latest(issue);
+  auto next = std::make_shared<CommentSnapshot>();
+  next->issue = issue;
+  next->server_time = read->server_time;
+  next->fetched_at = local_now;
+  // Only new or edited comments are parsed. (A 304 answer carries the cached list too; the
+  // comparison below makes it cost no parsing without trusting that our previous snapshot is
+  // the answer the 304 refers to.)
+  std::map<int64_t, const ViewedComment*> before;
+  if (previous != nullptr) {
+    for (const ViewedComment& c : previous->comments) before[c.comment.id] = &c;
+  }
+  next->comments.reserve(read->value.size());
+  for (Comment& c : read->value) {
+    auto it = before.find(c.id);
+    if (it != before.end() && it->second->comment.body == c.body) {
+      ViewedComment reused = *it->second;
+      reused.comment = std::move(c);
+      next->comments.push_back(std::move(reused));
+    } else {
+      ViewedComment viewed;
+      viewed.parsed = ParseBody(c.body);
+      viewed.comment = std::move(c);
+      next->comments.push_back(std::move(viewed));
+    }
+  }
+
+  absl::MutexLock lock(&mu_);
+  for (const ViewedComment& c : next->comments) {
+    if (c.parsed.outcome != ParseOutcome::kRecord && foreign_seen_.insert(c.comment.id).second &&
+        foreign_counter_ != nullptr) {
+      foreign_counter_->fetch_add(1);
+    }
+  }
+  SnapshotPtr& slot = latest_[issue];
+  // Keep the newest answer if two refreshes raced.
+  if (slot == nullptr || slot->fetched_at <= next->fetched_at) slot = next;
+  return SnapshotPtr(next);
+}
+
+absl::StatusOr<SnapshotPtr> IssueViews::FreshSince(int64_t issue, absl::Time not_before,
+                                                   absl::Time local_now) {
+  SnapshotPtr latest = Latest(issue);
+  if (latest != nullptr && latest->fetched_at >= not_before) return latest;
+  return Refresh(issue, local_now);
+}
+
+SnapshotPtr IssueViews::Latest(int64_t issue) {
+  absl::MutexLock lock(&mu_);
+  auto it = latest_.find(issue);
+  return it == latest_.end() ? nullptr : it->second;
+}
+
+}  // namespace tasksentinel::github

@@ -1,0 +1,90 @@
+// What every GitHub coordination protocol of one sidecar shares: the API, the clock, the change
+// signal, the configuration, the locks the worker holds, the comment views, the coordination
+// issue, the latest known state of task issues, and the backend's options.
+//
+// Thread safety: the pointed-to objects are each safe for concurrent use; the context itself is
+// immutable after construction and outlives every protocol that uses it.
+#ifndef TASK_SENTINEL_CORE_GITHUB_GITHUB_CONTEXT_H_
+#define TASK_SENTINEL_CORE_GITHUB_GITHUB_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/github/comment_view.h"
+#include "core/github/coordination_issue.h"
+#include "core/github/github_api.h"
+#include "core/held_locks.h"
+#include "core/notifier.h"
+
+namespace tasksentinel::github {
+
+// How the GitHub backend behaves beyond the configuration.
+struct GitHubOptions {
+  // How often blocked calls (AcquireLock and NextTask with a wait, WatchMemory) list again.
+  // Conditional lists are free of the primary rate limit but not of the secondary one (900
+  // points a minute), so this is much longer than the embedded store's poll interval.
+  absl::Duration poll_interval = absl::Seconds(2);
+  // How many more times a claim (or a new coordination issue) that is not visible after the
+  // settle delay is looked for, each after another settle delay (at least `min_retry_wait`).
+  int visibility_retries = 3;
+  absl::Duration min_retry_wait = absl::Milliseconds(500);
+  // GitHub's timestamps have one-second resolution: other workers' leases and claims are
+  // judged live this much longer (never shorter).
+  absl::Duration slack = absl::Seconds(1);
+  // At most this many claims per NextTask attempt (each costs a write).
+  int max_claims_per_next = 3;
+  // Whether the coordinator runs a background thread that flushes memory when due and keeps
+  // the coordination issue's view fresh. Off in tests (they drive a FakeClock and call
+  // GitHubCoordinator::Tick()); the sidecar binary turns it on.
+  bool background_sync = false;
+};
+
+// The latest known state of issues, from lists, gets and our own writes.
+class IssueCache {
+ public:
+  void Put(const Issue& issue) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    issues_[issue.number] = issue;
+  }
+  std::optional<Issue> Get(int64_t number) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = issues_.find(number);
+    if (it == issues_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<int64_t, Issue> issues_ ABSL_GUARDED_BY(mu_);
+};
+
+// The backend's counters, for metrics.
+struct GitHubStats {
+  std::atomic<int64_t> foreign_comments{0};  // tasksentinel_github_foreign_comments_total
+  std::atomic<int64_t> claims_posted{0};
+  std::atomic<int64_t> claims_withdrawn{0};
+  std::atomic<int64_t> memory_flushes{0};
+};
+
+struct GitHubContext {
+  GitHubApi* api;
+  Clock* clock;
+  Notifier* notifier;
+  const Config* config;
+  HeldLocks* held;
+  IssueViews* views;
+  CoordinationIssue* coordination;
+  IssueCache* issues;
+  GitHubStats* stats;
+  const GitHubOptions* options;
+};
+
+}  // namespace tasksentinel::github
+
+#endif  // TASK_SENTINEL_CORE_GITHUB_GITHUB_CONTEXT_H_

@@ -1,0 +1,286 @@
+// The Coordinator on a GitHub repository (see github_coordinator.h).
+#include "core/github/github_coordinator.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "core/validation.h"
+
+namespace tasksentinel {
+
+using github::JudgedClaim;
+using github::LockSite;
+using github::OwnLease;
+
+GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* api, Clock* clock,
+                                     Options options)
+    : config_(config),
+      options_(options),
+      clock_(clock),
+      views_(api, &stats_.foreign_comments),
+      coordination_(api, clock, config.github_claim_settle, options.visibility_retries),
+      ctx_{api, clock, &notifier_, &config_, &held_, &views_, &coordination_, &issues_, &stats_,
+           &options_},
+      registry_(ctx_),
+      locks_(ctx_, &registry_),
+      tasks_(ctx_, &registry_, &locks_),
+      memory_(ctx_, &locks_) {
+  if (options_.background_sync) {
+    background_ = std::make_unique<std::thread>([this] { BackgroundLoop(); });
+  }
+}
+
+GitHubCoordinator::~GitHubCoordinator() {
+  {
+    absl::MutexLock lock(&background_mu_);
+    stopping_ = true;
+  }
+  notifier_.Shutdown();
+  if (background_ != nullptr) background_->join();
+}
+
+void GitHubCoordinator::BackgroundLoop() {
+  while (true) {
+    const absl::Time due = memory_.NextFlushDue();
+    const absl::Duration wait =
+        std::clamp(due - clock_->Now(), absl::Milliseconds(10), options_.poll_interval);
+    {
+      absl::MutexLock lock(&background_mu_);
+      clock_->AwaitWithTimeout(&background_mu_, absl::Condition(&stopping_), wait);
+      if (stopping_) return;
+    }
+    (void)Tick();
+  }
+}
+
+absl::Status GitHubCoordinator::Tick() { return memory_.Flush(/*force=*/false); }
+
+absl::StatusOr<WorkerRecord> GitHubCoordinator::Register() {
+  absl::StatusOr<WorkerRecord> me = registry_.Register();
+  if (me.ok()) notifier_.Notify();
+  return me;
+}
+
+absl::StatusOr<int> GitHubCoordinator::Deregister() {
+  (void)memory_.Flush(/*force=*/true);
+  const OwnLease lease = registry_.Current();
+  if (!lease.registered()) {
+    held_.Clear();
+    return 0;
+  }
+  int released = 0;
+  for (const LockInfo& lock : held_.Snapshot()) {
+    absl::StatusOr<LockSite> site = locks_.Locate(lock.name);
+    if (!site.ok()) return site.status();
+    absl::StatusOr<ReleaseOutcome> out = locks_.Release(*site, lock.name, lock.token);
+    if (!out.ok()) return out.status();
+    if (*out == ReleaseOutcome::kReleased) ++released;
+  }
+  // Any other claim of this worker on the coordination issue (e.g. left by a crash).
+  absl::StatusOr<int64_t> issue = coordination_.Number();
+  if (!issue.ok()) return issue.status();
+  absl::StatusOr<github::SnapshotPtr> snapshot = views_.Refresh(*issue, clock_->Now());
+  if (!snapshot.ok()) return snapshot.status();
+  for (const github::ViewedComment& c : (*snapshot)->comments) {
+    const github::ClaimRecord* r = c.As<github::ClaimRecord>();
+    if (r != nullptr && r->worker_id == config_.worker_id) {
+      if (absl::Status s = locks_.Withdraw(c.comment.id); !s.ok()) return s;
+    }
+  }
+  if (absl::Status s = registry_.Depart(); !s.ok()) return s;
+  held_.Clear();
+  notifier_.Notify();
+  return released;
+}
+
+void GitHubCoordinator::Interrupt() { notifier_.Shutdown(); }
+
+absl::StatusOr<AcquireAttempt> GitHubCoordinator::AcquireLock(
+    const AcquireRequest& request, const std::function<bool()>& cancelled) {
+  if (absl::Status s = ValidateId("task_id", request.name); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxLockTtl); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("wait_timeout", request.wait_timeout, kMaxWait); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateMetadata(request.metadata); !s.ok()) return s;
+  absl::StatusOr<LockSite> site = locks_.Locate(request.name);
+  if (!site.ok()) return site.status();
+  github::ClaimOptions options;
+  options.ttl = request.ttl == absl::ZeroDuration() ? config_.lock_ttl : request.ttl;
+  options.metadata = request.metadata;
+  return locks_.Acquire(*site, request.name, options, request.wait_timeout, cancelled);
+}
+
+absl::StatusOr<LockInfo> GitHubCoordinator::RenewLock(const std::string& name, uint64_t token,
+                                                      absl::Duration ttl) {
+  if (absl::Status s = ValidateId("task_id", name); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("ttl", ttl, kMaxLockTtl); !s.ok()) return s;
+  absl::StatusOr<LockSite> site = locks_.Locate(name);
+  if (!site.ok()) return site.status();
+  return locks_.Renew(*site, name, token, ttl);
+}
+
+absl::StatusOr<ReleaseOutcome> GitHubCoordinator::ReleaseLock(const std::string& name,
+                                                              uint64_t token) {
+  if (absl::Status s = ValidateId("task_id", name); !s.ok()) return s;
+  absl::StatusOr<LockSite> site = locks_.Locate(name);
+  if (!site.ok()) return site.status();
+  held_.MarkReleasing(name, token);
+  absl::StatusOr<ReleaseOutcome> out = locks_.Release(*site, name, token);
+  if (!out.ok() || *out == ReleaseOutcome::kHeldByOther) {
+    held_.Unmark(name, token);
+    return out;
+  }
+  held_.Remove(name, token);
+  if (*out == ReleaseOutcome::kReleased && site->task) {
+    // A task whose lock its worker gave back goes back to the queue (best effort: otherwise
+    // it is recovered as an orphan once the lock-delay has passed).
+    (void)tasks_.Requeue(site->issue, token);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<LockInfo>> GitHubCoordinator::ListLocks() {
+  absl::StatusOr<int64_t> issue = coordination_.Number();
+  if (!issue.ok()) return issue.status();
+  absl::StatusOr<std::vector<LockInfo>> out = locks_.ListOn(*issue, /*task=*/false);
+  if (!out.ok()) return out.status();
+  absl::StatusOr<std::vector<github::Issue>> running = tasks_.InProgress();
+  if (!running.ok()) return running.status();
+  for (const github::Issue& task : *running) {
+    absl::StatusOr<std::vector<LockInfo>> held = locks_.ListOn(task.number, /*task=*/true);
+    if (!held.ok()) return held.status();
+    out->insert(out->end(), held->begin(), held->end());
+  }
+  std::sort(out->begin(), out->end(),
+            [](const LockInfo& a, const LockInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatReport& report) {
+  (void)memory_.Flush(/*force=*/false);
+  const std::vector<LockInfo> held = held_.Snapshot();
+  const OwnLease before = registry_.Current();
+  const bool lapsed = !before.LiveAt(ctx_.api->ServerNow());
+  // Judged before renewing: a lease that lapsed loses all of its locks.
+  std::vector<LockInfo> lost;
+  for (const LockInfo& lock : held) {
+    if (lapsed) {
+      lost.push_back(lock);
+      continue;
+    }
+    absl::StatusOr<LockSite> site = locks_.Locate(lock.name);
+    if (!site.ok()) return site.status();
+    absl::StatusOr<JudgedClaim> live =
+        locks_.CheckFence(*site, lock.name, lock.token, /*must_be_mine=*/true);
+    if (!live.ok() && !absl::IsFailedPrecondition(live.status()) &&
+        !absl::IsInvalidArgument(live.status())) {
+      return live.status();
+    }
+    if (!live.ok()) lost.push_back(lock);
+  }
+  bool new_epoch = false;
+  absl::StatusOr<OwnLease> lease = registry_.Heartbeat(report, &new_epoch);
+  if (!lease.ok()) return lease.status();
+  if (new_epoch) lost = held;  // every lock of the old epoch is dead
+  HeartbeatResult result;
+  result.lost_locks = held_.TakeLost(lost);
+  result.lease_expires_at = lease->ends_at();
+  result.lease_epoch = lease->epoch;
+  notifier_.Notify();
+  return result;
+}
+
+absl::StatusOr<MemoryEntry> GitHubCoordinator::GetMemory(const std::string& ns,
+                                                         const std::string& key) {
+  return memory_.Get(ns, key);
+}
+
+absl::StatusOr<MemoryEntry> GitHubCoordinator::SetMemory(const SetRequest& request) {
+  return memory_.Set(request);
+}
+
+absl::StatusOr<bool> GitHubCoordinator::DeleteMemory(const std::string& ns,
+                                                     const std::string& key,
+                                                     std::optional<uint64_t> expected_version,
+                                                     const std::optional<FenceRef>& fencing) {
+  return memory_.Delete(ns, key, expected_version, fencing);
+}
+
+absl::StatusOr<std::vector<MemoryEntry>> GitHubCoordinator::ListMemory(
+    const std::string& ns, const std::string& prefix) {
+  return memory_.List(ns, prefix);
+}
+
+absl::Status GitHubCoordinator::WatchMemory(const std::string& ns, const std::string& prefix,
+                                            bool include_initial,
+                                            const std::function<bool(const MemoryEvent&)>& sink,
+                                            const std::function<bool()>& cancelled) {
+  return memory_.Watch(ns, prefix, include_initial, sink, cancelled);
+}
+
+absl::StatusOr<TaskRecord> GitHubCoordinator::CreateTask(const NewTask& task) {
+  return tasks_.Create(task);
+}
+
+absl::StatusOr<std::optional<HandedOutTask>> GitHubCoordinator::NextTask(
+    const std::vector<std::string>& types, absl::Duration wait_timeout,
+    const std::function<bool()>& cancelled) {
+  return tasks_.Next(types, wait_timeout, cancelled);
+}
+
+absl::StatusOr<TaskRecord> GitHubCoordinator::CompleteTask(const std::string& id, uint64_t token,
+                                                           const std::string& result) {
+  return tasks_.Complete(id, token, result);
+}
+
+absl::StatusOr<TaskRecord> GitHubCoordinator::FailTask(const std::string& id, uint64_t token,
+                                                       const std::string& error, bool retryable) {
+  return tasks_.Fail(id, token, error, retryable);
+}
+
+absl::StatusOr<TaskRecord> GitHubCoordinator::GetTask(const std::string& id) {
+  return tasks_.Get(id);
+}
+
+absl::StatusOr<std::vector<WorkerInfo>> GitHubCoordinator::Workers(bool include_gone) {
+  absl::StatusOr<github::RegistryView> view = registry_.View();
+  if (!view.ok()) return view.status();
+  absl::StatusOr<std::map<std::string, uint32_t>> active = tasks_.ActiveByWorker();
+  if (!active.ok()) return active.status();
+  return github::ListWorkers(*view, ctx_.api->ServerNow(), *active, include_gone,
+                             registry_.OwnEntry());
+}
+
+absl::StatusOr<ClusterHealth> GitHubCoordinator::Health() {
+  absl::StatusOr<std::vector<WorkerInfo>> workers = Workers(/*include_gone=*/false);
+  if (!workers.ok()) return workers.status();
+  absl::StatusOr<TaskCounts> tasks = tasks_.Count();
+  if (!tasks.ok()) return tasks.status();
+  ClusterHealth h;
+  h.tasks = *tasks;
+  bool impaired = false;
+  for (const WorkerInfo& w : *workers) {
+    ++h.total_workers;
+    if (w.status == WorkerStatus::kStale) {
+      ++h.stale_workers;
+      impaired = true;
+      continue;
+    }
+    h.total_capacity += w.record.max_tasks;
+    h.used_capacity += w.active_tasks;
+    if (w.record.health == tasksentinel::Health::kHealthy) {
+      ++h.healthy_workers;
+    } else {
+      impaired = true;
+    }
+  }
+  h.status = h.healthy_workers == 0 ? ClusterStatus::kUnhealthy
+             : impaired             ? ClusterStatus::kDegraded
+                                    : ClusterStatus::kHealthy;
+  h.workers = *std::move(workers);
+  return h;
+}
+
+}  // namespace tasksentinel

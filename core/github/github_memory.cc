@@ -1,0 +1,429 @@
+// Shared memory on GitHub (see github_memory.h).
+#include "core/github/github_memory.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/notifier.h"
+#include "core/validation.h"
+
+namespace tasksentinel::github {
+namespace {
+
+// Room for one memory comment, well under GitHub's 65,536 characters.
+constexpr size_t kMaxCommentChars = 60000;
+
+// Whether (a, a_writer) is a later write than (b, b_writer).
+bool Later(const MemoryItem& a, const std::string& a_writer, const MemoryItem& b,
+           const std::string& b_writer) {
+  if (a.written_at != b.written_at) return a.written_at > b.written_at;
+  return a_writer > b_writer;
+}
+
+tasksentinel::MemoryRecord ToRecord(const MemoryItem& item, const std::string& writer) {
+  tasksentinel::MemoryRecord r;
+  r.value = item.value;
+  r.version = static_cast<uint64_t>(absl::ToUnixMicros(item.written_at));
+  r.updated_at = item.written_at;
+  r.updated_by = writer;
+  r.expires_at = item.expires_at;
+  return r;
+}
+
+}  // namespace
+
+bool MemoryItemLive(const MemoryItem& item, absl::Time now) {
+  return !item.tombstone && now < item.expires_at;
+}
+
+GitHubMemory::GitHubMemory(const GitHubContext& ctx, LockProtocol* locks)
+    : ctx_(ctx), locks_(locks) {}
+
+absl::Status GitHubMemory::ValidateTarget(const std::string& ns, const std::string& key) {
+  if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
+  return ValidateKey("key", key);
+}
+
+absl::StatusOr<SnapshotPtr> GitHubMemory::Snapshot(absl::Duration max_age) {
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  const absl::Time local_now = ctx_.clock->Now();
+  return ctx_.views->FreshSince(*issue, local_now - max_age, local_now);
+}
+
+GitHubMemory::Own& GitHubMemory::OwnFor(const std::string& ns,
+                                        const CommentSnapshot& snapshot) {
+  Own& own = own_[ns];
+  if (own.loaded) return own;
+  own.loaded = true;
+  std::map<int, std::pair<int64_t, std::string>> parts;
+  for (const ViewedComment& c : snapshot.comments) {
+    const WorkerMemoryRecord* r = c.As<WorkerMemoryRecord>();
+    if (r == nullptr || r->worker_id != ctx_.config->worker_id || r->ns != ns) continue;
+    parts[r->part] = {c.comment.id, c.comment.body};
+    for (const auto& [key, item] : r->entries) {
+      auto it = own.entries.find(key);
+      if (it == own.entries.end() || item.written_at > it->second.written_at) {
+        own.entries[key] = item;
+      }
+    }
+  }
+  for (const auto& [part, id_body] : parts) {
+    own.comment_ids.push_back(id_body.first);
+    own.written.push_back(id_body.second);
+  }
+  return own;
+}
+
+std::map<std::string, GitHubMemory::Merged> GitHubMemory::MergeLocked(
+    const std::string& ns, const CommentSnapshot& snapshot) {
+  const std::string& me = ctx_.config->worker_id;
+  std::map<std::string, Merged> merged;
+  auto offer = [&merged](const std::string& key, const MemoryItem& item,
+                         const std::string& writer) {
+    auto it = merged.find(key);
+    if (it == merged.end() || Later(item, writer, it->second.item, it->second.writer)) {
+      merged[key] = Merged{item, writer};
+    }
+  };
+  for (const ViewedComment& c : snapshot.comments) {
+    const WorkerMemoryRecord* r = c.As<WorkerMemoryRecord>();
+    if (r == nullptr || r->ns != ns || r->worker_id == me) continue;
+    for (const auto& [key, item] : r->entries) offer(key, item, r->worker_id);
+  }
+  for (const auto& [key, item] : OwnFor(ns, snapshot).entries) offer(key, item, me);
+  return merged;
+}
+
+absl::StatusOr<MemoryEntry> GitHubMemory::Get(const std::string& ns, const std::string& key) {
+  if (absl::Status s = ValidateTarget(ns, key); !s.ok()) return s;
+  FlushDueQuietly();
+  absl::StatusOr<SnapshotPtr> snapshot = Snapshot(ctx_.config->memory_sync_interval);
+  if (!snapshot.ok()) return snapshot.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, Merged> merged = MergeLocked(ns, **snapshot);
+  auto it = merged.find(key);
+  if (it == merged.end() || !MemoryItemLive(it->second.item, now)) {
+    return absl::NotFoundError(absl::StrCat("no memory entry ", ns, "/", key));
+  }
+  return MemoryEntry{ns, key, ToRecord(it->second.item, it->second.writer)};
+}
+
+absl::StatusOr<std::optional<GitHubMemory::Merged>> GitHubMemory::CheckWrite(
+    const std::string& ns, const std::string& key, std::optional<uint64_t> expected,
+    const std::optional<FenceRef>& fencing, SnapshotPtr* snapshot) {
+  if (fencing.has_value()) {
+    absl::StatusOr<LockSite> site = locks_->Locate(fencing->name);
+    if (!site.ok()) return site.status();
+    absl::StatusOr<JudgedClaim> held =
+        locks_->CheckFence(*site, fencing->name, fencing->token, /*must_be_mine=*/false);
+    if (!held.ok()) return held.status();
+  }
+  absl::StatusOr<SnapshotPtr> fresh = Snapshot(ctx_.config->memory_sync_interval);
+  if (!fresh.ok()) return fresh.status();
+  *snapshot = *fresh;
+  const absl::Time now = ctx_.api->ServerNow();
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, Merged> merged = MergeLocked(ns, **fresh);
+  std::optional<Merged> current;
+  if (auto it = merged.find(key); it != merged.end()) current = it->second;
+  if (expected.has_value()) {
+    const uint64_t actual = current.has_value() && MemoryItemLive(current->item, now)
+                                ? ToRecord(current->item, current->writer).version
+                                : 0;
+    if (actual != *expected) {
+      return absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key,
+                                             ": expected ", *expected, ", current ", actual));
+    }
+  }
+  return current;
+}
+
+absl::StatusOr<MemoryEntry> GitHubMemory::Set(const SetRequest& request) {
+  if (absl::Status s = ValidateTarget(request.ns, request.key); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("value", request.value, kMaxValueBytes); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxMemoryTtl); !s.ok()) return s;
+  if (request.ttl > absl::ZeroDuration() && request.ttl < kMinMemoryTtl) {
+    return absl::InvalidArgumentError("ttl must be zero (no expiry) or at least 1s");
+  }
+  if (request.fencing.has_value()) {
+    if (absl::Status s = ValidateId("fencing.task_id", request.fencing->name); !s.ok()) return s;
+  }
+  FlushDueQuietly();
+  SnapshotPtr snapshot;
+  absl::StatusOr<std::optional<Merged>> current = CheckWrite(
+      request.ns, request.key, request.expected_version, request.fencing, &snapshot);
+  if (!current.ok()) return current.status();
+  const int64_t now_us = absl::ToUnixMicros(ctx_.api->ServerNow());
+  const int64_t floor_us =
+      current->has_value() ? absl::ToUnixMicros((*current)->item.written_at) + 1 : 0;
+  MemoryItem item;
+  item.value = request.value;
+  item.written_at = absl::FromUnixMicros(std::max(now_us, floor_us));
+  item.expires_at = request.ttl > absl::ZeroDuration() ? item.written_at + request.ttl
+                                                       : absl::InfiniteFuture();
+  {
+    absl::MutexLock lock(&mu_);
+    Own& own = OwnFor(request.ns, *snapshot);
+    own.entries[request.key] = item;
+    if (!own.dirty) own.dirty_since = ctx_.clock->Now();
+    own.dirty = true;
+    ++own.generation;
+  }
+  ctx_.notifier->Notify();
+  return MemoryEntry{request.ns, request.key, ToRecord(item, ctx_.config->worker_id)};
+}
+
+absl::StatusOr<bool> GitHubMemory::Delete(const std::string& ns, const std::string& key,
+                                          std::optional<uint64_t> expected_version,
+                                          const std::optional<FenceRef>& fencing) {
+  if (absl::Status s = ValidateTarget(ns, key); !s.ok()) return s;
+  if (fencing.has_value()) {
+    if (absl::Status s = ValidateId("fencing.task_id", fencing->name); !s.ok()) return s;
+  }
+  FlushDueQuietly();
+  SnapshotPtr snapshot;
+  absl::StatusOr<std::optional<Merged>> current =
+      CheckWrite(ns, key, expected_version, fencing, &snapshot);
+  if (!current.ok()) return current.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  if (!current->has_value() || !MemoryItemLive((*current)->item, now)) return false;
+  MemoryItem tombstone;
+  tombstone.tombstone = true;
+  tombstone.written_at = absl::FromUnixMicros(std::max(
+      absl::ToUnixMicros(now), absl::ToUnixMicros((*current)->item.written_at) + 1));
+  {
+    absl::MutexLock lock(&mu_);
+    Own& own = OwnFor(ns, *snapshot);
+    own.entries[key] = tombstone;
+    if (!own.dirty) own.dirty_since = ctx_.clock->Now();
+    own.dirty = true;
+    ++own.generation;
+  }
+  ctx_.notifier->Notify();
+  return true;
+}
+
+absl::StatusOr<std::vector<MemoryEntry>> GitHubMemory::List(const std::string& ns,
+                                                            const std::string& prefix) {
+  if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
+  if (absl::Status s = ValidateKeyPrefix("prefix", prefix); !s.ok()) return s;
+  FlushDueQuietly();
+  absl::StatusOr<SnapshotPtr> snapshot = Snapshot(ctx_.config->memory_sync_interval);
+  if (!snapshot.ok()) return snapshot.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  absl::MutexLock lock(&mu_);
+  std::vector<MemoryEntry> out;
+  for (const auto& [key, m] : MergeLocked(ns, **snapshot)) {
+    if (absl::StartsWith(key, prefix) && MemoryItemLive(m.item, now)) {
+      out.push_back(MemoryEntry{ns, key, ToRecord(m.item, m.writer)});
+    }
+  }
+  return out;
+}
+
+absl::Status GitHubMemory::Watch(const std::string& ns, const std::string& prefix,
+                                 bool include_initial,
+                                 const std::function<bool(const MemoryEvent&)>& sink,
+                                 const std::function<bool()>& cancelled) {
+  if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
+  if (absl::Status s = ValidateKeyPrefix("prefix", prefix); !s.ok()) return s;
+  std::map<std::string, tasksentinel::MemoryRecord> seen;
+  bool first = true;
+  bool stopped = false;
+  return RetryUntil(
+      *ctx_.clock, *ctx_.notifier, absl::InfiniteFuture(), ctx_.options->poll_interval,
+      cancelled, [&](bool* done) -> absl::Status {
+        FlushDueQuietly();
+        absl::StatusOr<SnapshotPtr> snapshot = Snapshot(ctx_.options->poll_interval);
+        if (!snapshot.ok()) return snapshot.status();
+        const absl::Time now = ctx_.api->ServerNow();
+        std::map<std::string, tasksentinel::MemoryRecord> current;
+        {
+          absl::MutexLock lock(&mu_);
+          for (const auto& [key, m] : MergeLocked(ns, **snapshot)) {
+            if (absl::StartsWith(key, prefix) && MemoryItemLive(m.item, now)) {
+              current[key] = ToRecord(m.item, m.writer);
+            }
+          }
+        }
+        std::vector<MemoryEvent> events;
+        if (!first || include_initial) {
+          for (const auto& [key, rec] : current) {
+            auto it = seen.find(key);
+            if (it == seen.end() || it->second.version != rec.version) {
+              events.push_back({MemoryEvent::Type::kPut, {ns, key, rec}});
+            }
+          }
+          for (const auto& [key, rec] : seen) {
+            if (current.find(key) == current.end()) {
+              events.push_back({MemoryEvent::Type::kDelete, {ns, key, rec}});
+            }
+          }
+          std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+            const bool a_put = a.type == MemoryEvent::Type::kPut;
+            const bool b_put = b.type == MemoryEvent::Type::kPut;
+            if (a_put != b_put) return a_put;
+            return a_put && a.entry.record.version < b.entry.record.version;
+          });
+        }
+        first = false;
+        seen = std::move(current);
+        for (const MemoryEvent& e : events) {
+          if (!sink(e)) {
+            stopped = true;
+            break;
+          }
+        }
+        *done = stopped;
+        return absl::OkStatus();
+      });
+}
+
+absl::Time GitHubMemory::NextFlushDue() {
+  absl::MutexLock lock(&mu_);
+  absl::Time due = absl::InfiniteFuture();
+  for (const auto& [ns, own] : own_) {
+    if (!own.dirty) continue;
+    due = std::min(due, std::max(own.dirty_since, own.last_flush) +
+                            ctx_.config->memory_sync_interval);
+  }
+  return due;
+}
+
+void GitHubMemory::FlushDueQuietly() { (void)Flush(/*force=*/false); }
+
+absl::Status GitHubMemory::Flush(bool force) {
+  absl::MutexLock flush_lock(&flush_mu_);
+  std::vector<std::string> due;
+  {
+    const absl::Time local_now = ctx_.clock->Now();
+    absl::MutexLock lock(&mu_);
+    for (const auto& [ns, own] : own_) {
+      if (!own.dirty) continue;
+      if (force || local_now >= std::max(own.dirty_since, own.last_flush) +
+                                    ctx_.config->memory_sync_interval) {
+        due.push_back(ns);
+      }
+    }
+  }
+  absl::Status first_error;
+  for (const std::string& ns : due) {
+    absl::Status s = FlushOne(ns);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+absl::Status GitHubMemory::FlushOne(const std::string& ns) {
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  absl::StatusOr<SnapshotPtr> snapshot = Snapshot(ctx_.config->memory_sync_interval);
+  if (!snapshot.ok()) return snapshot.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  const absl::Time local_now = ctx_.clock->Now();
+  const std::string& me = ctx_.config->worker_id;
+  const absl::Duration tombstone_horizon =
+      2 * ctx_.config->memory_sync_interval + ctx_.config->stale_threshold;
+
+  // Compact and pack, under the lock; write without it.
+  uint64_t generation = 0;
+  std::vector<std::string> bodies;
+  std::vector<int64_t> ids;
+  std::vector<std::string> written;
+  {
+    absl::MutexLock lock(&mu_);
+    Own& own = OwnFor(ns, **snapshot);
+    generation = own.generation;
+    // Other workers' entries of this namespace, by key.
+    std::map<std::string, std::vector<std::pair<MemoryItem, std::string>>> others;
+    for (const ViewedComment& c : (*snapshot)->comments) {
+      const WorkerMemoryRecord* r = c.As<WorkerMemoryRecord>();
+      if (r == nullptr || r->ns != ns || r->worker_id == me) continue;
+      for (const auto& [key, item] : r->entries) others[key].push_back({item, r->worker_id});
+    }
+    for (auto it = own.entries.begin(); it != own.entries.end();) {
+      const MemoryItem& item = it->second;
+      bool drop = !item.tombstone && now >= item.expires_at;
+      bool older_elsewhere = false;
+      for (const auto& [other, writer] : others[it->first]) {
+        if (Later(other, writer, item, me)) drop = true;  // superseded for good
+        if (!Later(other, writer, item, me)) older_elsewhere = true;
+      }
+      if (item.tombstone && !older_elsewhere && now - item.written_at > tombstone_horizon) {
+        drop = true;
+      }
+      it = drop ? own.entries.erase(it) : std::next(it);
+    }
+    // Pack the entries into parts that each fit one comment.
+    WorkerMemoryRecord part{me, ns, 0, {}};
+    auto close_part = [&]() {
+      bodies.push_back(CommentBody(part));
+      part.entries.clear();
+      ++part.part;
+    };
+    for (const auto& [key, item] : own.entries) {
+      part.entries[key] = item;
+      if (part.entries.size() > 1 && CommentBody(part).size() > kMaxCommentChars) {
+        part.entries.erase(key);
+        close_part();
+        part.entries[key] = item;
+      }
+    }
+    if (!part.entries.empty() || bodies.empty()) close_part();
+    ids = own.comment_ids;
+    written = own.written;
+  }
+
+  std::vector<int64_t> new_ids;
+  std::vector<std::string> new_written;
+  absl::Status status;
+  for (size_t i = 0; i < bodies.size() && status.ok(); ++i) {
+    if (i < ids.size() && i < written.size() && written[i] == bodies[i]) {
+      new_ids.push_back(ids[i]);
+      new_written.push_back(bodies[i]);
+      continue;
+    }
+    absl::StatusOr<Comment> c =
+        i < ids.size() ? ctx_.api->UpdateComment(ids[i], bodies[i], WritePriority::kMemory)
+                       : absl::StatusOr<Comment>(absl::NotFoundError("new part"));
+    if (absl::IsNotFound(c.status())) {
+      c = ctx_.api->CreateComment(*issue, bodies[i], WritePriority::kMemory);
+    }
+    if (!c.ok()) {
+      status = c.status();
+      break;
+    }
+    ctx_.stats->memory_flushes.fetch_add(1);
+    new_ids.push_back(c->id);
+    new_written.push_back(bodies[i]);
+  }
+  if (status.ok()) {
+    for (size_t i = bodies.size(); i < ids.size(); ++i) {
+      if (absl::Status s = ctx_.api->DeleteComment(ids[i], WritePriority::kMemory); !s.ok()) {
+        status = s;
+        new_ids.push_back(ids[i]);  // still ours; retried with the next flush
+        new_written.push_back(i < written.size() ? written[i] : "");
+      }
+    }
+  } else {
+    // Keep the parts not reached.
+    for (size_t i = new_ids.size(); i < ids.size(); ++i) {
+      new_ids.push_back(ids[i]);
+      new_written.push_back(i < written.size() ? written[i] : "");
+    }
+  }
+
+  absl::MutexLock lock(&mu_);
+  Own& own = own_[ns];
+  own.comment_ids = std::move(new_ids);
+  own.written = std::move(new_written);
+  own.last_flush = local_now;
+  if (status.ok() && own.generation == generation) own.dirty = false;
+  return status;
+}
+
+}  // namespace tasksentinel::github

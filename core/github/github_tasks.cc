@@ -1,0 +1,468 @@
+// The task queue on GitHub (see github_tasks.h).
+#include "core/github/github_tasks.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/load_balancer.h"
+#include "core/notifier.h"
+#include "core/validation.h"
+
+namespace tasksentinel::github {
+namespace {
+
+constexpr absl::Duration kMaxBackoff = absl::Hours(1);
+
+// As in core/task_queue.cc: an empty list takes every type, and untyped tasks go to every
+// worker.
+bool Supports(const std::vector<std::string>& types, const std::string& type) {
+  return types.empty() || type.empty() ||
+         std::find(types.begin(), types.end(), type) != types.end();
+}
+
+// As in core/task_queue.cc: named types match exactly ("" names untyped tasks).
+bool Requested(const std::vector<std::string>& requested, const std::string& type) {
+  return requested.empty() ||
+         std::find(requested.begin(), requested.end(), type) != requested.end();
+}
+
+absl::Status NoTask(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("no task ", id));
+}
+
+}  // namespace
+
+GitHubTasks::GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProtocol* locks)
+    : ctx_(ctx), registry_(registry), locks_(locks), labels_(*ctx.config) {}
+
+uint32_t GitHubTasks::MaxAttempts() const {
+  return static_cast<uint32_t>(ctx_.config->task_max_attempts);
+}
+
+absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& label) {
+  IssueQuery query;
+  query.state = IssueQuery::State::kOpen;
+  query.labels = {label};
+  absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
+  if (!read.ok()) return read.status();
+  for (const Issue& issue : read->value) ctx_.issues->Put(issue);
+  return std::move(read->value);
+}
+
+absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
+  if (t.title.empty()) return absl::InvalidArgumentError("title must not be empty");
+  if (absl::Status s = ValidateSize("title", t.title, kMaxTitleLength); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("body", t.body, kMaxValueBytes); !s.ok()) return s;
+  if (absl::Status s = ValidateTaskType("type", t.type); !s.ok()) return s;
+  if (t.priority < -kMaxPriority || t.priority > kMaxPriority) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("priority must be in -", kMaxPriority, "..", kMaxPriority));
+  }
+  if (t.max_attempts > kMaxTaskAttempts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts must be at most ", kMaxTaskAttempts));
+  }
+  TaskMeta meta;
+  meta.priority = t.priority;
+  meta.max_attempts = t.max_attempts != 0 ? t.max_attempts : MaxAttempts();
+  IssueDraft draft;
+  draft.title = t.title;
+  draft.body = TaskBody(t.body, meta, std::nullopt);
+  draft.labels = {labels_.queued};
+  if (!t.type.empty()) draft.labels.push_back(absl::StrCat(kTypeLabelPrefix, t.type));
+  absl::StatusOr<Issue> created = ctx_.api->CreateIssue(draft, WritePriority::kClaim);
+  if (!created.ok()) return created.status();
+  ctx_.issues->Put(*created);
+  ctx_.notifier->Notify();
+  return ReadTaskIssue(*created, labels_, MaxAttempts()).task;
+}
+
+absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
+    const std::vector<std::string>& types, absl::Duration wait_timeout,
+    const std::function<bool()>& cancelled) {
+  for (const std::string& type : types) {
+    if (absl::Status s = ValidateTaskType("task_types", type); !s.ok()) return s;
+  }
+  if (absl::Status s = ValidateDuration("wait_timeout", wait_timeout, kMaxWait); !s.ok()) {
+    return s;
+  }
+  const std::vector<std::string>& supported = ctx_.config->supported_task_types;
+  std::vector<std::string> wanted;  // empty: whatever the worker supports
+  if (!types.empty()) {
+    for (const std::string& type : types) {
+      if (Supports(supported, type)) wanted.push_back(type);
+    }
+    if (wanted.empty()) {
+      return absl::InvalidArgumentError(
+          "none of the requested task_types is supported by this worker (SUPPORTED_TASK_TYPES)");
+    }
+  }
+  const absl::Duration lock_delay = ctx_.config->lock_delay;
+  const LoadBalancer balancer(ctx_.config->strategy, ctx_.config->affinity_enabled);
+  const std::string& me = ctx_.config->worker_id;
+  std::optional<HandedOutTask> handed;
+  bool changed = false;
+
+  // One candidate task.
+  struct Candidate {
+    Issue issue;
+    TaskIssue task;
+    bool orphan = false;
+    std::string lost_by;
+    absl::Time lapsed_at = absl::InfinitePast();
+  };
+
+  absl::Status status = RetryUntil(
+      *ctx_.clock, *ctx_.notifier, ctx_.clock->Now() + wait_timeout,
+      ctx_.options->poll_interval, cancelled, [&](bool* done) -> absl::Status {
+        absl::StatusOr<OwnLease> lease = registry_->EnsureLease();
+        if (!lease.ok()) return lease.status();
+        if (registry_->health() != Health::kHealthy) return absl::OkStatus();  // no new work
+        absl::StatusOr<RegistryView> registry = registry_->View();
+        if (!registry.ok()) return registry.status();
+        absl::StatusOr<std::vector<Issue>> queued = ListOpen(labels_.queued);
+        if (!queued.ok()) return queued.status();
+        absl::StatusOr<std::vector<Issue>> running = ListOpen(labels_.in_progress);
+        if (!running.ok()) return running.status();
+        const absl::Time now = ctx_.api->ServerNow();
+
+        std::map<std::string, uint32_t> active;  // live task locks per worker
+        std::set<std::string> mine;              // this worker's tasks
+        std::map<std::string, Candidate> by_id;
+        for (const Issue& issue : *running) {
+          if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
+          Candidate c{issue, ReadTaskIssue(issue, labels_, MaxAttempts())};
+          const std::string& worker = c.task.meta.worker_id;
+          const LeaseJudgement holder =
+              registry->Judge(worker, c.task.meta.epoch, now, issue.updated_at,
+                              ctx_.config->stale_threshold);
+          if (!worker.empty() && holder.live) {
+            ++active[worker];
+            if (worker == me) mine.insert(c.task.task.id);
+            continue;
+          }
+          if (!worker.empty() && now < holder.ends_at + lock_delay) continue;  // lock-delay
+          if (c.task.task.attempts >= c.task.task.max_attempts) {
+            // Its last attempt died with its worker: dead-letter instead of retrying.
+            TaskMeta meta = c.task.meta;
+            meta.last_error = absl::StrCat("attempt ", meta.attempts, " by ", worker,
+                                           " was lost (lease lapsed); no attempts left");
+            IssuePatch patch;
+            patch.open = false;
+            patch.labels = LabelsWithState(issue, TaskState::kDeadLetter, labels_);
+            patch.body = TaskBody(c.task.text, meta, std::nullopt);
+            absl::StatusOr<Issue> dead =
+                ctx_.api->UpdateIssue(issue.number, patch, WritePriority::kRelease);
+            if (!dead.ok()) return dead.status();
+            ctx_.issues->Put(*dead);
+            changed = true;
+            continue;
+          }
+          c.orphan = true;
+          c.lost_by = worker;
+          c.lapsed_at = holder.ends_at;
+          by_id[c.task.task.id] = std::move(c);
+        }
+        // Our own hand-outs count even before the list shows them (read lag).
+        for (const LockInfo& held : ctx_.held->Snapshot()) {
+          if (std::optional<Issue> issue = ctx_.issues->Get(TaskNumber(held.name).value_or(0));
+              issue.has_value() && TaskStateOf(*issue, labels_) == TaskState::kInProgress) {
+            mine.insert(held.name);
+          }
+        }
+        active[me] = std::max<uint32_t>(active[me], static_cast<uint32_t>(mine.size()));
+        const RegistrationEntry own = registry_->OwnEntry();
+        if (active[me] >= own.record.max_tasks) return absl::OkStatus();  // at capacity
+
+        for (const Issue& issue : *queued) {
+          if (TaskStateOf(issue, labels_) != TaskState::kQueued) continue;
+          Candidate c{issue, ReadTaskIssue(issue, labels_, MaxAttempts())};
+          if (now < c.task.task.not_before) continue;  // retry backoff
+          by_id[c.task.task.id] = std::move(c);
+        }
+        if (by_id.empty()) return absl::OkStatus();
+
+        // The plan every sidecar computes from the same view.
+        std::map<std::string, RegistrationEntry> latest = registry->Latest();
+        latest[me] = own;
+        std::vector<WorkerView> views;
+        for (const auto& [id, entry] : latest) {
+          const LeaseJudgement l = registry->Judge(id, entry.record.epoch, now, entry.updated_at,
+                                                   entry.record.lease);
+          if (!l.live) continue;
+          WorkerView v;
+          v.id = id;
+          v.healthy = entry.record.health == static_cast<int>(Health::kHealthy);
+          v.max_tasks = entry.record.max_tasks;
+          v.active_tasks = active[id];
+          v.supported_types =
+              id == me && !wanted.empty() ? wanted : entry.record.supported_task_types;
+          v.type_history = entry.record.type_history;
+          views.push_back(std::move(v));
+        }
+        std::vector<TaskView> candidates;
+        for (const auto& [id, c] : by_id) {
+          candidates.push_back({id, c.task.task.type, c.task.task.priority, c.task.task.seq});
+        }
+        std::sort(candidates.begin(), candidates.end(), [](const TaskView& a, const TaskView& b) {
+          return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
+        });
+        std::vector<std::string> order;
+        if (std::optional<std::string> pick = balancer.PickFor(me, views, candidates)) {
+          order.push_back(*pick);
+        }
+        for (const TaskView& c : candidates) {
+          if (Supports(supported, c.type) && Requested(wanted, c.type) &&
+              (order.empty() || c.id != order.front())) {
+            order.push_back(c.id);
+          }
+        }
+
+        int claims = 0;
+        for (const std::string& id : order) {
+          const Candidate& c = by_id[id];
+          if (!Supports(supported, c.task.task.type) || !Requested(wanted, c.task.task.type)) {
+            continue;
+          }
+          if (claims++ >= ctx_.options->max_claims_per_next) break;
+          const LockSite site{c.issue.number, true};
+          ClaimOptions options;
+          options.ttl = ctx_.config->lock_ttl;
+          options.precheck = false;  // the labels say it is free
+          if (c.orphan) {
+            options.recovered_from = c.lost_by;
+            options.lapsed_at = c.lapsed_at;
+          }
+          absl::StatusOr<AcquireAttempt> got = locks_->Acquire(site, id, options,
+                                                               absl::ZeroDuration(), nullptr);
+          if (!got.ok()) return got.status();
+          if (!got->acquired) continue;
+
+          // Won: hand it out, recording the attempt, in one PATCH.
+          TaskMeta meta = c.task.meta;
+          if (c.orphan) {
+            meta.last_error = absl::StrCat("attempt ", meta.attempts, " by ", c.lost_by,
+                                           " was lost (lease lapsed)");
+          }
+          meta.attempts += 1;
+          meta.worker_id = me;
+          meta.epoch = lease->epoch;
+          meta.token = got->lock->token;
+          IssuePatch patch;
+          patch.labels = LabelsWithState(c.issue, TaskState::kInProgress, labels_);
+          patch.body = TaskBody(c.task.text, meta, std::nullopt);
+          absl::StatusOr<Issue> updated =
+              ctx_.api->UpdateIssue(c.issue.number, patch, WritePriority::kClaim);
+          if (!updated.ok()) {
+            // Give the task back rather than hold a lock nobody knows about.
+            ctx_.held->Remove(id, got->lock->token);
+            (void)locks_->Withdraw(static_cast<int64_t>(got->lock->token));
+            return updated.status();
+          }
+          ctx_.issues->Put(*updated);
+          handed = HandedOutTask{ReadTaskIssue(*updated, labels_, MaxAttempts()).task,
+                                 *got->lock};
+          *done = true;
+          return absl::OkStatus();
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  if (handed.has_value() || changed) ctx_.notifier->Notify();
+  return handed;
+}
+
+absl::StatusOr<Issue> GitHubTasks::LoadTask(const std::string& id, uint64_t prefer_cached_token) {
+  std::optional<int64_t> number = TaskNumber(id);
+  if (!number.has_value()) return NoTask(id);
+  if (prefer_cached_token != 0) {
+    std::optional<Issue> cached = ctx_.issues->Get(*number);
+    if (cached.has_value() && TaskStateOf(*cached, labels_) == TaskState::kInProgress &&
+        ReadTaskIssue(*cached, labels_, MaxAttempts()).meta.token == prefer_cached_token) {
+      return *cached;  // our own latest write of it
+    }
+  }
+  absl::StatusOr<Read<Issue>> read = ctx_.api->GetIssue(*number);
+  if (absl::IsNotFound(read.status())) return NoTask(id);
+  if (!read.ok()) return read.status();
+  ctx_.issues->Put(read->value);
+  if (!TaskStateOf(read->value, labels_).has_value()) return NoTask(id);
+  return std::move(read->value);
+}
+
+absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t token,
+                                                 const std::string& result) {
+  if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("result", result, kMaxValueBytes); !s.ok()) return s;
+  absl::StatusOr<Issue> issue = LoadTask(id, token);
+  if (!issue.ok()) return issue.status();
+  ctx_.held->MarkReleasing(id, token);
+  auto fail = [&](absl::Status s) {
+    ctx_.held->Unmark(id, token);
+    return s;
+  };
+  absl::StatusOr<JudgedClaim> claim =
+      locks_->CheckFence(LockSite{issue->number, true}, id, token, /*must_be_mine=*/true);
+  if (!claim.ok()) return fail(claim.status());
+  TaskIssue task = ReadTaskIssue(*issue, labels_, MaxAttempts());
+  if (task.task.state != TaskState::kInProgress) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("task ", id, " was not handed out under token ", token,
+                     " (lock it with NextTask, not AcquireLock)")));
+  }
+  IssuePatch patch;
+  patch.open = false;
+  patch.labels = LabelsWithState(*issue, TaskState::kDone, labels_);
+  patch.body = TaskBody(task.text, task.meta, result);
+  absl::StatusOr<Issue> done = ctx_.api->UpdateIssue(issue->number, patch, WritePriority::kClaim);
+  if (!done.ok()) return fail(done.status());
+  ctx_.issues->Put(*done);
+  ctx_.held->Remove(id, token);
+  registry_->RecordCompletion(task.task.type);
+  ctx_.notifier->Notify();
+  return ReadTaskIssue(*done, labels_, MaxAttempts()).task;
+}
+
+absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t token,
+                                             const std::string& error, bool retryable) {
+  if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("error", error, kMaxValueBytes); !s.ok()) return s;
+  absl::StatusOr<Issue> issue = LoadTask(id, token);
+  if (!issue.ok()) return issue.status();
+  ctx_.held->MarkReleasing(id, token);
+  auto fail = [&](absl::Status s) {
+    ctx_.held->Unmark(id, token);
+    return s;
+  };
+  absl::StatusOr<JudgedClaim> claim =
+      locks_->CheckFence(LockSite{issue->number, true}, id, token, /*must_be_mine=*/true);
+  if (!claim.ok()) return fail(claim.status());
+  TaskIssue task = ReadTaskIssue(*issue, labels_, MaxAttempts());
+  if (task.task.state != TaskState::kInProgress) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("task ", id, " was not handed out under token ", token,
+                     " (lock it with NextTask, not AcquireLock)")));
+  }
+  const absl::Time now = ctx_.api->ServerNow();
+  TaskMeta meta = task.meta;
+  meta.last_error = error;
+  const bool requeue = retryable && task.task.attempts < task.task.max_attempts;
+  if (requeue) {
+    absl::Duration backoff = ctx_.config->task_retry_backoff;
+    for (uint32_t i = 1; i < task.task.attempts && backoff < kMaxBackoff; ++i) backoff *= 2;
+    meta.not_before = now + std::min(backoff, kMaxBackoff);
+  }
+
+  // Release the claim into a record of the attempt, then move the issue.
+  ReleasedRecord released;
+  released.lock = id;
+  released.worker_id = claim->record.worker_id;
+  released.epoch = claim->record.epoch;
+  released.error = error;
+  released.retry_at = requeue ? meta.not_before : absl::InfinitePast();
+  released.dead_letter = !requeue;
+  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(claim->id, CommentBody(released),
+                                                           WritePriority::kRelease);
+  if (absl::IsNotFound(edited.status())) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("lock \"", id, "\" token ", token, " was released")));
+  }
+  if (!edited.ok()) return fail(edited.status());
+  IssuePatch patch;
+  patch.labels =
+      LabelsWithState(*issue, requeue ? TaskState::kQueued : TaskState::kDeadLetter, labels_);
+  patch.body = TaskBody(task.text, meta, std::nullopt);
+  if (!requeue) patch.open = false;
+  absl::StatusOr<Issue> moved = ctx_.api->UpdateIssue(issue->number, patch, WritePriority::kClaim);
+  // The lock is released either way; a failed relabel leaves the task in progress under a dead
+  // claim, which the next NextTask anywhere recovers as an orphan.
+  ctx_.held->Remove(id, token);
+  ctx_.notifier->Notify();
+  if (!moved.ok()) return moved.status();
+  ctx_.issues->Put(*moved);
+  return ReadTaskIssue(*moved, labels_, MaxAttempts()).task;
+}
+
+absl::StatusOr<TaskRecord> GitHubTasks::Get(const std::string& id) {
+  if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
+  absl::StatusOr<Issue> issue = LoadTask(id, 0);
+  if (!issue.ok()) return issue.status();
+  return ReadTaskIssue(*issue, labels_, MaxAttempts()).task;
+}
+
+absl::StatusOr<std::vector<Issue>> GitHubTasks::InProgress() {
+  return ListOpen(labels_.in_progress);
+}
+
+absl::StatusOr<std::map<std::string, uint32_t>> GitHubTasks::ActiveByWorker() {
+  absl::StatusOr<RegistryView> registry = registry_->View();
+  if (!registry.ok()) return registry.status();
+  absl::StatusOr<std::vector<Issue>> running = ListOpen(labels_.in_progress);
+  if (!running.ok()) return running.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  std::map<std::string, uint32_t> active;
+  for (const Issue& issue : *running) {
+    if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
+    const TaskMeta meta = ReadTaskIssue(issue, labels_, MaxAttempts()).meta;
+    if (meta.worker_id.empty()) continue;
+    if (registry->Judge(meta.worker_id, meta.epoch, now, issue.updated_at,
+                        ctx_.config->stale_threshold)
+            .live) {
+      ++active[meta.worker_id];
+    }
+  }
+  return active;
+}
+
+absl::StatusOr<TaskCounts> GitHubTasks::Count() {
+  absl::StatusOr<RegistryView> registry = registry_->View();
+  if (!registry.ok()) return registry.status();
+  TaskCounts counts;
+  absl::StatusOr<std::vector<Issue>> queued = ListOpen(labels_.queued);
+  if (!queued.ok()) return queued.status();
+  absl::StatusOr<std::vector<Issue>> running = ListOpen(labels_.in_progress);
+  if (!running.ok()) return running.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  for (const Issue& issue : *queued) {
+    if (TaskStateOf(issue, labels_) == TaskState::kQueued) ++counts.queued;
+  }
+  for (const Issue& issue : *running) {
+    if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
+    const TaskMeta meta = ReadTaskIssue(issue, labels_, MaxAttempts()).meta;
+    const bool live = !meta.worker_id.empty() &&
+                      registry->Judge(meta.worker_id, meta.epoch, now, issue.updated_at,
+                                      ctx_.config->stale_threshold)
+                          .live;
+    ++(live ? counts.in_progress : counts.queued);
+  }
+  for (TaskState state : {TaskState::kDone, TaskState::kDeadLetter}) {
+    IssueQuery query;
+    query.state = IssueQuery::State::kClosed;
+    query.labels = {labels_.For(state)};
+    absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
+    if (!read.ok()) return read.status();
+    const uint32_t n = static_cast<uint32_t>(read->value.size());
+    (state == TaskState::kDone ? counts.done : counts.dead_letter) = n;
+  }
+  return counts;
+}
+
+absl::Status GitHubTasks::Requeue(int64_t number, uint64_t token) {
+  absl::StatusOr<Issue> issue = LoadTask(absl::StrCat(number), token);
+  if (!issue.ok()) return issue.status();
+  TaskIssue task = ReadTaskIssue(*issue, labels_, MaxAttempts());
+  if (task.task.state != TaskState::kInProgress || task.meta.token != token) {
+    return absl::OkStatus();
+  }
+  IssuePatch patch;
+  patch.labels = LabelsWithState(*issue, TaskState::kQueued, labels_);
+  absl::StatusOr<Issue> moved = ctx_.api->UpdateIssue(number, patch, WritePriority::kRelease);
+  if (!moved.ok()) return moved.status();
+  ctx_.issues->Put(*moved);
+  ctx_.notifier->Notify();
+  return absl::OkStatus();
+}
+
+}  // namespace tasksentinel::github

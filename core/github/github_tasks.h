@@ -1,0 +1,95 @@
+// The task queue on GitHub: tasks are issues (task_issue.h); a task's lock is the claim protocol
+// (claims.h) on its issue.
+//
+//   CreateTask   one POST: an issue labelled with the queue label (and type:NAME), its body the
+//                text and a TASK record (priority, max_attempts).
+//   NextTask     lists the open queued and in-progress issues (conditional GETs) and the
+//                registry, lets LOAD_BALANCE_STRATEGY pick over the live workers (every sidecar
+//                computes the same plan from the same view, so they prefer different tasks),
+//                claims the pick (one POST, no pre-check: the labels say it is queued), and on
+//                winning relabels the issue in-progress and records the attempt in ONE PATCH.
+//                Losing costs the withdrawal; then the next candidate (at most
+//                GitHubOptions::max_claims_per_next claims per attempt).
+//   CompleteTask fencing check (claims listed afresh), then ONE PATCH closes the issue with the
+//                done label and the result appended to its body. The claim stays as the record
+//                of who did the work.
+//   FailTask     fencing check; the claim is edited into a LOCK_RELEASED record (the error and
+//                the retry time) and the issue relabelled queued (with the backoff in its
+//                record) or closed as dead-letter when no attempt is left.
+// Budget per task life (create, hand-out, completion): 3 writes, plus conditional lists.
+//
+// A task in progress whose worker's lease lapsed is orphaned: after LOCK_DELAY_MS it is a
+// candidate again, and the claim protocol lets exactly one sidecar win it (its claim says whose
+// lease lapsed when). The lost attempt counts; an orphan with no attempt left is dead-lettered.
+// Attempts are counted in the TASK record by the PATCH that hands the task out.
+//
+// Why it is safe: only a claim that wins (the lowest live claim) leads to a hand-out, and only
+// the holder that still passes the fencing check can complete or fail the task, so under read
+// lag two workers may briefly run one task but only one finishes it. Labels are written as a
+// whole set computed from the issue as last read, keeping every label that is not a state label.
+//
+// Thread safety: safe for concurrent use.
+#ifndef TASK_SENTINEL_CORE_GITHUB_GITHUB_TASKS_H_
+#define TASK_SENTINEL_CORE_GITHUB_GITHUB_TASKS_H_
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/github/claims.h"
+#include "core/github/github_context.h"
+#include "core/github/registry.h"
+#include "core/github/task_issue.h"
+#include "core/task_queue.h"
+
+namespace tasksentinel::github {
+
+class GitHubTasks {
+ public:
+  GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProtocol* locks);
+
+  // TaskQueue's contract (core/task_queue.h), with the same validation.
+  absl::StatusOr<TaskRecord> Create(const NewTask& task);
+  absl::StatusOr<std::optional<HandedOutTask>> Next(const std::vector<std::string>& types,
+                                                    absl::Duration wait_timeout,
+                                                    const std::function<bool()>& cancelled);
+  absl::StatusOr<TaskRecord> Complete(const std::string& id, uint64_t token,
+                                      const std::string& result);
+  absl::StatusOr<TaskRecord> Fail(const std::string& id, uint64_t token, const std::string& error,
+                                  bool retryable);
+  absl::StatusOr<TaskRecord> Get(const std::string& id);
+
+  // Tasks by effective state (an in-progress task whose worker's lease lapsed counts as
+  // queued). Lists the open queued, open in-progress, closed done and closed dead-letter issues.
+  absl::StatusOr<TaskCounts> Count();
+
+  // In-progress tasks per worker whose lease is live (the load a worker carries).
+  absl::StatusOr<std::map<std::string, uint32_t>> ActiveByWorker();
+
+  // The open in-progress issues (the sites of task locks, for ListLocks).
+  absl::StatusOr<std::vector<Issue>> InProgress();
+
+  // After this worker released task `number`'s lock itself (ReleaseLock): the task goes back to
+  // the queue, one PATCH. No-op unless the issue is in progress under `token`.
+  absl::Status Requeue(int64_t number, uint64_t token);
+
+ private:
+  // The issue of task `id` (fresh, or our own latest write of it when `prefer_cached_token`
+  // matches its record); NOT_FOUND when `id` names no task.
+  absl::StatusOr<Issue> LoadTask(const std::string& id, uint64_t prefer_cached_token);
+  absl::StatusOr<std::vector<Issue>> ListOpen(const std::string& label);
+  uint32_t MaxAttempts() const;
+
+  GitHubContext ctx_;
+  Registry* const registry_;
+  LockProtocol* const locks_;
+  const TaskLabels labels_;
+};
+
+}  // namespace tasksentinel::github
+
+#endif  // TASK_SENTINEL_CORE_GITHUB_GITHUB_TASKS_H_

@@ -1,0 +1,359 @@
+// The worker registry on GitHub (see registry.h).
+#include "core/github/registry.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace tasksentinel::github {
+namespace {
+
+RegistrationEntry EntryFrom(const ViewedComment& c, const RegistrationRecord& r) {
+  RegistrationEntry e;
+  e.comment_id = c.comment.id;
+  e.record = r;
+  e.created_at = c.comment.created_at;
+  e.updated_at = c.comment.updated_at;
+  return e;
+}
+
+}  // namespace
+
+RegistryView::RegistryView(const CommentSnapshot& snapshot, const OwnLease& self,
+                           absl::Duration slack)
+    : self_(self), slack_(slack) {
+  for (const ViewedComment& c : snapshot.comments) {
+    const RegistrationRecord* r = c.As<RegistrationRecord>();
+    if (r == nullptr || r->worker_id.empty()) continue;
+    auto& slot = entries_[r->worker_id][r->epoch];
+    // Two comments for one epoch (a retried post): the later heartbeat counts.
+    if (slot.comment_id == 0 || c.comment.updated_at > slot.updated_at) slot = EntryFrom(c, *r);
+  }
+}
+
+uint64_t RegistryView::MaxEpoch(const std::string& worker) const {
+  uint64_t max = worker == self_.worker_id ? self_.epoch : 0;
+  auto it = entries_.find(worker);
+  if (it != entries_.end() && !it->second.empty()) max = std::max(max, it->second.rbegin()->first);
+  return max;
+}
+
+LeaseJudgement RegistryView::Judge(const std::string& worker, uint64_t epoch, absl::Time now,
+                                   absl::Time fallback_start,
+                                   absl::Duration fallback_lease) const {
+  LeaseJudgement j;
+  if (worker == self_.worker_id && self_.epoch != 0 && epoch <= self_.epoch) {
+    // Our own lease, as we know it from our own writes: strict, no slack.
+    j.known = true;
+    if (epoch == self_.epoch && self_.registered()) {
+      j.ends_at = self_.ends_at();
+      j.renewed_at = self_.renewed_at;
+      j.live = now < j.ends_at;
+      return j;
+    }
+    // An earlier epoch of ours (or we departed): over no later than the current one began.
+    j.ends_at = std::min(self_.started_at, now);
+    j.live = false;
+    auto w = entries_.find(worker);
+    if (w != entries_.end()) {
+      auto e = w->second.find(epoch);
+      if (e != w->second.end()) {
+        j.renewed_at = e->second.updated_at;
+        j.ends_at = std::min(j.ends_at, e->second.LeaseEnd());
+      }
+    }
+    return j;
+  }
+  auto w = entries_.find(worker);
+  absl::Time later_epoch_start = absl::InfiniteFuture();
+  const RegistrationEntry* entry = nullptr;
+  if (w != entries_.end()) {
+    for (const auto& [e, reg] : w->second) {
+      if (e == epoch) entry = &reg;
+      if (e > epoch) later_epoch_start = std::min(later_epoch_start, reg.created_at);
+    }
+  }
+  if (entry == nullptr && later_epoch_start == absl::InfiniteFuture()) {
+    // Not visible (yet): assume a full lease from the comment naming it.
+    j.known = false;
+    j.renewed_at = fallback_start;
+    j.ends_at = fallback_start + fallback_lease + slack_;
+    j.live = now < j.ends_at;
+    return j;
+  }
+  j.known = true;
+  j.ends_at = later_epoch_start + slack_;
+  if (entry != nullptr) {
+    j.renewed_at = entry->updated_at;
+    j.gone = entry->record.gone;
+    j.ends_at = std::min(j.ends_at, entry->record.gone ? entry->updated_at
+                                                       : entry->LeaseEnd() + slack_);
+  }
+  j.live = !j.gone && now < j.ends_at;
+  return j;
+}
+
+std::map<std::string, RegistrationEntry> RegistryView::Latest() const {
+  std::map<std::string, RegistrationEntry> out;
+  for (const auto& [worker, epochs] : entries_) {
+    if (!epochs.empty()) out[worker] = epochs.rbegin()->second;
+  }
+  return out;
+}
+
+WorkerRecord ToWorkerRecord(const RegistrationEntry& entry, absl::Time registered_at) {
+  const RegistrationRecord& r = entry.record;
+  WorkerRecord w;
+  w.id = r.worker_id;
+  w.hostname = r.hostname;
+  w.state = r.gone ? WorkerState::kGone : WorkerState::kActive;
+  w.health = static_cast<Health>(std::clamp(r.health, 0, 2));
+  w.epoch = r.epoch;
+  w.registered_at = registered_at;
+  w.epoch_started_at = entry.created_at;
+  w.last_heartbeat = entry.updated_at;
+  w.lease_expires_at = r.gone ? entry.updated_at : entry.LeaseEnd();
+  w.max_tasks = r.max_tasks;
+  w.supported_task_types = r.supported_task_types;
+  w.reported_active_tasks = r.active_tasks;
+  w.type_history = r.type_history;
+  w.cpu_cores = r.cpu_cores;
+  w.memory_mb = r.memory_mb;
+  return w;
+}
+
+std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
+                                    const std::map<std::string, uint32_t>& active_tasks,
+                                    bool include_gone, const RegistrationEntry& own) {
+  std::vector<WorkerInfo> out;
+  std::map<std::string, RegistrationEntry> latest = view.Latest();
+  if (own.comment_id != 0) {
+    auto it = latest.find(own.record.worker_id);
+    if (it == latest.end() || it->second.record.epoch < own.record.epoch ||
+        (it->second.record.epoch == own.record.epoch && it->second.updated_at < own.updated_at)) {
+      latest[own.record.worker_id] = own;
+    }
+  }
+  for (const auto& [id, entry] : latest) {
+    // The first registration of this worker still visible.
+    absl::Time registered_at = entry.record.registered_at;
+    auto epochs = view.entries().find(id);
+    if (registered_at == absl::UnixEpoch() && epochs != view.entries().end()) {
+      registered_at = epochs->second.begin()->second.created_at;
+    }
+    WorkerInfo info{ToWorkerRecord(entry, registered_at)};
+    const LeaseJudgement lease =
+        view.Judge(id, entry.record.epoch, now, entry.updated_at, entry.record.lease);
+    info.status = lease.gone ? WorkerStatus::kGone
+                  : lease.live ? WorkerStatus::kActive
+                               : WorkerStatus::kStale;
+    if (info.status == WorkerStatus::kGone && !include_gone) continue;
+    if (auto it = active_tasks.find(id); it != active_tasks.end() && lease.live) {
+      info.active_tasks = it->second;
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Registry::Registry(const GitHubContext& ctx) : ctx_(ctx) {
+  absl::MutexLock lock(&mu_);
+  own_.worker_id = ctx_.config->worker_id;
+  max_tasks_ = static_cast<uint32_t>(ctx_.config->max_tasks);
+}
+
+RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now) {
+  RegistrationRecord r;
+  r.worker_id = ctx_.config->worker_id;
+  r.hostname = ctx_.config->hostname;
+  r.health = static_cast<int>(health_);
+  r.epoch = epoch;
+  r.lease = ctx_.config->stale_threshold * (stretch_next_ ? 2 : 1);
+  r.next_renewal_at = now + ctx_.config->heartbeat_interval;
+  r.registered_at = registered_at_ == absl::InfinitePast() ? now : registered_at_;
+  r.max_tasks = max_tasks_;
+  r.supported_task_types = ctx_.config->supported_task_types;
+  r.cpu_cores = static_cast<uint32_t>(ctx_.config->cpu_cores);
+  r.memory_mb = static_cast<uint64_t>(ctx_.config->memory_mb);
+  r.active_tasks = active_tasks_;
+  r.type_history = type_history_;
+  return r;
+}
+
+absl::Status Registry::StartEpoch(uint64_t epoch) {
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  if (registered_at_ == absl::InfinitePast()) registered_at_ = now;
+  RegistrationRecord r = Draft(epoch, now);
+  absl::StatusOr<Comment> posted =
+      ctx_.api->CreateComment(*issue, CommentBody(r), WritePriority::kHeartbeat);
+  if (!posted.ok()) {
+    if (absl::IsResourceExhausted(posted.status()) || absl::IsUnavailable(posted.status())) {
+      stretch_next_ = true;
+    }
+    return posted.status();
+  }
+  stretch_next_ = false;
+  own_.epoch = epoch;
+  own_.comment_id = posted->id;
+  own_.started_at = posted->created_at;
+  own_.renewed_at = posted->updated_at;
+  own_.lease = r.lease;
+  last_epoch_ = epoch;
+  return absl::OkStatus();
+}
+
+absl::Status Registry::RegisterLocked() {
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  absl::StatusOr<SnapshotPtr> snapshot = ctx_.views->Refresh(*issue, ctx_.clock->Now());
+  if (!snapshot.ok()) return snapshot.status();
+  const absl::Time now = ctx_.api->ServerNow();
+  const RegistrationEntry* latest = nullptr;
+  RegistryView view(**snapshot, OwnLease{}, ctx_.options->slack);
+  auto mine = view.entries().find(ctx_.config->worker_id);
+  if (mine != view.entries().end() && !mine->second.empty()) {
+    latest = &mine->second.rbegin()->second;
+    const RegistrationEntry& first = mine->second.begin()->second;
+    registered_at_ = first.record.registered_at != absl::UnixEpoch()
+                         ? first.record.registered_at
+                         : first.created_at;
+  }
+  if (latest != nullptr && !latest->record.gone && latest->record.epoch > last_epoch_ &&
+      now < latest->LeaseEnd()) {
+    // A live lease of ours, left by a previous run of this sidecar: resume it.
+    own_.epoch = latest->record.epoch;
+    own_.comment_id = latest->comment_id;
+    own_.started_at = latest->created_at;
+    own_.renewed_at = latest->updated_at;
+    own_.lease = latest->record.lease;
+    last_epoch_ = own_.epoch;
+    type_history_ = latest->record.type_history;
+    return absl::OkStatus();
+  }
+  const uint64_t max_seen = latest != nullptr ? latest->record.epoch : 0;
+  if (latest != nullptr) type_history_ = latest->record.type_history;
+  return StartEpoch(std::max(max_seen, last_epoch_) + 1);
+}
+
+absl::StatusOr<WorkerRecord> Registry::Register() {
+  absl::MutexLock lock(&mu_);
+  if (!own_.LiveAt(ctx_.api->ServerNow())) {
+    if (absl::Status s = RegisterLocked(); !s.ok()) return s;
+  }
+  return OwnRecordLocked();
+}
+
+absl::StatusOr<OwnLease> Registry::EnsureLease(bool* new_epoch) {
+  absl::MutexLock lock(&mu_);
+  if (new_epoch != nullptr) *new_epoch = false;
+  if (own_.LiveAt(ctx_.api->ServerNow())) return own_;
+  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
+                                                        : RegisterLocked();
+  if (!s.ok()) return s;
+  if (new_epoch != nullptr) *new_epoch = true;
+  return own_;
+}
+
+absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool* new_epoch) {
+  absl::MutexLock lock(&mu_);
+  *new_epoch = false;
+  active_tasks_ = report.active_tasks;
+  max_tasks_ = report.max_tasks != 0 ? report.max_tasks
+                                     : static_cast<uint32_t>(ctx_.config->max_tasks);
+  health_ = report.health;
+  const absl::Time now = ctx_.api->ServerNow();
+  if (own_.LiveAt(now)) {
+    RegistrationRecord r = Draft(own_.epoch, now);
+    absl::StatusOr<Comment> edited =
+        ctx_.api->UpdateComment(own_.comment_id, CommentBody(r), WritePriority::kHeartbeat);
+    if (edited.ok()) {
+      stretch_next_ = false;
+      own_.renewed_at = edited->updated_at;
+      own_.lease = r.lease;
+      return own_;
+    }
+    if (!absl::IsNotFound(edited.status())) {
+      if (absl::IsResourceExhausted(edited.status()) || absl::IsUnavailable(edited.status())) {
+        stretch_next_ = true;
+      }
+      return edited.status();
+    }
+    // Someone deleted our registration: its locks cannot be trusted; start over.
+  }
+  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
+                                                        : RegisterLocked();
+  if (!s.ok()) return s;
+  *new_epoch = true;
+  return own_;
+}
+
+absl::Status Registry::Depart() {
+  absl::MutexLock lock(&mu_);
+  if (!own_.registered()) return absl::OkStatus();
+  RegistrationRecord r = Draft(own_.epoch, ctx_.api->ServerNow());
+  r.gone = true;
+  r.active_tasks.clear();
+  absl::StatusOr<Comment> edited =
+      ctx_.api->UpdateComment(own_.comment_id, CommentBody(r), WritePriority::kRelease);
+  if (!edited.ok() && !absl::IsNotFound(edited.status())) return edited.status();
+  own_.comment_id = 0;
+  own_.renewed_at = edited.ok() ? edited->updated_at : own_.renewed_at;
+  return absl::OkStatus();
+}
+
+OwnLease Registry::Current() {
+  absl::MutexLock lock(&mu_);
+  return own_;
+}
+
+Health Registry::health() {
+  absl::MutexLock lock(&mu_);
+  return health_;
+}
+
+RegistrationEntry Registry::OwnEntry() {
+  absl::MutexLock lock(&mu_);
+  RegistrationEntry e;
+  e.comment_id = own_.comment_id;
+  e.record = Draft(own_.epoch, own_.renewed_at);
+  e.record.lease = own_.lease;
+  e.created_at = own_.started_at;
+  e.updated_at = own_.renewed_at;
+  return e;
+}
+
+WorkerRecord Registry::OwnRecordLocked() {
+  RegistrationEntry e;
+  e.comment_id = own_.comment_id;
+  e.record = Draft(own_.epoch, own_.renewed_at);
+  e.record.lease = own_.lease;
+  e.created_at = own_.started_at;
+  e.updated_at = own_.renewed_at;
+  return ToWorkerRecord(e, registered_at_);
+}
+
+void Registry::RecordCompletion(const std::string& type) {
+  absl::MutexLock lock(&mu_);
+  type_history_[type] += 1;
+}
+
+absl::StatusOr<RegistryView> Registry::View(absl::Time not_before) {
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  const absl::Time local_now = ctx_.clock->Now();
+  absl::StatusOr<SnapshotPtr> snapshot =
+      not_before == absl::InfiniteFuture()
+          ? ctx_.views->Refresh(*issue, local_now)
+          : ctx_.views->FreshSince(*issue, not_before, local_now);
+  if (!snapshot.ok()) return snapshot.status();
+  return ViewOf(**snapshot);
+}
+
+RegistryView Registry::ViewOf(const CommentSnapshot& snapshot) {
+  return RegistryView(snapshot, Current(), ctx_.options->slack);
+}
+
+}  // namespace tasksentinel::github

@@ -1,0 +1,185 @@
+// The worker registry on GitHub: one WORKER_REGISTRATION comment per worker and lease epoch on
+// the coordination issue. Registering posts it; each heartbeat is ONE edit (PATCH) of it,
+// whatever the number of locks the worker holds (locks are bound to the lease, not renewed one
+// by one); departing edits it to "gone".
+//
+// A lease lasts the record's `lease_ms` from the comment's `updated_at`: GitHub's clock, never a
+// worker's. Judging another worker, a sidecar adds `slack` (GitHub's one-second resolution) so a
+// lease is considered live one second longer, never shorter. Judging itself, a sidecar uses its
+// own last successful write's `updated_at` with no slack, so it gives up its locks no later than
+// anyone else could take them.
+//
+// Why it is safe:
+//   - A worker edits only its own comments, so heartbeats never race with another writer.
+//   - A worker whose lease lapsed (by its own strict judgement) never edits the old comment
+//     again: its next sign of life posts a new comment with the next epoch. Claims carry their
+//     epoch, so the old epoch's locks stay dead for everyone, whatever the order in which
+//     sidecars see the two comments (a later epoch also ends the earlier one at its creation).
+//   - A registration that a sidecar cannot see yet (read lag) is judged live from the claim
+//     that names it, for a whole stale threshold: unknown never means dead.
+//   - When the write budget or a rate limit delays heartbeats, the next registration written
+//     carries a doubled lease, so that a live worker is not declared dead by others while its
+//     heartbeats queue.
+//
+// Thread safety: Registry is safe for concurrent use (writes of the own registration are
+// serialised); RegistryView is an immutable value.
+#ifndef TASK_SENTINEL_CORE_GITHUB_REGISTRY_H_
+#define TASK_SENTINEL_CORE_GITHUB_REGISTRY_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/cluster_view.h"
+#include "core/github/comment_view.h"
+#include "core/github/github_context.h"
+#include "core/github/records.h"
+#include "core/lease_manager.h"
+#include "core/records.h"
+
+namespace tasksentinel::github {
+
+// One registration comment.
+struct RegistrationEntry {
+  int64_t comment_id = 0;
+  RegistrationRecord record;
+  absl::Time created_at = absl::UnixEpoch();
+  absl::Time updated_at = absl::UnixEpoch();
+
+  // When the lease of this epoch lapses, by the comment's own time (no slack).
+  absl::Time LeaseEnd() const { return updated_at + record.lease; }
+};
+
+// This sidecar's own lease, as it knows it from its own writes.
+struct OwnLease {
+  std::string worker_id;
+  uint64_t epoch = 0;
+  int64_t comment_id = 0;  // 0: not registered (never, or departed)
+  absl::Time started_at = absl::InfinitePast();  // the epoch comment's created_at
+  absl::Time renewed_at = absl::InfinitePast();  // updated_at of the latest write
+  absl::Duration lease = absl::ZeroDuration();
+
+  bool registered() const { return comment_id != 0; }
+  absl::Time ends_at() const { return renewed_at + lease; }
+  // Strictly: no slack in our own favour.
+  bool LiveAt(absl::Time now) const { return registered() && now < ends_at(); }
+};
+
+// A lease (worker, epoch) judged at one moment.
+struct LeaseJudgement {
+  bool known = false;  // its registration (or a later epoch's) was seen
+  bool gone = false;   // the worker departed cleanly
+  bool live = false;
+  absl::Time ends_at = absl::InfinitePast();     // lapses or lapsed then
+  absl::Time renewed_at = absl::InfinitePast();  // the latest heartbeat
+};
+
+// Every registration on the coordination issue, at one moment.
+class RegistryView {
+ public:
+  RegistryView() = default;
+  RegistryView(const CommentSnapshot& snapshot, const OwnLease& self, absl::Duration slack);
+
+  // Judges lease (worker, epoch) at `now`. When no registration of that epoch or a later one is
+  // visible, the lease is taken to run `fallback_lease` from `fallback_start` (the time of the
+  // comment that names it).
+  LeaseJudgement Judge(const std::string& worker, uint64_t epoch, absl::Time now,
+                       absl::Time fallback_start, absl::Duration fallback_lease) const;
+
+  // The highest epoch seen for `worker` (0: none).
+  uint64_t MaxEpoch(const std::string& worker) const;
+
+  // Each worker's latest registration (the own one as this sidecar knows it, if it is newer).
+  std::map<std::string, RegistrationEntry> Latest() const;
+
+  // Registrations by worker, then epoch.
+  const std::map<std::string, std::map<uint64_t, RegistrationEntry>>& entries() const {
+    return entries_;
+  }
+  const OwnLease& self() const { return self_; }
+  absl::Duration slack() const { return slack_; }
+
+ private:
+  std::map<std::string, std::map<uint64_t, RegistrationEntry>> entries_;
+  OwnLease self_;
+  absl::Duration slack_ = absl::ZeroDuration();
+};
+
+// The WorkerRecord (core/records.h) a registration stands for.
+WorkerRecord ToWorkerRecord(const RegistrationEntry& entry, absl::Time registered_at);
+
+// Every worker's info from `view` at `now`: gone (departed), active (lease live, judged with
+// slack) or stale; departed workers only with `include_gone`. `active_tasks` counts live task
+// locks per worker. `own`, when registered, stands in for this sidecar's registration when it
+// is newer than the visible one (read lag). Sorted by worker id.
+std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
+                                    const std::map<std::string, uint32_t>& active_tasks,
+                                    bool include_gone, const RegistrationEntry& own);
+
+class Registry {
+ public:
+  explicit Registry(const GitHubContext& ctx);
+
+  // Registers the worker: resumes its live lease after a sidecar restart (no write), or posts a
+  // registration with the next epoch.
+  absl::StatusOr<WorkerRecord> Register() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The own lease, live at GitHub's `now`: when there is none or it lapsed, posts a registration
+  // with the next epoch. Sets *new_epoch when it did.
+  absl::StatusOr<OwnLease> EnsureLease(bool* new_epoch = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Renews the lease with one write: an edit of the registration, or (when the lease lapsed, the
+  // comment vanished, or there is none) a new epoch's registration. Records the report.
+  absl::StatusOr<OwnLease> Heartbeat(const HeartbeatReport& report, bool* new_epoch)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Marks the registration gone (one edit). Later calls start a new epoch.
+  absl::Status Depart() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The own lease as known now (not necessarily live).
+  OwnLease Current() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The health the worker last reported.
+  Health health() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The own registration as it would be written now (for the load balancer's view of this
+  // worker when its comment is not visible yet).
+  RegistrationEntry OwnEntry() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Counts a completed task of `type` (affinity); published with the next heartbeat.
+  void RecordCompletion(const std::string& type) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The registry, listing the coordination issue again (conditionally) when its view was
+  // fetched before `not_before` on the local clock (InfiniteFuture: always).
+  absl::StatusOr<RegistryView> View(absl::Time not_before = absl::InfiniteFuture());
+  // The registry as `snapshot` shows it.
+  RegistryView ViewOf(const CommentSnapshot& snapshot);
+
+ private:
+  // The record to write now.
+  RegistrationRecord Draft(uint64_t epoch, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Posts a registration for epoch `epoch` (one write).
+  absl::Status StartEpoch(uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Registers from the coordination issue's state (resume or new epoch).
+  absl::Status RegisterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  WorkerRecord OwnRecordLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  GitHubContext ctx_;
+  absl::Mutex mu_;  // held across writes of the own registration
+  OwnLease own_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time registered_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  Health health_ ABSL_GUARDED_BY(mu_) = Health::kHealthy;
+  uint32_t max_tasks_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> active_tasks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint32_t> type_history_ ABSL_GUARDED_BY(mu_);
+  bool stretch_next_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace tasksentinel::github
+
+#endif  // TASK_SENTINEL_CORE_GITHUB_REGISTRY_H_

@@ -1,0 +1,839 @@
+// CurlGitHubApi: GitHub's REST API through libcurl, with pooled keep-alive handles, Link
+// pagination, an ETag cache, rate-limit blocks, the write queue and retries. See
+// curl_github_api.h.
+//
+// Thread safety: safe for concurrent use. The handle pool, the ETag cache and the server-time
+// anchor each have their own mutex; RateLimitState and WriteQueue lock themselves. No mutex is
+// held while a request is in flight.
+#include "service/github/curl_github_api.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/call_once.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace tasksentinel::github {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kApiVersion[] = "2022-11-28";
+constexpr char kDateFormat[] = "%a, %d %b %Y %H:%M:%S GMT";
+
+// libcurl's process-wide initialisation, once.
+void InitCurlOnce() {
+  static absl::once_flag once;
+  absl::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// Percent-encodes one URL component (path segment or query value) with libcurl.
+std::string Escape(absl::string_view text) {
+  char* escaped = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+  if (escaped == nullptr) return std::string(text);
+  std::string out(escaped);
+  curl_free(escaped);
+  return out;
+}
+
+// GitHub's time format for query parameters: ISO-8601 in UTC with `Z`.
+std::string IsoTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+// The answer's `Date`, if present and well-formed.
+std::optional<absl::Time> DateOf(const CurlGitHubApi::HttpAnswer& answer) {
+  auto it = answer.headers.find("date");
+  if (it == answer.headers.end()) return std::nullopt;
+  absl::Time t;
+  std::string error;
+  if (!absl::ParseTime(kDateFormat, it->second, &t, &error)) return std::nullopt;
+  return t;
+}
+
+// The URL of `rel="next"` in a Link header, or "" when there is none. URLs are taken between
+// `<` and `>` so that commas inside them (labels=a,b) do not split them.
+std::string NextLink(absl::string_view link) {
+  size_t pos = 0;
+  while (true) {
+    const size_t open = link.find('<', pos);
+    if (open == absl::string_view::npos) return "";
+    const size_t close = link.find('>', open + 1);
+    if (close == absl::string_view::npos) return "";
+    const absl::string_view url = link.substr(open + 1, close - open - 1);
+    size_t params_end = link.find('<', close + 1);
+    if (params_end == absl::string_view::npos) params_end = link.size();
+    const absl::string_view params = link.substr(close + 1, params_end - close - 1);
+    for (absl::string_view param : absl::StrSplit(params, absl::ByAnyChar(";,"))) {
+      std::pair<absl::string_view, absl::string_view> kv =
+          absl::StrSplit(absl::StripAsciiWhitespace(param), absl::MaxSplits('=', 1));
+      if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(kv.first), "rel")) continue;
+      absl::string_view value = absl::StripAsciiWhitespace(kv.second);
+      if (absl::ConsumePrefix(&value, "\"")) absl::ConsumeSuffix(&value, "\"");
+      for (absl::string_view rel : absl::StrSplit(value, ' ', absl::SkipEmpty())) {
+        if (absl::EqualsIgnoreCase(rel, "next")) return std::string(url);
+      }
+    }
+    pos = params_end;
+  }
+}
+
+// Parses a JSON text without throwing; nullopt when it is not JSON.
+std::optional<json> ParseJson(absl::string_view text) {
+  json parsed = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return std::nullopt;
+  return parsed;
+}
+
+// Serializes without throwing (invalid UTF-8 is replaced).
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// object[key] as a string; "" when absent, null or not a string.
+std::string StringField(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+// object[key] as an integer, if it is one.
+std::optional<int64_t> IntField(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
+// object[key] as an ISO-8601 time (e.g. "2016-10-22T23:23:28Z"); the epoch when absent.
+absl::Time TimeField(const json& object, const char* key) {
+  absl::Time t;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, StringField(object, key), &t, &error)) return t;
+  return absl::UnixEpoch();
+}
+
+// object.user.login, or "".
+std::string Login(const json& object) {
+  auto user = object.find("user");
+  if (user == object.end() || !user->is_object()) return "";
+  return StringField(*user, "login");
+}
+
+// The GitHub message of an error answer, with its details: "Validation Failed (Issue body
+// custom; ...)".
+std::string GitHubMessage(const std::string& body) {
+  std::optional<json> parsed = ParseJson(body);
+  if (!parsed.has_value() || !parsed->is_object()) return "";
+  std::string message = StringField(*parsed, "message");
+  auto errors = parsed->find("errors");
+  if (errors != parsed->end() && errors->is_array()) {
+    std::vector<std::string> details;
+    for (const json& error : *errors) {
+      if (error.is_string()) {
+        details.push_back(error.get<std::string>());
+      } else if (error.is_object()) {
+        std::vector<std::string> parts;
+        for (const char* key : {"resource", "field", "code", "message"}) {
+          std::string part = StringField(error, key);
+          if (!part.empty()) parts.push_back(std::move(part));
+        }
+        details.push_back(absl::StrJoin(parts, " "));
+      }
+    }
+    if (!details.empty()) absl::StrAppend(&message, " (", absl::StrJoin(details, "; "), ")");
+  }
+  return message;
+}
+
+// A comment object. `issue_number` is used when the object's issue_url does not say.
+absl::StatusOr<Comment> ParseComment(const json& object, int64_t issue_number) {
+  if (!object.is_object() || !IntField(object, "id").has_value()) {
+    return absl::UnknownError("a comment without an id");
+  }
+  Comment comment;
+  comment.id = *IntField(object, "id");
+  comment.issue_number = issue_number;
+  const std::string issue_url = StringField(object, "issue_url");
+  int64_t from_url = 0;
+  if (absl::SimpleAtoi(issue_url.substr(issue_url.rfind('/') + 1), &from_url)) {
+    comment.issue_number = from_url;
+  }
+  comment.body = StringField(object, "body");
+  comment.author = Login(object);
+  comment.created_at = TimeField(object, "created_at");
+  comment.updated_at = TimeField(object, "updated_at");
+  return comment;
+}
+
+// Whether an issue object is really a pull request.
+bool IsPullRequest(const json& object) { return object.contains("pull_request"); }
+
+// An issue object.
+absl::StatusOr<Issue> ParseIssue(const json& object) {
+  if (!object.is_object() || !IntField(object, "number").has_value()) {
+    return absl::UnknownError("an issue without a number");
+  }
+  Issue issue;
+  issue.number = *IntField(object, "number");
+  issue.title = StringField(object, "title");
+  issue.body = StringField(object, "body");
+  issue.open = StringField(object, "state") != "closed";
+  auto labels = object.find("labels");
+  if (labels != object.end() && labels->is_array()) {
+    for (const json& label : *labels) {
+      if (label.is_string()) {
+        issue.labels.push_back(label.get<std::string>());
+      } else if (label.is_object()) {
+        issue.labels.push_back(StringField(label, "name"));
+      }
+    }
+  }
+  issue.author = Login(object);
+  issue.created_at = TimeField(object, "created_at");
+  issue.updated_at = TimeField(object, "updated_at");
+  return issue;
+}
+
+// libcurl callbacks.
+size_t AppendBody(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+size_t AppendHeader(char* data, size_t size, size_t count, void* user) {
+  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
+  const absl::string_view line(data, size * count);
+  if (absl::StartsWith(line, "HTTP/")) {
+    headers->clear();  // a new response (after a 100 Continue or a redirect)
+  } else if (const size_t colon = line.find(':'); colon != absl::string_view::npos) {
+    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
+    const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+    auto [it, inserted] = headers->emplace(name, std::string(value));
+    if (!inserted) absl::StrAppend(&it->second, ", ", value);
+  }
+  return size * count;
+}
+
+}  // namespace
+
+// A pool of CURL easy handles. A handle keeps its connections alive between requests, so
+// reusing handles reuses connections; one handle serves one request at a time.
+class CurlGitHubApi::HandlePool {
+ public:
+  HandlePool() = default;
+  HandlePool(const HandlePool&) = delete;
+  HandlePool& operator=(const HandlePool&) = delete;
+  ~HandlePool() {
+    for (CURL* handle : free_) curl_easy_cleanup(handle);
+  }
+
+  // A handle for one request (reset to defaults, connections kept), or null if libcurl
+  // cannot make one.
+  CURL* Take() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!free_.empty()) {
+        CURL* handle = free_.back();
+        free_.pop_back();
+        curl_easy_reset(handle);
+        return handle;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  // Gives a handle back for reuse.
+  void Give(CURL* handle) {
+    absl::MutexLock lock(&mu_);
+    free_.push_back(handle);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<CURL*> free_ ABSL_GUARDED_BY(mu_);
+};
+
+CurlGitHubApi::CurlGitHubApi(Options options, Clock* clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      handles_(std::make_unique<HandlePool>()),
+      rate_limit_(
+          RateLimitState::Options{options_.min_secondary_backoff, options_.max_secondary_backoff},
+          clock),
+      write_queue_(WriteQueue::Options{options_.write_spacing, options_.writes_per_minute,
+                                       options_.writes_per_hour},
+                   clock) {
+  InitCurlOnce();
+  base_url_ = options_.api_url;
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+  const size_t scheme_end = base_url_.find("://");
+  const size_t path_start =
+      scheme_end == std::string::npos ? std::string::npos : base_url_.find('/', scheme_end + 3);
+  origin_ = base_url_.substr(0, path_start);
+  base_path_ = path_start == std::string::npos ? "" : base_url_.substr(path_start);
+}
+
+CurlGitHubApi::~CurlGitHubApi() = default;
+
+std::string CurlGitHubApi::RepoUrl(absl::string_view suffix) const {
+  return absl::StrCat(base_url_, "/repos/", Escape(options_.owner), "/", Escape(options_.repo),
+                      suffix);
+}
+
+std::string CurlGitHubApi::Describe(absl::string_view method, const std::string& url) const {
+  absl::string_view path = url;
+  if (absl::ConsumePrefix(&path, origin_)) {
+    absl::ConsumePrefix(&path, base_path_);
+  } else if (const size_t scheme = path.find("://"); scheme != absl::string_view::npos) {
+    const size_t slash = path.find('/', scheme + 3);
+    path = slash == absl::string_view::npos ? "/" : path.substr(slash);
+  }
+  path = path.substr(0, path.find('?'));
+  return Redact(absl::StrCat("GitHub ", method, " ", path));
+}
+
+std::string CurlGitHubApi::Redact(std::string text) const {
+  if (options_.token.empty()) return text;
+  return absl::StrReplaceAll(text, {{options_.token, "[redacted]"}});
+}
+
+void CurlGitHubApi::NoteServerTime(absl::Time date) {
+  const absl::Time local = clock_->Now();
+  absl::MutexLock lock(&time_mu_);
+  // Only a Date of a later second moves the anchor: the first answer of each second gives the
+  // tightest estimate (Date is truncated to the second, so the estimate never runs ahead of
+  // GitHub's clock by more than the request's latency).
+  if (!server_offset_.has_value() || date > server_date_) {
+    server_offset_ = date - local;
+    server_date_ = date;
+  }
+}
+
+absl::Time CurlGitHubApi::ServerNow() {
+  const absl::Time local = clock_->Now();
+  absl::MutexLock lock(&time_mu_);
+  return server_offset_.has_value() ? local + *server_offset_ : local;
+}
+
+void CurlGitHubApi::Sleep(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return;
+  absl::MutexLock lock(&sleep_mu_);
+  clock_->AwaitWithTimeout(&sleep_mu_,
+                           absl::Condition(
+                               +[](void*) { return false; }, nullptr),
+                           d);
+}
+
+absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
+    absl::string_view method, const std::string& url, const std::string* body,
+    const std::vector<std::string>& extra_headers) {
+  CURL* handle = handles_->Take();
+  if (handle == nullptr) return absl::InternalError("libcurl could not create a handle");
+
+  // Header strings live until the request is done; the Authorization one is never logged.
+  std::vector<std::string> lines = {
+      absl::StrCat("Authorization: Bearer ", options_.token),
+      "Accept: application/vnd.github+json",
+      absl::StrCat("X-GitHub-Api-Version: ", kApiVersion),
+      "Expect:",
+  };
+  if (body != nullptr) lines.push_back("Content-Type: application/json; charset=utf-8");
+  lines.insert(lines.end(), extra_headers.begin(), extra_headers.end());
+  curl_slist* header_list = nullptr;
+  for (const std::string& line : lines) header_list = curl_slist_append(header_list, line.c_str());
+
+  HttpAnswer answer;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  const std::string method_string(method);
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+  curl_easy_setopt(handle, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "");  // any encoding libcurl can decode
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, header_list);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &AppendBody);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &AppendHeader);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &answer.headers);
+  if (method == "GET") {
+    // GitHub answers 301 for a transferred issue or a renamed repository. libcurl does not
+    // send the Authorization header to another host.
+    curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(handle, CURLOPT_MAXREDIRS, 3L);
+  } else {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method_string.c_str());
+    if (body != nullptr) {
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body->data());
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+    }
+  }
+
+  const CURLcode code = curl_easy_perform(handle);
+  long status = 0;
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(header_list);
+  handles_->Give(handle);
+
+  if (code != CURLE_OK) {
+    std::string why = code == CURLE_OPERATION_TIMEDOUT
+                          ? absl::StrCat("timed out after ", absl::FormatDuration(options_.timeout))
+                          : std::string(curl_easy_strerror(code));
+    if (code != CURLE_OPERATION_TIMEDOUT && error_buffer[0] != '\0') {
+      absl::StrAppend(&why, ": ", error_buffer);
+    }
+    return absl::UnavailableError(Redact(absl::StrCat(Describe(method, url), ": ", why)));
+  }
+  answer.status = status;
+  return answer;
+}
+
+absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
+    absl::string_view method, const std::string& url, const std::string* body,
+    const std::vector<std::string>& extra_headers) {
+  std::optional<absl::BitGen> random;  // seeded only when a retry needs it
+  for (int attempt = 0;; ++attempt) {
+    if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+    }
+    const bool may_retry = attempt < options_.max_retries;
+    absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers);
+    if (!answer.ok()) {
+      if (!may_retry) {
+        return absl::UnavailableError(
+            absl::StrCat(answer.status().message(), " (after ", attempt + 1, " attempts)"));
+      }
+    } else {
+      const std::optional<absl::Time> date = DateOf(*answer);
+      if (date.has_value()) NoteServerTime(*date);
+      RateLimitAnswer observed;
+      observed.status = static_cast<int>(answer->status);
+      observed.headers = answer->headers;
+      observed.server_time = date;
+      if (answer->status >= 400) observed.message = GitHubMessage(answer->body);
+      const RateLimitKind kind = rate_limit_.Observe(observed);
+      if ((answer->status == 403 || answer->status == 429) && kind != RateLimitKind::kNone) {
+        const std::optional<RateLimitBlock> block = rate_limit_.BlockedUntil();
+        const std::string why =
+            block.has_value() ? RateLimitState::BlockMessage(*block, clock_->Now())
+                              : absl::StrCat("GitHub ", RateLimitKindName(kind), " rate limit");
+        return absl::ResourceExhaustedError(Redact(absl::StrCat(
+            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message)));
+      }
+      if (answer->status < 500) return answer;
+      if (!may_retry) {
+        return absl::UnavailableError(Redact(
+            absl::StrCat(Describe(method, url), ": ", answer->status, " ",
+                         GitHubMessage(answer->body), " (after ", attempt + 1, " attempts)")));
+      }
+    }
+    // Jittered exponential backoff: base * 2^attempt * [0.5, 1).
+    if (!random.has_value()) random.emplace();
+    const absl::Duration backoff =
+        options_.retry_base * (1 << std::min(attempt, 20)) * absl::Uniform(*random, 0.5, 1.0);
+    Sleep(backoff);
+  }
+}
+
+absl::Status CurlGitHubApi::ErrorFor(absl::string_view method, const std::string& url,
+                                     const HttpAnswer& answer) const {
+  std::string message = absl::StrCat(Describe(method, url), ": ", answer.status);
+  const std::string github_message = GitHubMessage(answer.body);
+  if (!github_message.empty()) absl::StrAppend(&message, " ", github_message);
+  message = Redact(std::move(message));
+  switch (answer.status) {
+    case 400:
+    case 422:
+      return absl::InvalidArgumentError(message);
+    case 401:
+      return absl::UnauthenticatedError(message);
+    case 403:
+      return absl::PermissionDeniedError(message);
+    case 404:
+    case 410:
+      return absl::NotFoundError(message);
+    case 409:
+    case 412:
+      return absl::FailedPreconditionError(message);
+    default:
+      break;
+  }
+  if (answer.status >= 500) return absl::UnavailableError(message);
+  return absl::UnknownError(message);
+}
+
+absl::StatusOr<CurlGitHubApi::Page> CurlGitHubApi::GetPage(const std::string& url) {
+  std::optional<CachedPage> cached;
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = etag_cache_.find(url);
+    if (it != etag_cache_.end()) cached = it->second;
+  }
+  std::vector<std::string> headers;
+  if (cached.has_value()) headers.push_back(absl::StrCat("If-None-Match: ", cached->etag));
+  absl::StatusOr<HttpAnswer> answer = Exchange("GET", url, nullptr, headers);
+  if (!answer.ok()) return answer.status();
+
+  Page page;
+  page.date = DateOf(*answer);
+  if (answer->status == 304 && cached.has_value()) {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = etag_cache_.find(url);
+    if (it != etag_cache_.end()) it->second.last_used = ++cache_clock_;
+    page.body = std::move(cached->body);
+    page.next_url = std::move(cached->next_url);
+    page.not_modified = true;
+    return page;
+  }
+  if (answer->status < 200 || answer->status >= 300) return ErrorFor("GET", url, *answer);
+
+  auto link = answer->headers.find("link");
+  if (link != answer->headers.end()) page.next_url = NextLink(link->second);
+  page.body = std::move(answer->body);
+  auto etag = answer->headers.find("etag");
+  absl::MutexLock lock(&cache_mu_);
+  if (auto stale = etag_cache_.find(url); stale != etag_cache_.end()) {
+    cache_bytes_ -= stale->second.body.size();
+    etag_cache_.erase(stale);
+  }
+  if (etag != answer->headers.end() && !etag->second.empty() &&
+      page.body.size() <= options_.etag_cache_bytes) {
+    CachedPage& entry = etag_cache_[url];
+    entry.etag = etag->second;
+    entry.body = page.body;
+    entry.next_url = page.next_url;
+    entry.last_used = ++cache_clock_;
+    cache_bytes_ += entry.body.size();
+    while (etag_cache_.size() > std::max<size_t>(options_.etag_cache_entries, 1) ||
+           cache_bytes_ > options_.etag_cache_bytes) {
+      auto oldest = std::min_element(
+          etag_cache_.begin(), etag_cache_.end(),
+          [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
+      cache_bytes_ -= oldest->second.body.size();
+      etag_cache_.erase(oldest);
+    }
+  }
+  return page;
+}
+
+absl::StatusOr<Read<std::vector<std::string>>> CurlGitHubApi::GetAll(const std::string& first_url) {
+  Read<std::vector<std::string>> read;
+  read.not_modified = true;
+  std::set<std::string> visited;
+  std::string url = first_url;
+  for (int pages = 0;; ++pages) {
+    if (pages >= options_.max_pages) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Describe("GET", first_url), ": more than ", options_.max_pages, " pages"));
+    }
+    visited.insert(url);
+    absl::StatusOr<Page> page = GetPage(url);
+    if (!page.ok()) return page.status();
+    if (pages == 0) read.server_time = page->date.value_or(ServerNow());
+    read.not_modified = read.not_modified && page->not_modified;
+    read.value.push_back(std::move(page->body));
+    if (page->next_url.empty()) return read;
+    if (!absl::StartsWith(page->next_url, absl::StrCat(origin_, "/"))) {
+      // Following it would send the token to another host.
+      return absl::UnknownError(
+          absl::StrCat(Describe("GET", first_url), ": a pagination link leaves ", origin_));
+    }
+    if (visited.count(page->next_url) > 0) {
+      return absl::UnknownError(
+          absl::StrCat(Describe("GET", first_url), ": pagination links loop"));
+    }
+    url = std::move(page->next_url);
+  }
+}
+
+absl::StatusOr<Read<std::string>> CurlGitHubApi::GetOne(const std::string& url) {
+  absl::StatusOr<Page> page = GetPage(url);
+  if (!page.ok()) return page.status();
+  Read<std::string> read;
+  read.value = std::move(page->body);
+  read.server_time = page->date.value_or(ServerNow());
+  read.not_modified = page->not_modified;
+  return read;
+}
+
+absl::StatusOr<Read<std::vector<std::string>>> CurlGitHubApi::GetPages(
+    absl::string_view path_and_query) {
+  return GetAll(absl::StrCat(base_url_, path_and_query));
+}
+
+absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Write(absl::string_view method,
+                                                               const std::string& url,
+                                                               const std::string& body,
+                                                               WritePriority priority,
+                                                               bool not_found_ok) {
+  // Fail fast, before queueing, while a rate limit blocks.
+  if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+  }
+  absl::StatusOr<WriteQueue::Ticket> ticket =
+      write_queue_.Acquire(priority, clock_->Now() + options_.write_deadline);
+  if (!ticket.ok()) {
+    return absl::Status(ticket.status().code(),
+                        absl::StrCat(Describe(method, url), ": ", ticket.status().message()));
+  }
+  if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
+    ticket->Release(/*sent=*/false);
+    return absl::ResourceExhaustedError(
+        absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+  }
+  absl::StatusOr<HttpAnswer> answer =
+      Exchange(method, url, body.empty() ? nullptr : &body, /*extra_headers=*/{});
+  ticket->Release();
+  if (!answer.ok()) return answer.status();
+  if (answer->status >= 200 && answer->status < 300) return answer;
+  if (not_found_ok && answer->status == 404) return answer;
+  return ErrorFor(method, url, *answer);
+}
+
+absl::StatusOr<std::string> CurlGitHubApi::CurrentUser() {
+  const std::string url = absl::StrCat(base_url_, "/user");
+  absl::StatusOr<Read<std::string>> read = GetOne(url);
+  if (!read.ok()) return read.status();
+  std::optional<json> parsed = ParseJson(read->value);
+  if (!parsed.has_value() || !parsed->is_object() || StringField(*parsed, "login").empty()) {
+    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": no login in the answer"));
+  }
+  return StringField(*parsed, "login");
+}
+
+absl::StatusOr<Repository> CurlGitHubApi::GetRepository() {
+  const std::string url = RepoUrl("");
+  absl::StatusOr<Read<std::string>> read = GetOne(url);
+  if (!read.ok()) return read.status();
+  std::optional<json> parsed = ParseJson(read->value);
+  if (!parsed.has_value() || !parsed->is_object()) {
+    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": unreadable answer"));
+  }
+  Repository repository;
+  repository.full_name = StringField(*parsed, "full_name");
+  if (repository.full_name.empty()) {
+    repository.full_name = absl::StrCat(options_.owner, "/", options_.repo);
+  }
+  auto has_issues = parsed->find("has_issues");
+  repository.has_issues =
+      has_issues == parsed->end() || !has_issues->is_boolean() || has_issues->get<bool>();
+  return repository;
+}
+
+absl::StatusOr<Read<std::vector<Comment>>> CurlGitHubApi::ListComments(
+    int64_t number, std::optional<absl::Time> since) {
+  std::string url = RepoUrl(absl::StrCat("/issues/", number, "/comments?per_page=100"));
+  if (since.has_value()) absl::StrAppend(&url, "&since=", Escape(IsoTime(*since)));
+  absl::StatusOr<Read<std::vector<std::string>>> pages = GetAll(url);
+  if (!pages.ok()) return pages.status();
+  Read<std::vector<Comment>> read;
+  read.server_time = pages->server_time;
+  read.not_modified = pages->not_modified;
+  for (const std::string& body : pages->value) {
+    std::optional<json> parsed = ParseJson(body);
+    if (!parsed.has_value() || !parsed->is_array()) {
+      return absl::UnknownError(absl::StrCat(Describe("GET", url), ": not a JSON array"));
+    }
+    for (const json& object : *parsed) {
+      absl::StatusOr<Comment> comment = ParseComment(object, number);
+      if (!comment.ok()) {
+        return absl::UnknownError(
+            absl::StrCat(Describe("GET", url), ": ", comment.status().message()));
+      }
+      read.value.push_back(*std::move(comment));
+    }
+  }
+  return read;
+}
+
+absl::StatusOr<Read<std::vector<Issue>>> CurlGitHubApi::ListIssues(const IssueQuery& query) {
+  const char* state = query.state == IssueQuery::State::kOpen     ? "open"
+                      : query.state == IssueQuery::State::kClosed ? "closed"
+                                                                  : "all";
+  std::string url =
+      RepoUrl(absl::StrCat("/issues?state=", state, "&sort=created&direction=asc&per_page=100"));
+  if (!query.labels.empty()) {
+    std::vector<std::string> labels;
+    for (const std::string& label : query.labels) labels.push_back(Escape(label));
+    absl::StrAppend(&url, "&labels=", absl::StrJoin(labels, ","));
+  }
+  if (query.since.has_value()) absl::StrAppend(&url, "&since=", Escape(IsoTime(*query.since)));
+  absl::StatusOr<Read<std::vector<std::string>>> pages = GetAll(url);
+  if (!pages.ok()) return pages.status();
+  Read<std::vector<Issue>> read;
+  read.server_time = pages->server_time;
+  read.not_modified = pages->not_modified;
+  for (const std::string& body : pages->value) {
+    std::optional<json> parsed = ParseJson(body);
+    if (!parsed.has_value() || !parsed->is_array()) {
+      return absl::UnknownError(absl::StrCat(Describe("GET", url), ": not a JSON array"));
+    }
+    for (const json& object : *parsed) {
+      if (object.is_object() && IsPullRequest(object)) continue;
+      absl::StatusOr<Issue> issue = ParseIssue(object);
+      if (!issue.ok()) {
+        return absl::UnknownError(
+            absl::StrCat(Describe("GET", url), ": ", issue.status().message()));
+      }
+      read.value.push_back(*std::move(issue));
+    }
+  }
+  return read;
+}
+
+absl::StatusOr<Read<Issue>> CurlGitHubApi::GetIssue(int64_t number) {
+  const std::string url = RepoUrl(absl::StrCat("/issues/", number));
+  absl::StatusOr<Read<std::string>> read = GetOne(url);
+  if (!read.ok()) return read.status();
+  std::optional<json> parsed = ParseJson(read->value);
+  if (!parsed.has_value()) {
+    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": unreadable answer"));
+  }
+  if (parsed->is_object() && IsPullRequest(*parsed)) {
+    return absl::NotFoundError(
+        absl::StrCat(Describe("GET", url), ": #", number, " is a pull request, not an issue"));
+  }
+  absl::StatusOr<Issue> issue = ParseIssue(*parsed);
+  if (!issue.ok()) {
+    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": ", issue.status().message()));
+  }
+  Read<Issue> out;
+  out.value = *std::move(issue);
+  out.server_time = read->server_time;
+  out.not_modified = read->not_modified;
+  return out;
+}
+
+absl::StatusOr<Comment> CurlGitHubApi::CreateComment(int64_t number, const std::string& body,
+                                                     WritePriority priority) {
+  const std::string url = RepoUrl(absl::StrCat("/issues/", number, "/comments"));
+  absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(json{{"body", body}}), priority);
+  if (!answer.ok()) return answer.status();
+  std::optional<json> parsed = ParseJson(answer->body);
+  absl::StatusOr<Comment> comment =
+      parsed.has_value() ? ParseComment(*parsed, number) : absl::UnknownError("not JSON");
+  if (!comment.ok()) {
+    return absl::UnknownError(
+        absl::StrCat(Describe("POST", url), ": ", comment.status().message()));
+  }
+  return comment;
+}
+
+absl::StatusOr<Comment> CurlGitHubApi::UpdateComment(int64_t comment_id, const std::string& body,
+                                                     WritePriority priority) {
+  const std::string url = RepoUrl(absl::StrCat("/issues/comments/", comment_id));
+  absl::StatusOr<HttpAnswer> answer = Write("PATCH", url, Dump(json{{"body", body}}), priority);
+  if (!answer.ok()) return answer.status();
+  std::optional<json> parsed = ParseJson(answer->body);
+  absl::StatusOr<Comment> comment =
+      parsed.has_value() ? ParseComment(*parsed, 0) : absl::UnknownError("not JSON");
+  if (!comment.ok()) {
+    return absl::UnknownError(
+        absl::StrCat(Describe("PATCH", url), ": ", comment.status().message()));
+  }
+  return comment;
+}
+
+absl::Status CurlGitHubApi::DeleteComment(int64_t comment_id, WritePriority priority) {
+  const std::string url = RepoUrl(absl::StrCat("/issues/comments/", comment_id));
+  return Write("DELETE", url, /*body=*/"", priority, /*not_found_ok=*/true).status();
+}
+
+absl::StatusOr<Issue> CurlGitHubApi::CreateIssue(const IssueDraft& draft, WritePriority priority) {
+  const std::string url = RepoUrl("/issues");
+  json request = {{"title", draft.title}, {"body", draft.body}};
+  if (!draft.labels.empty()) request["labels"] = draft.labels;
+  absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(request), priority);
+  if (!answer.ok()) return answer.status();
+  std::optional<json> parsed = ParseJson(answer->body);
+  absl::StatusOr<Issue> issue =
+      parsed.has_value() ? ParseIssue(*parsed) : absl::UnknownError("not JSON");
+  if (!issue.ok()) {
+    return absl::UnknownError(absl::StrCat(Describe("POST", url), ": ", issue.status().message()));
+  }
+  return issue;
+}
+
+absl::StatusOr<Issue> CurlGitHubApi::UpdateIssue(int64_t number, const IssuePatch& patch,
+                                                 WritePriority priority) {
+  const std::string url = RepoUrl(absl::StrCat("/issues/", number));
+  json request = json::object();
+  if (patch.title.has_value()) request["title"] = *patch.title;
+  if (patch.body.has_value()) request["body"] = *patch.body;
+  if (patch.open.has_value()) request["state"] = *patch.open ? "open" : "closed";
+  if (patch.labels.has_value()) request["labels"] = *patch.labels;
+  absl::StatusOr<HttpAnswer> answer = Write("PATCH", url, Dump(request), priority);
+  if (!answer.ok()) return answer.status();
+  std::optional<json> parsed = ParseJson(answer->body);
+  absl::StatusOr<Issue> issue =
+      parsed.has_value() ? ParseIssue(*parsed) : absl::UnknownError("not JSON");
+  if (!issue.ok()) {
+    return absl::UnknownError(absl::StrCat(Describe("PATCH", url), ": ", issue.status().message()));
+  }
+  return issue;
+}
+
+absl::Status CheckStartup(GitHubApi& api) {
+  absl::StatusOr<std::string> login = api.CurrentUser();
+  if (!login.ok()) {
+    if (login.status().code() == absl::StatusCode::kUnauthenticated) {
+      return absl::UnauthenticatedError(
+          "GitHub rejected the token (401 Bad credentials): check the configured token");
+    }
+    return absl::Status(login.status().code(),
+                        absl::StrCat("GitHub start-up check failed: ", login.status().message()));
+  }
+  absl::StatusOr<Repository> repository = api.GetRepository();
+  if (!repository.ok()) {
+    switch (repository.status().code()) {
+      case absl::StatusCode::kNotFound:
+        return absl::NotFoundError(absl::StrCat(
+            "GitHub repository not found, or not visible to ", *login,
+            "'s token (404): check the owner and repository names and the token's access"));
+      case absl::StatusCode::kUnauthenticated:
+        return absl::UnauthenticatedError(
+            "GitHub rejected the token (401 Bad credentials): check the configured token");
+      default:
+        return absl::Status(
+            repository.status().code(),
+            absl::StrCat("GitHub start-up check failed: ", repository.status().message()));
+    }
+  }
+  if (!repository->has_issues) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("GitHub repository ", repository->full_name,
+                     " has issues disabled: enable Issues in its settings"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tasksentinel::github
