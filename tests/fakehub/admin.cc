@@ -21,6 +21,8 @@
 //   DELETE /_fakehub/issues/{n}[?repo=o/r]   delete an issue (then 410)
 //   GET    /_fakehub/comments[?repo=&issue=] comments as stored (issue omitted: all)
 //   POST   /_fakehub/comments                seed {"repo"?,"issue","body","user"?}
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,12 +85,9 @@ Json IssueStateJson(const IssueState& i) {
 }
 
 Json CommentStateJson(const CommentState& c) {
-  return Json{{"id", c.id},
-              {"issue_number", c.issue_number},
-              {"body", c.body},
-              {"user", c.user},
-              {"created_at", Iso(c.created_at)},
-              {"updated_at", Iso(c.updated_at)}};
+  return Json{
+      {"id", c.id},     {"issue_number", c.issue_number},  {"body", c.body},
+      {"user", c.user}, {"created_at", Iso(c.created_at)}, {"updated_at", Iso(c.updated_at)}};
 }
 
 Json RepoSpecJson(const RepoSpec& r) {
@@ -171,7 +170,9 @@ FakeHub::Answer FakeHub::HandleAdmin(const httplib::Request& req) {
     RateLimits l = limits();
     std::optional<absl::Duration> offset;
     std::optional<std::vector<std::string>> tokens;
-    for (const auto& [key, v] : body->items()) {
+    for (const auto& item : body->items()) {
+      const std::string& key = item.key();
+      const nlohmann::json& v = item.value();
       const bool number = v.is_number();
       auto ms = [&] { return absl::Milliseconds(v.get<double>()); };
       if (key == "tokens") {
@@ -229,15 +230,15 @@ FakeHub::Answer FakeHub::HandleAdmin(const httplib::Request& req) {
 
   if (path == "/_fakehub/rate_limit" && m == "GET") {
     const RateLimitState s = rate_limit();
-    return Reply(200, Json{{"limit", s.limit},
-                           {"used", s.used},
-                           {"remaining", s.remaining},
-                           {"reset", absl::ToUnixSeconds(s.reset)},
-                           {"secondary_blocked_until",
-                            s.secondary_blocked_until == absl::InfinitePast()
-                                ? Json(nullptr)
-                                : Json(Iso(s.secondary_blocked_until))},
-                           {"content_creating_last_minute", s.content_creating_last_minute}});
+    return Reply(200,
+                 Json{{"limit", s.limit},
+                      {"used", s.used},
+                      {"remaining", s.remaining},
+                      {"reset", absl::ToUnixSeconds(s.reset)},
+                      {"secondary_blocked_until", s.secondary_blocked_until == absl::InfinitePast()
+                                                      ? Json(nullptr)
+                                                      : Json(Iso(s.secondary_blocked_until))},
+                      {"content_creating_last_minute", s.content_creating_last_minute}});
   }
   if (path == "/_fakehub/rate_limit/reset" && m == "POST") {
     ResetRateLimits();
@@ -288,7 +289,8 @@ FakeHub::Answer FakeHub::HandleAdmin(const httplib::Request& req) {
       limit = std::min(limit, static_cast<size_t>(n));
     }
     Json entries = Json::array();
-    for (size_t i = log.size() - limit; i < log.size(); ++i) entries.push_back(LogEntryJson(log[i]));
+    for (size_t i = log.size() - limit; i < log.size(); ++i)
+      entries.push_back(LogEntryJson(log[i]));
     return Reply(200, Json{{"counts", CountsJson(Counts())}, {"entries", entries}});
   }
 

@@ -9,9 +9,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cinttypes>
+#include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <utility>
 
 #include <httplib.h>
@@ -224,9 +223,7 @@ bool IsContentCreating(const std::string& method) {
   return method == "POST" || method == "PATCH" || method == "PUT" || method == "DELETE";
 }
 
-std::string Dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 Answer JsonAnswer(int status, const Json& j) {
   Answer a;
@@ -296,8 +293,7 @@ struct Paging {
 Paging ParsePaging(const httplib::Request& req) {
   Paging p;
   int v = 0;
-  if (req.has_param("per_page") && absl::SimpleAtoi(req.get_param_value("per_page"), &v) &&
-      v > 0) {
+  if (req.has_param("per_page") && absl::SimpleAtoi(req.get_param_value("per_page"), &v) && v > 0) {
     p.per_page = std::min(v, kMaxPerPage);
   }
   if (req.has_param("page") && absl::SimpleAtoi(req.get_param_value("page"), &v) && v > 0) {
@@ -425,8 +421,8 @@ Json ReactionsJson(const std::string& url) {
 // An issue; `single` adds what only single-issue answers carry (closed_by).
 Json IssueJson(const std::string& api, const Repo& repo, const IssueRec& i, bool single) {
   const std::string url = IssueUrl(api, repo, i.number);
-  const std::string html = absl::StrCat(RepoHtmlUrl(api, repo), i.pull_request ? "/pull/" : "/issues/",
-                                        i.number);
+  const std::string html =
+      absl::StrCat(RepoHtmlUrl(api, repo), i.pull_request ? "/pull/" : "/issues/", i.number);
   Json j{
       {"url", url},
       {"repository_url", RepoUrl(api, repo)},
@@ -476,8 +472,8 @@ Json CommentJson(const std::string& api, const Repo& repo, const CommentRec& c) 
   const std::string url = CommentUrl(api, repo, c.id);
   return Json{
       {"url", url},
-      {"html_url", absl::StrCat(RepoHtmlUrl(api, repo), "/issues/", c.issue_number,
-                                "#issuecomment-", c.id)},
+      {"html_url",
+       absl::StrCat(RepoHtmlUrl(api, repo), "/issues/", c.issue_number, "#issuecomment-", c.id)},
       {"issue_url", IssueUrl(api, repo, c.issue_number)},
       {"id", c.id},
       {"node_id", NodeId("IssueComment", c.id)},
@@ -700,6 +696,7 @@ void FakeHub::Serve(const httplib::Request& req, httplib::Response& res) {
   Answer answer;
   if (req.path == "/_fakehub" || absl::StartsWith(req.path, "/_fakehub/")) {
     answer = HandleAdmin(req);
+    answer.headers.emplace_back("Date", HttpDate(Now()));
   } else {
     absl::Duration latency;
     bool drop = false;
@@ -715,16 +712,19 @@ void FakeHub::Serve(const httplib::Request& req, httplib::Response& res) {
     }
     if (latency > absl::ZeroDuration()) absl::SleepFor(latency);
     if (drop) {
+      {
+        // Logged first: the client may ask again as soon as the connection closes.
+        absl::MutexLock lock(&mu_);
+        LogEntry entry;
+        entry.method = req.method;
+        entry.path = req.path;
+        entry.query = RawQuery(req.target);
+        entry.content_creating = IsContentCreating(req.method);
+        entry.dropped = true;
+        entry.at = absl::Now() + clock_offset_;
+        Log(entry);
+      }
       ShutdownConnection(req.local_port, req.remote_port);
-      absl::MutexLock lock(&mu_);
-      LogEntry entry;
-      entry.method = req.method;
-      entry.path = req.path;
-      entry.query = RawQuery(req.target);
-      entry.content_creating = IsContentCreating(req.method);
-      entry.dropped = true;
-      entry.at = absl::Now() + clock_offset_;
-      Log(entry);
       // Unseen once the connection is shut down (should it not be found, the client sees 500).
       res.status = 500;
       res.set_header("Connection", "close");
@@ -915,8 +915,8 @@ FakeHub::Answer FakeHub::Dispatch(const httplib::Request& req, absl::Time now) {
     return Message(410, "Issues are disabled for this repo",
                    "https://docs.github.com/rest/issues/issues");
   }
-  const std::string link_base = absl::StrCat(ApiBase(), "/repositories/", repo->spec.id, "/",
-                                             absl::StrJoin(r, "/"));
+  const std::string link_base =
+      absl::StrCat(ApiBase(), "/repositories/", repo->spec.id, "/", absl::StrJoin(r, "/"));
   if (r.size() == 1) {
     if (method == "GET") return ListIssues(*repo, req, link_base, now);
     if (method == "POST") return CreateIssue(*repo, req, now);
@@ -1096,7 +1096,8 @@ FakeHub::Answer FakeHub::UpdateIssue(Repo& repo, IssueRec& issue, const httplib:
   // Validate everything before changing anything.
   std::optional<std::string> title;
   if (b.contains("title")) {
-    if (!b["title"].is_string() || absl::StripAsciiWhitespace(b["title"].get<std::string>()).empty()) {
+    if (!b["title"].is_string() ||
+        absl::StripAsciiWhitespace(b["title"].get<std::string>()).empty()) {
       return ValidationFailed("Issue", "invalid", "title");
     }
     title = b["title"].get<std::string>();
@@ -1122,7 +1123,8 @@ FakeHub::Answer FakeHub::UpdateIssue(Repo& repo, IssueRec& issue, const httplib:
   if (b.contains("state_reason")) {
     set_reason = true;
     if (!b["state_reason"].is_null()) {
-      const std::string s = b["state_reason"].is_string() ? b["state_reason"].get<std::string>() : "";
+      const std::string s =
+          b["state_reason"].is_string() ? b["state_reason"].get<std::string>() : "";
       if (s != "completed" && s != "not_planned" && s != "reopened") {
         return ValidationFailed("Issue", "invalid", "state_reason");
       }

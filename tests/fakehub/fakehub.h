@@ -5,21 +5,22 @@
 //
 //   GET    /user
 //   GET    /repos/{o}/{r}
-//   GET    /repos/{o}/{r}/issues                  state, labels=a,b (all), since, sort, direction,
-//                                                 per_page (<= 100, default 30), page
-//   POST   /repos/{o}/{r}/issues                  201 + Location
-//   GET    /repos/{o}/{r}/issues/{n}              410 once deleted
-//   PATCH  /repos/{o}/{r}/issues/{n}              title, body, state, state_reason, labels (replace)
+//   GET    /repos/{o}/{r}/issues                   state, labels=a,b (all), since, sort,
+//                                                  direction, per_page (<= 100, default 30), page
+//   POST   /repos/{o}/{r}/issues                   201 + Location
+//   GET    /repos/{o}/{r}/issues/{n}               410 once deleted
+//   PATCH  /repos/{o}/{r}/issues/{n}               title, body, state, state_reason, labels
+//                                                  (labels replace the set)
 //   GET    /repos/{o}/{r}/issues/{n}/labels
-//   POST   /repos/{o}/{r}/issues/{n}/labels       add; {"labels":[...]} or a bare array
-//   PUT    /repos/{o}/{r}/issues/{n}/labels       replace
-//   DELETE /repos/{o}/{r}/issues/{n}/labels/{name}  404 when the label is not on the issue
-//   GET    /repos/{o}/{r}/issues/{n}/comments     ascending id, since (updated_at), paging
-//   POST   /repos/{o}/{r}/issues/{n}/comments     201 + Location
-//   GET    /repos/{o}/{r}/issues/comments         every comment of the repository
+//   POST   /repos/{o}/{r}/issues/{n}/labels        add: {"labels":[...]} or a bare array
+//   PUT    /repos/{o}/{r}/issues/{n}/labels        replace
+//   DELETE /repos/{o}/{r}/issues/{n}/labels/{name} 404 when not on the issue
+//   GET    /repos/{o}/{r}/issues/{n}/comments      ascending id, since (updated_at), paging
+//   POST   /repos/{o}/{r}/issues/{n}/comments      201 + Location
+//   GET    /repos/{o}/{r}/issues/comments          every comment of the repository
 //   GET    /repos/{o}/{r}/issues/comments/{id}
 //   PATCH  /repos/{o}/{r}/issues/comments/{id}
-//   DELETE /repos/{o}/{r}/issues/comments/{id}    204
+//   DELETE /repos/{o}/{r}/issues/comments/{id}     204
 // and the same under /repositories/{repo_id}/..., the form its `Link` headers use. Every answer
 // carries `Date` (from the fake's clock, see SetClockOffset) and `x-ratelimit-*`; successful
 // answers with a body carry a weak `ETag`, and a GET whose `If-None-Match` matches answers 304
@@ -72,15 +73,15 @@ namespace tasksentinel::fakehub {
 struct RepoSpec {
   std::string owner;
   std::string name;
-  int64_t id = 0;  // 0: assigned (1000, 1001, ...)
+  int64_t id = 0;          // 0: assigned (1000, 1001, ...)
   bool has_issues = true;  // false: issue endpoints answer 410 "Issues are disabled"
 };
 
 // Fault injection. Applied in this order to each (non-admin) request: latency, drop, 5xx.
 struct Faults {
   absl::Duration latency = absl::ZeroDuration();  // added before answering
-  double drop_rate = 0;  // probability of closing the connection without an answer
-  int drop_next = 0;     // the next N requests are dropped (then counts down)
+  double drop_rate = 0;   // probability of closing the connection without an answer
+  int drop_next = 0;      // the next N requests are dropped (then counts down)
   double error_rate = 0;  // probability of a 5xx answer
   int error_next = 0;     // the next N requests answer 5xx (then counts down)
   int error_status = 502;
@@ -110,7 +111,7 @@ struct FakeHubOptions {
   RateLimits limits;
   Faults faults;
   absl::Duration clock_offset = absl::ZeroDuration();  // the fake's clock = real time + offset
-  int port = 0;  // 0: a free port
+  int port = 0;                                        // 0: a free port
   int threads = 32;  // serving threads (each keep-alive connection holds one while open)
 };
 
@@ -122,7 +123,7 @@ struct IssueState {
   std::optional<std::string> body;  // null when created without one
   bool open = true;
   std::optional<std::string> state_reason;  // completed, not_planned, reopened
-  std::vector<std::string> labels;  // names, in the order added
+  std::vector<std::string> labels;          // names, in the order added
   bool pull_request = false;
   bool deleted = false;  // answers 410
   std::string user;      // login
@@ -145,25 +146,25 @@ struct CommentState {
 // What to seed (seeded objects are visible at once, whatever the read lag).
 struct IssueSeed {
   std::string title;
-  std::optional<std::string> body;
-  std::vector<std::string> labels;
+  std::optional<std::string> body = std::nullopt;
+  std::vector<std::string> labels = {};
   bool open = true;
   bool pull_request = false;
-  std::string user;  // empty: the options' login
+  std::string user = "";  // empty: the options' login
 };
 struct CommentSeed {
   int64_t issue_number = 0;
   std::string body;
-  std::string user;  // empty: the options' login
+  std::string user = "";  // empty: the options' login
 };
 
 // One served request (admin requests are not logged).
 struct LogEntry {
   std::string method;
-  std::string path;   // decoded, without the query
-  std::string query;  // raw
-  int status = 0;     // 0 when dropped
-  bool not_modified = false;     // answered 304
+  std::string path;               // decoded, without the query
+  std::string query;              // raw
+  int status = 0;                 // 0 when dropped
+  bool not_modified = false;      // answered 304
   bool content_creating = false;  // POST, PATCH, PUT or DELETE
   bool dropped = false;
   absl::Time at = absl::UnixEpoch();  // fake clock
@@ -229,8 +230,7 @@ class FakeHub {
 
   // --- Seeding and state.
   absl::StatusOr<IssueState> SeedIssue(const IssueSeed& seed, const std::string& repo = "");
-  absl::StatusOr<CommentState> SeedComment(const CommentSeed& seed,
-                                           const std::string& repo = "");
+  absl::StatusOr<CommentState> SeedComment(const CommentSeed& seed, const std::string& repo = "");
   // Marks an issue deleted: GET answers 410 and lists leave it out. NOT_FOUND if absent.
   absl::Status DeleteIssue(int64_t number, const std::string& repo = "");
   // Every issue (pull requests and deleted ones included), by number.
@@ -288,8 +288,7 @@ class FakeHub {
   // A GitHub API request, after latency and drops; takes mu_.
   Answer HandleApi(const httplib::Request& req);
   // Routes an authenticated, rate-limit-admitted request. Requires mu_.
-  Answer Dispatch(const httplib::Request& req, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Answer Dispatch(const httplib::Request& req, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The /_fakehub/ admin API (admin.cc); uses only the public methods.
   Answer HandleAdmin(const httplib::Request& req);
 
@@ -306,14 +305,14 @@ class FakeHub {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Answer IssueLabels(Repo& repo, IssueRec& issue, const httplib::Request& req, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Answer RemoveIssueLabel(Repo& repo, IssueRec& issue, const std::string& name,
-                          absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Answer RemoveIssueLabel(Repo& repo, IssueRec& issue, const std::string& name, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `issue` null: every comment of the repository.
   Answer ListComments(const Repo& repo, const IssueRec* issue, const httplib::Request& req,
                       const std::string& link_base, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Answer CreateComment(Repo& repo, IssueRec& issue, const httplib::Request& req,
-                       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Answer CreateComment(Repo& repo, IssueRec& issue, const httplib::Request& req, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Answer CommentById(Repo& repo, int64_t id, const httplib::Request& req, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -325,8 +324,7 @@ class FakeHub {
   int64_t NextId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return next_id_++; }
   int64_t UserId(const std::string& login) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The repository's label named `name` (case-insensitively), created when missing.
-  const Label& EnsureLabel(Repo& repo, const std::string& name)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Label& EnsureLabel(Repo& repo, const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   IssueRec& NewIssue(Repo& repo, const std::string& title, std::optional<std::string> body,
                      const std::vector<std::string>& labels, const std::string& user,
                      absl::Time now, absl::Time visible_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -363,8 +361,8 @@ class FakeHub {
   std::deque<absl::Time> secondary_window_ ABSL_GUARDED_BY(mu_);
   absl::Time secondary_blocked_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::deque<LogEntry> log_ ABSL_GUARDED_BY(mu_);  // the latest kMaxLogEntries
-  LogCounts counts_ ABSL_GUARDED_BY(mu_);             // over every request since ResetLog
-  absl::Status init_status_ ABSL_GUARDED_BY(mu_);     // from the options' repositories
+  LogCounts counts_ ABSL_GUARDED_BY(mu_);          // over every request since ResetLog
+  absl::Status init_status_ ABSL_GUARDED_BY(mu_);  // from the options' repositories
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
 };
 
