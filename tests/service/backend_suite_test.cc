@@ -1,0 +1,552 @@
+// One behavioural suite, two backends: every Sentinel RPC through a real gRPC channel to real
+// SentinelServer instances, on the embedded store (a shared MemoryStore) and on GitHub (a
+// shared fakehub on loopback, reached through the libcurl client). Both must behave the same;
+// only the timings differ (GitHub's timestamps have one-second resolution, so its leases are
+// judged with a second of slack).
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/embedded_coordinator.h"
+#include "core/github/github_coordinator.h"
+#include "core/memory_store.h"
+#include "gtest/gtest.h"
+#include "service/github/curl_github_api.h"
+#include "service/server.h"
+#include "tasksentinel/v1/sentinel.grpc.pb.h"
+#include "tests/fakehub/fakehub.h"
+
+namespace tasksentinel {
+namespace {
+
+namespace v1 = ::tasksentinel::v1;
+
+// A place where workers coordinate: it starts sidecars for named workers.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // A started sidecar for `worker_id`, on this backend's shared state.
+  virtual std::unique_ptr<SentinelServer> StartWorker(const Config& config) = 0;
+  // How long until a silent worker's locks can be taken by another (lease + slack + delay).
+  virtual absl::Duration TakeoverTime(const Config& config) const = 0;
+};
+
+class EmbeddedBackend final : public Backend {
+ public:
+  std::unique_ptr<SentinelServer> StartWorker(const Config& config) override {
+    auto server = std::make_unique<SentinelServer>(config, &store_, &clock_);
+    absl::Status s = server->Start();
+    EXPECT_TRUE(s.ok()) << s;
+    return server;
+  }
+  absl::Duration TakeoverTime(const Config& config) const override {
+    return config.stale_threshold + config.lock_delay;
+  }
+
+ private:
+  MemoryStore store_;
+  RealClock clock_;
+};
+
+class GitHubBackend final : public Backend {
+ public:
+  GitHubBackend() {
+    fakehub::FakeHubOptions options;
+    options.tokens = {"suite-token"};
+    options.limits.secondary_per_minute = 100000;
+    hub_ = std::make_unique<fakehub::FakeHub>(options);
+    absl::Status s = hub_->Start();
+    EXPECT_TRUE(s.ok()) << s;
+  }
+
+  std::unique_ptr<SentinelServer> StartWorker(const Config& config) override {
+    github::CurlGitHubApi::Options api_options;
+    api_options.api_url = hub_->base_url();
+    api_options.token = "suite-token";
+    api_options.owner = "fakehub";
+    api_options.repo = "tasks";
+    api_options.write_spacing = absl::ZeroDuration();
+    api_options.writes_per_minute = 100000;
+    api_options.writes_per_hour = 1000000;
+    api_options.timeout = absl::Seconds(5);
+    apis_.push_back(std::make_unique<github::CurlGitHubApi>(api_options, &clock_));
+    GitHubCoordinator::Options options;
+    options.poll_interval = absl::Milliseconds(100);
+    options.min_retry_wait = absl::Milliseconds(50);
+    options.background_sync = true;
+    auto coordinator =
+        std::make_unique<GitHubCoordinator>(config, apis_.back().get(), &clock_, options);
+    auto server = std::make_unique<SentinelServer>(config, std::move(coordinator), &clock_);
+    absl::Status s = server->Start();
+    EXPECT_TRUE(s.ok()) << s;
+    return server;
+  }
+  absl::Duration TakeoverTime(const Config& config) const override {
+    // GitHub's one-second timestamps: leases are judged with a second of slack.
+    return config.stale_threshold + config.lock_delay + absl::Seconds(2);
+  }
+
+ private:
+  RealClock clock_;
+  std::unique_ptr<fakehub::FakeHub> hub_;
+  std::vector<std::unique_ptr<github::CurlGitHubApi>> apis_;
+};
+
+// One worker's view: its sidecar and a stub on a real channel.
+struct Worker {
+  std::unique_ptr<SentinelServer> server;
+  std::unique_ptr<v1::Sentinel::Stub> stub;
+};
+
+std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20)) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  return ctx;
+}
+
+class BackendSuite : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "embedded") {
+      backend_ = std::make_unique<EmbeddedBackend>();
+    } else {
+      backend_ = std::make_unique<GitHubBackend>();
+    }
+  }
+
+  void TearDown() override {
+    for (auto& w : workers_) w->server->Shutdown(absl::Milliseconds(200)).IgnoreError();
+  }
+
+  Config MakeConfig(const std::string& id) {
+    Config c;
+    c.worker_id = id;
+    c.hostname = "host-" + id;
+    c.grpc_addr = "127.0.0.1:0";
+    c.http_addr = "";
+    c.max_tasks = 4;
+    c.heartbeat_interval = absl::Milliseconds(500);
+    c.stale_threshold = absl::Seconds(2);
+    c.lock_delay = absl::Milliseconds(200);
+    c.poll_interval = absl::Milliseconds(20);
+    c.task_retry_backoff = absl::Milliseconds(100);
+    c.memory_sync_interval = absl::Milliseconds(100);
+    c.github_claim_settle = absl::Milliseconds(50);
+    c.github_write_spacing = absl::ZeroDuration();
+    return c;
+  }
+
+  Worker& Start(const std::string& id, const std::function<void(Config&)>& tweak = nullptr) {
+    Config c = MakeConfig(id);
+    if (tweak) tweak(c);
+    auto w = std::make_unique<Worker>();
+    w->server = backend_->StartWorker(c);
+    w->stub = v1::Sentinel::NewStub(w->server->NewChannel());
+    workers_.push_back(std::move(w));
+    return *workers_.back();
+  }
+
+  static v1::AcquireLockResponse Acquire(Worker& w, const std::string& name,
+                                         absl::Duration wait = absl::ZeroDuration()) {
+    v1::AcquireLockRequest req;
+    req.set_task_id(name);
+    req.mutable_wait_timeout()->set_seconds(absl::ToInt64Seconds(wait));
+    req.mutable_wait_timeout()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(wait % absl::Seconds(1))));
+    v1::AcquireLockResponse resp;
+    grpc::Status s = w.stub->AcquireLock(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  static grpc::Status Release(Worker& w, const std::string& name, uint64_t token,
+                              v1::ReleaseLockResponse* resp) {
+    v1::ReleaseLockRequest req;
+    req.set_task_id(name);
+    req.set_fencing_token(token);
+    return w.stub->ReleaseLock(Ctx().get(), req, resp);
+  }
+
+  static v1::Task Create(Worker& w, const std::string& title, uint32_t max_attempts = 0) {
+    v1::CreateTaskRequest req;
+    req.set_title(title);
+    req.set_body("the body of " + title);
+    req.set_max_attempts(max_attempts);
+    v1::CreateTaskResponse resp;
+    grpc::Status s = w.stub->CreateTask(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.task();
+  }
+
+  static v1::NextTaskResponse Next(Worker& w, absl::Duration wait = absl::Seconds(5)) {
+    v1::NextTaskRequest req;
+    req.mutable_wait_timeout()->set_seconds(absl::ToInt64Seconds(wait));
+    v1::NextTaskResponse resp;
+    grpc::Status s = w.stub->NextTask(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  std::unique_ptr<Backend> backend_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+TEST_P(BackendSuite, LocksAreExclusiveFencedAndReleasedExactly) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::AcquireLockResponse first = Acquire(a, "resource-1");
+  ASSERT_TRUE(first.acquired());
+  const uint64_t t1 = first.lock().fencing_token();
+  EXPECT_GT(t1, 0u);
+  EXPECT_EQ(first.lock().holder(), "worker-a");
+  EXPECT_EQ(Acquire(a, "resource-1").lock().fencing_token(), t1);  // idempotent
+
+  v1::AcquireLockResponse denied = Acquire(b, "resource-1");
+  EXPECT_FALSE(denied.acquired());
+  EXPECT_EQ(denied.lock().holder(), "worker-a");
+
+  v1::ReleaseLockResponse rel;
+  ASSERT_TRUE(Release(a, "resource-1", t1, &rel).ok());
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::RELEASED);
+  ASSERT_TRUE(Release(a, "resource-1", t1, &rel).ok());
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::NOT_HELD);
+
+  v1::AcquireLockResponse second = Acquire(b, "resource-1");
+  ASSERT_TRUE(second.acquired());
+  EXPECT_GT(second.lock().fencing_token(), t1);
+  ASSERT_TRUE(Release(a, "resource-1", t1, &rel).ok());
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_FALSE(Acquire(a, "resource-1").acquired());
+
+  v1::RenewLockRequest renew;
+  renew.set_task_id("resource-1");
+  renew.set_fencing_token(t1);
+  v1::RenewLockResponse renewed;
+  EXPECT_EQ(a.stub->RenewLock(Ctx().get(), renew, &renewed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  renew.set_fencing_token(second.lock().fencing_token());
+  EXPECT_TRUE(b.stub->RenewLock(Ctx().get(), renew, &renewed).ok());
+
+  v1::ListLocksResponse locks;
+  ASSERT_TRUE(a.stub->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks).ok());
+  ASSERT_EQ(locks.locks_size(), 1);
+  EXPECT_EQ(locks.locks(0).holder(), "worker-b");
+}
+
+TEST_P(BackendSuite, BlockingAcquireGetsTheLockWhenItIsReleased) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::AcquireLockResponse held = Acquire(a, "resource-2");
+  ASSERT_TRUE(held.acquired());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    v1::ReleaseLockResponse rel;
+    EXPECT_TRUE(Release(a, "resource-2", held.lock().fencing_token(), &rel).ok());
+  });
+  v1::AcquireLockResponse got = Acquire(b, "resource-2", absl::Seconds(8));
+  releaser.join();
+  EXPECT_TRUE(got.acquired());
+  EXPECT_EQ(got.lock().holder(), "worker-b");
+}
+
+TEST_P(BackendSuite, ASilentWorkersLocksLapseAndItsHeartbeatReportsThem) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::HeartbeatResponse beat;
+  ASSERT_TRUE(a.stub->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &beat).ok());
+  const uint64_t epoch = beat.lease_epoch();
+  v1::AcquireLockResponse held = Acquire(a, "resource-3");
+  ASSERT_TRUE(held.acquired());
+  // A goes silent; B, heartbeating, waits for the lock.
+  const absl::Duration takeover = backend_->TakeoverTime(MakeConfig("x"));
+  std::atomic<bool> done{false};
+  std::thread beats([&] {
+    while (!done) {
+      v1::HeartbeatResponse r;
+      b.stub->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &r);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  v1::AcquireLockResponse taken = Acquire(b, "resource-3", takeover + absl::Seconds(5));
+  done = true;
+  beats.join();
+  ASSERT_TRUE(taken.acquired());
+  EXPECT_GT(taken.lock().fencing_token(), held.lock().fencing_token());
+
+  v1::HeartbeatResponse late;
+  ASSERT_TRUE(a.stub->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &late).ok());
+  ASSERT_EQ(late.lost_locks_size(), 1);
+  EXPECT_EQ(late.lost_locks(0).task_id(), "resource-3");
+  EXPECT_GT(late.lease_epoch(), epoch);
+  v1::ReleaseLockResponse rel;
+  ASSERT_TRUE(Release(a, "resource-3", held.lock().fencing_token(), &rel).ok());
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+}
+
+TEST_P(BackendSuite, MemoryVersionsCompareAndSetAndFencing) {
+  Worker& a = Start("worker-a");
+  v1::SetMemoryRequest set;
+  set.set_namespace_("swarm");
+  set.set_key("plan/step");
+  set.set_value(std::string("a\0b", 3));
+  v1::SetMemoryResponse written;
+  ASSERT_TRUE(a.stub->SetMemory(Ctx().get(), set, &written).ok());
+  EXPECT_EQ(written.entry().updated_by(), "worker-a");
+  const uint64_t v1_version = written.entry().version();
+
+  v1::GetMemoryRequest get;
+  get.set_namespace_("swarm");
+  get.set_key("plan/step");
+  v1::GetMemoryResponse got;
+  ASSERT_TRUE(a.stub->GetMemory(Ctx().get(), get, &got).ok());
+  EXPECT_EQ(got.entry().value(), std::string("a\0b", 3));
+
+  set.set_value("second");
+  set.set_expected_version(v1_version + 1000);
+  EXPECT_EQ(a.stub->SetMemory(Ctx().get(), set, &written).error_code(),
+            grpc::StatusCode::ABORTED);
+  set.set_expected_version(v1_version);
+  ASSERT_TRUE(a.stub->SetMemory(Ctx().get(), set, &written).ok());
+  EXPECT_GT(written.entry().version(), v1_version);
+
+  v1::AcquireLockResponse lock = Acquire(a, "resource-4");
+  ASSERT_TRUE(lock.acquired());
+  v1::SetMemoryRequest fenced;
+  fenced.set_namespace_("tasks");
+  fenced.set_key("resource-4/progress");
+  fenced.set_value("50%");
+  fenced.mutable_fencing()->set_task_id("resource-4");
+  fenced.mutable_fencing()->set_token(lock.lock().fencing_token());
+  ASSERT_TRUE(a.stub->SetMemory(Ctx().get(), fenced, &written).ok());
+  v1::ReleaseLockResponse rel;
+  ASSERT_TRUE(Release(a, "resource-4", lock.lock().fencing_token(), &rel).ok());
+  fenced.set_value("too late");
+  EXPECT_EQ(a.stub->SetMemory(Ctx().get(), fenced, &written).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::ListMemoryRequest list;
+  list.set_namespace_("swarm");
+  list.set_prefix("plan/");
+  v1::ListMemoryResponse listed;
+  ASSERT_TRUE(a.stub->ListMemory(Ctx().get(), list, &listed).ok());
+  ASSERT_EQ(listed.entries_size(), 1);
+  EXPECT_EQ(listed.entries(0).value(), "second");
+
+  v1::DeleteMemoryRequest del;
+  del.set_namespace_("swarm");
+  del.set_key("plan/step");
+  v1::DeleteMemoryResponse deleted;
+  ASSERT_TRUE(a.stub->DeleteMemory(Ctx().get(), del, &deleted).ok());
+  EXPECT_TRUE(deleted.deleted());
+  EXPECT_EQ(a.stub->GetMemory(Ctx().get(), get, &got).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_P(BackendSuite, MemoryWrittenByOneWorkerReachesAnother) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::SetMemoryRequest set;
+  set.set_namespace_("global");
+  set.set_key("shared");
+  set.set_value("from a");
+  v1::SetMemoryResponse written;
+  ASSERT_TRUE(a.stub->SetMemory(Ctx().get(), set, &written).ok());
+  v1::GetMemoryRequest get;
+  get.set_namespace_("global");
+  get.set_key("shared");
+  v1::GetMemoryResponse got;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  grpc::Status s;
+  while (absl::Now() < deadline) {
+    s = b.stub->GetMemory(Ctx().get(), get, &got);
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(got.entry().value(), "from a");
+  EXPECT_EQ(got.entry().updated_by(), "worker-a");
+}
+
+TEST_P(BackendSuite, ATaskIsHandedOutLockedRetriedAndCompletedOnce) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::Task created = Create(a, "build the thing", 3);
+  EXPECT_EQ(created.state(), v1::TASK_STATE_QUEUED);
+
+  v1::NextTaskResponse next = Next(a);
+  ASSERT_TRUE(next.has_task());
+  EXPECT_EQ(next.task().id(), created.id());
+  EXPECT_EQ(next.task().state(), v1::TASK_STATE_IN_PROGRESS);
+  EXPECT_EQ(next.lock().holder(), "worker-a");
+  const uint64_t t1 = next.lock().fencing_token();
+
+  // Nobody else gets it, nor completes it.
+  EXPECT_FALSE(Next(b, absl::ZeroDuration()).has_task());
+  v1::CompleteTaskRequest complete;
+  complete.set_task_id(created.id());
+  complete.set_fencing_token(t1);
+  complete.set_result("by b");
+  v1::CompleteTaskResponse completed;
+  EXPECT_EQ(b.stub->CompleteTask(Ctx().get(), complete, &completed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  // A fails it (retryable): it comes back after the backoff.
+  v1::FailTaskRequest fail;
+  fail.set_task_id(created.id());
+  fail.set_fencing_token(t1);
+  fail.set_error("flaky");
+  fail.set_retryable(true);
+  v1::FailTaskResponse failed;
+  ASSERT_TRUE(a.stub->FailTask(Ctx().get(), fail, &failed).ok());
+  EXPECT_EQ(failed.task().state(), v1::TASK_STATE_QUEUED);
+
+  v1::NextTaskResponse again = Next(b, absl::Seconds(10));
+  ASSERT_TRUE(again.has_task());
+  EXPECT_EQ(again.task().id(), created.id());
+  EXPECT_EQ(again.task().attempts(), 2u);
+  EXPECT_GT(again.lock().fencing_token(), t1);
+
+  // A's old token is refused; B's completes it.
+  complete.set_result("stale");
+  EXPECT_EQ(a.stub->CompleteTask(Ctx().get(), complete, &completed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  complete.set_fencing_token(again.lock().fencing_token());
+  complete.set_result("done by b");
+  ASSERT_TRUE(b.stub->CompleteTask(Ctx().get(), complete, &completed).ok());
+  EXPECT_EQ(completed.task().state(), v1::TASK_STATE_DONE);
+
+  v1::GetTaskRequest get;
+  get.set_task_id(created.id());
+  v1::GetTaskResponse task;
+  ASSERT_TRUE(a.stub->GetTask(Ctx().get(), get, &task).ok());
+  EXPECT_EQ(task.task().state(), v1::TASK_STATE_DONE);
+  EXPECT_NE(task.task().result().find("done by b"), std::string::npos);
+  EXPECT_FALSE(Next(a, absl::ZeroDuration()).has_task());
+}
+
+TEST_P(BackendSuite, TasksOutOfAttemptsOrNotRetryableAreDeadLettered) {
+  Worker& a = Start("worker-a");
+  v1::Task once = Create(a, "fails once", 1);
+  v1::NextTaskResponse next = Next(a);
+  ASSERT_TRUE(next.has_task());
+  ASSERT_EQ(next.task().id(), once.id());
+  v1::FailTaskRequest fail;
+  fail.set_task_id(once.id());
+  fail.set_fencing_token(next.lock().fencing_token());
+  fail.set_error("boom");
+  fail.set_retryable(true);
+  v1::FailTaskResponse failed;
+  ASSERT_TRUE(a.stub->FailTask(Ctx().get(), fail, &failed).ok());
+  EXPECT_EQ(failed.task().state(), v1::TASK_STATE_DEAD_LETTER);
+
+  v1::Task fatal = Create(a, "fatal", 3);
+  next = Next(a);
+  ASSERT_TRUE(next.has_task());
+  fail.set_task_id(fatal.id());
+  fail.set_fencing_token(next.lock().fencing_token());
+  fail.set_retryable(false);
+  ASSERT_TRUE(a.stub->FailTask(Ctx().get(), fail, &failed).ok());
+  EXPECT_EQ(failed.task().state(), v1::TASK_STATE_DEAD_LETTER);
+
+  v1::GetClusterHealthResponse health;
+  ASSERT_TRUE(
+      a.stub->GetClusterHealth(Ctx().get(), v1::GetClusterHealthRequest(), &health).ok());
+  EXPECT_EQ(health.tasks_failed(), 2u);
+  EXPECT_EQ(health.tasks_queued(), 0u);
+}
+
+TEST_P(BackendSuite, BadInputIsRefusedTheSameWay) {
+  Worker& a = Start("worker-a");
+  v1::AcquireLockRequest acquire;
+  v1::AcquireLockResponse acquired;
+  acquire.set_task_id("");
+  EXPECT_EQ(a.stub->AcquireLock(Ctx().get(), acquire, &acquired).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  acquire.set_task_id(std::string(129, 'x'));
+  EXPECT_EQ(a.stub->AcquireLock(Ctx().get(), acquire, &acquired).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  acquire.set_task_id("ok");
+  acquire.mutable_ttl()->set_seconds(25 * 3600);
+  EXPECT_EQ(a.stub->AcquireLock(Ctx().get(), acquire, &acquired).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::SetMemoryRequest set;
+  v1::SetMemoryResponse written;
+  set.set_namespace_("nope");
+  set.set_key("k");
+  EXPECT_EQ(a.stub->SetMemory(Ctx().get(), set, &written).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  set.set_namespace_("swarm");
+  set.set_value(std::string(32 * 1024 + 1, 'v'));
+  EXPECT_EQ(a.stub->SetMemory(Ctx().get(), set, &written).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::CreateTaskRequest create;
+  v1::CreateTaskResponse created;
+  EXPECT_EQ(a.stub->CreateTask(Ctx().get(), create, &created).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::GetClusterHealthResponse health;
+  ASSERT_TRUE(
+      a.stub->GetClusterHealth(Ctx().get(), v1::GetClusterHealthRequest(), &health).ok());
+  EXPECT_EQ(health.tasks_queued(), 0u);
+  v1::ListLocksResponse locks;
+  ASSERT_TRUE(a.stub->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks).ok());
+  EXPECT_EQ(locks.locks_size(), 0);
+}
+
+TEST_P(BackendSuite, WorkersAndClusterHealth) {
+  Worker& a = Start("worker-a");
+  Start("worker-b");
+  v1::ListWorkersResponse workers;
+  ASSERT_TRUE(a.stub->ListWorkers(Ctx().get(), v1::ListWorkersRequest(), &workers).ok());
+  ASSERT_EQ(workers.workers_size(), 2);
+  for (const v1::Worker& w : workers.workers()) {
+    EXPECT_EQ(w.status(), v1::WORKER_STATUS_ACTIVE) << w.worker_id();
+    EXPECT_EQ(w.max_tasks(), 4u);
+  }
+  Create(a, "one");
+  v1::NextTaskResponse next = Next(a);
+  ASSERT_TRUE(next.has_task());
+  v1::GetClusterHealthResponse health;
+  ASSERT_TRUE(
+      a.stub->GetClusterHealth(Ctx().get(), v1::GetClusterHealthRequest(), &health).ok());
+  EXPECT_EQ(health.status(), v1::GetClusterHealthResponse::HEALTHY);
+  EXPECT_EQ(health.healthy_workers(), 2u);
+  EXPECT_EQ(health.total_capacity(), 8u);
+  EXPECT_EQ(health.used_capacity(), 1u);
+  EXPECT_EQ(health.tasks_in_progress(), 1u);
+}
+
+TEST_P(BackendSuite, ShutdownReleasesTheWorkersLocks) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  ASSERT_TRUE(Acquire(a, "resource-5").acquired());
+  ASSERT_TRUE(a.server->Shutdown(absl::Milliseconds(200)).ok());
+  EXPECT_TRUE(Acquire(b, "resource-5").acquired());
+  v1::ListWorkersRequest req;
+  req.set_include_gone(true);
+  v1::ListWorkersResponse workers;
+  ASSERT_TRUE(b.stub->ListWorkers(Ctx().get(), req, &workers).ok());
+  bool gone = false;
+  for (const v1::Worker& w : workers.workers()) {
+    if (w.worker_id() == "worker-a") gone = w.status() == v1::WORKER_STATUS_GONE;
+  }
+  EXPECT_TRUE(gone);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("embedded", "github"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace tasksentinel
