@@ -464,6 +464,10 @@ const std::vector<Setting>& Settings() {
       DurationSetting("GITHUB_TIMEOUT_MS",
                       "How long one request to GitHub may take, in milliseconds (100..120000)",
                       &Config::github_timeout, absl::Milliseconds(1), 100, 120000),
+      DurationSetting("GITHUB_POLL_INTERVAL_MS",
+                      "How often blocked calls list GitHub again (conditional requests), in "
+                      "milliseconds (100..600000)",
+                      &Config::github_poll_interval, absl::Milliseconds(1), 100, 600000),
   };
   return *kSettings;
 }
@@ -519,6 +523,7 @@ constexpr FileKey kFileKeys[] = {
     {"github.writesPerMinute", "GITHUB_WRITES_PER_MINUTE"},
     {"github.writesPerHour", "GITHUB_WRITES_PER_HOUR"},
     {"github.timeoutMs", "GITHUB_TIMEOUT_MS"},
+    {"github.pollIntervalMs", "GITHUB_POLL_INTERVAL_MS"},
     {"sentinel.grpcAddr", "SENTINEL_GRPC_ADDR"},
     {"sentinel.httpAddr", "SENTINEL_HTTP_ADDR"},
     {"sentinel.dataDir", "SENTINEL_DATA_DIR"},

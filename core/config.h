@@ -124,6 +124,8 @@ struct Config {
   int github_writes_per_hour = 500;
   // GITHUB_TIMEOUT_MS: how long one request to GitHub may take, 100..120000 ms.
   absl::Duration github_timeout = absl::Milliseconds(10000);
+  // GITHUB_POLL_INTERVAL_MS: how often blocked calls list GitHub again, 100..600000 ms.
+  absl::Duration github_poll_interval = absl::Milliseconds(2000);
 
   // One "NAME=value" line per setting, in AllSettings() order; GITHUB_TOKEN shows as "(set)" or
   // "(unset)", never its value.

@@ -18,7 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/embedded_coordinator.h"
+#include "core/github/github_coordinator.h"
 #include "core/sqlite_store.h"
+#include "service/github/curl_github_api.h"
 #include "service/log.h"
 #include "service/server.h"
 
@@ -58,7 +61,8 @@
   X(github_write_spacing_ms, "GITHUB_WRITE_SPACING_MS")                                       \
   X(github_writes_per_minute, "GITHUB_WRITES_PER_MINUTE")                                     \
   X(github_writes_per_hour, "GITHUB_WRITES_PER_HOUR")                                         \
-  X(github_timeout_ms, "GITHUB_TIMEOUT_MS")
+  X(github_timeout_ms, "GITHUB_TIMEOUT_MS")                                                   \
+  X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")
 
 #define TS_DEFINE_FLAG(flag, env) \
   ABSL_FLAG(std::optional<std::string>, flag, std::nullopt, "Overrides $" env);
@@ -94,23 +98,6 @@ int Run(int argc, char** argv) {
   Logger::Global().SetLevel(config->log_level);
   Logger::Global().SetWorker(config->worker_id);
 
-  if (!config->github_owner.empty()) {
-    return Fail(
-        "GITHUB_OWNER/GITHUB_REPO are set, but this build has only the embedded store; unset "
-        "them to run on SENTINEL_DATA_DIR");
-  }
-
-  // The embedded store, shared by every sidecar pointed at the same directory.
-  std::error_code ec;
-  std::filesystem::create_directories(config->data_dir, ec);
-  if (ec) {
-    return Fail(absl::StrCat("SENTINEL_DATA_DIR ", config->data_dir,
-                             ": cannot create directory: ", ec.message()));
-  }
-  const std::string db_path = (std::filesystem::path(config->data_dir) / "sentinel.db").string();
-  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(db_path);
-  if (!store.ok()) return Fail(std::string(store.status().message()));
-
   // Handle SIGTERM/SIGINT on this thread: block them before any other thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -119,14 +106,55 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   RealClock clock;
-  SentinelServer server(*config, store->get(), &clock);
+  std::unique_ptr<SqliteStore> store;            // the embedded backend's
+  std::unique_ptr<github::CurlGitHubApi> api;    // the GitHub backend's
+  std::unique_ptr<Coordinator> coordinator;
+  std::string backend;
+  if (!config->github_owner.empty()) {
+    // GitHub: check the token, the repository and its issues now, not at the first call.
+    github::CurlGitHubApi::Options options;
+    options.api_url = config->github_api_url;
+    options.token = config->github_token;
+    options.owner = config->github_owner;
+    options.repo = config->github_repo;
+    options.timeout = config->github_timeout;
+    options.write_spacing = config->github_write_spacing;
+    options.writes_per_minute = config->github_writes_per_minute;
+    options.writes_per_hour = config->github_writes_per_hour;
+    api = std::make_unique<github::CurlGitHubApi>(options, &clock);
+    if (absl::Status s = github::CheckStartup(*api); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    GitHubCoordinator::Options coordination;
+    coordination.background_sync = true;
+    coordination.poll_interval = config->github_poll_interval;
+    coordinator = std::make_unique<GitHubCoordinator>(*config, api.get(), &clock, coordination);
+    backend = absl::StrCat("github:", config->github_owner, "/", config->github_repo);
+  } else {
+    // The embedded store, shared by every sidecar pointed at the same directory.
+    std::error_code ec;
+    std::filesystem::create_directories(config->data_dir, ec);
+    if (ec) {
+      return Fail(absl::StrCat("SENTINEL_DATA_DIR ", config->data_dir,
+                               ": cannot create directory: ", ec.message()));
+    }
+    const std::string db_path =
+        (std::filesystem::path(config->data_dir) / "sentinel.db").string();
+    absl::StatusOr<std::unique_ptr<SqliteStore>> opened = SqliteStore::Open(db_path);
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    store = *std::move(opened);
+    coordinator = std::make_unique<EmbeddedCoordinator>(*config, store.get(), &clock);
+    backend = absl::StrCat("embedded:", config->data_dir);
+  }
+
+  SentinelServer server(*config, std::move(coordinator), &clock);
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));
   Logger::Global().Info("sidecar", "started",
                         {{"grpc_addr", config->grpc_addr},
                          {"port", std::to_string(server.port())},
                          {"http_addr", config->http_addr.empty() ? "disabled" : config->http_addr},
                          {"http_port", std::to_string(server.http_port())},
-                         {"data_dir", config->data_dir},
+                         {"backend", backend},
                          {"strategy", std::string(StrategyName(config->strategy))}});
 
   int sig = 0;

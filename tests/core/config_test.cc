@@ -192,7 +192,7 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "GITHUB_TOKEN", "GITHUB_OWNER",
                   "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
                   "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
-                  "GITHUB_TIMEOUT_MS"));
+                  "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS"));
   EXPECT_EQ(defaults["WORKER_ID"], "<hostname>-<pid>");
   EXPECT_EQ(defaults["WORKER_MAX_TASKS"], "10");
   EXPECT_EQ(defaults["LOCK_TTL_SECONDS"], "300");
@@ -208,6 +208,7 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
   EXPECT_EQ(defaults["GITHUB_WRITES_PER_MINUTE"], "80");
   EXPECT_EQ(defaults["GITHUB_WRITES_PER_HOUR"], "500");
   EXPECT_EQ(defaults["GITHUB_TIMEOUT_MS"], "10000");
+  EXPECT_EQ(defaults["GITHUB_POLL_INTERVAL_MS"], "2000");
 }
 
 TEST_F(ConfigTest, GithubSettingsHaveDefaultsAndComeFromEveryPlace) {
