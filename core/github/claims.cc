@@ -302,10 +302,54 @@ absl::StatusOr<JudgedClaim> LockProtocol::CheckFence(const LockSite& site,
   if (!snapshot.ok()) return snapshot.status();
   absl::StatusOr<LockState> state = JudgeSnapshot(site, name, **snapshot);
   if (!state.ok()) return state.status();
+  return FenceVerdict(*state, **snapshot, name, token, must_be_mine);
+}
+
+absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockInfo>& held) {
+  std::vector<LockInfo> lost;
+  if (held.empty()) return lost;
+  std::optional<RegistryView> registry;  // for task issues: listed once, when needed
+  std::map<int64_t, SnapshotPtr> snapshots;
+  for (const LockInfo& lock : held) {
+    absl::StatusOr<LockSite> site = Locate(lock.name);
+    if (!site.ok()) return site.status();
+    SnapshotPtr& snapshot = snapshots[site->issue];
+    if (snapshot == nullptr) {
+      absl::StatusOr<SnapshotPtr> fresh = ctx_.views->Refresh(site->issue, ctx_.clock->Now());
+      if (!fresh.ok()) return fresh.status();
+      snapshot = *fresh;
+    }
+    if (site->task && !registry.has_value()) {
+      absl::StatusOr<RegistryView> view = registry_->View();
+      if (!view.ok()) return view.status();
+      registry = *std::move(view);
+    }
+    const LockState state =
+        JudgeLock(lock.name, *snapshot, site->task ? *registry : registry_->ViewOf(*snapshot),
+                  ctx_.api->ServerNow(), ctx_.config->lock_delay, ctx_.config->stale_threshold,
+                  ClosedAt(*site));
+    absl::StatusOr<JudgedClaim> verdict =
+        FenceVerdict(state, *snapshot, lock.name, lock.token, /*must_be_mine=*/true);
+    if (!verdict.ok()) {
+      if (!absl::IsFailedPrecondition(verdict.status()) &&
+          !absl::IsInvalidArgument(verdict.status())) {
+        return verdict.status();
+      }
+      lost.push_back(lock);
+    }
+  }
+  return lost;
+}
+
+absl::StatusOr<JudgedClaim> LockProtocol::FenceVerdict(const LockState& judged,
+                                                       const CommentSnapshot& snapshot,
+                                                       const std::string& name, uint64_t token,
+                                                       bool must_be_mine) {
+  const LockState* state = &judged;
   const int64_t id = static_cast<int64_t>(token);
   const JudgedClaim* c = state->Find(id);
   if (c == nullptr) {
-    if (const ViewedComment* other = (*snapshot)->Find(id)) {
+    if (const ViewedComment* other = snapshot.Find(id)) {
       const ReleasedRecord* released = other->As<ReleasedRecord>();
       if (released != nullptr && released->lock == name) {
         return absl::FailedPreconditionError(

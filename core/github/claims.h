@@ -113,6 +113,7 @@ struct ClaimOptions {
 
 class LockProtocol {
  public:
+  // Locks for the worker whose lease `registry` keeps; `registry` must outlive this.
   LockProtocol(const GitHubContext& ctx, Registry* registry);
 
   // Where lock `name` lives: a decimal name of a task issue is that issue; any other name
@@ -147,6 +148,10 @@ class LockProtocol {
   absl::StatusOr<JudgedClaim> CheckFence(const LockSite& site, const std::string& name,
                                          uint64_t token, bool must_be_mine);
 
+  // Of `held` (locks this worker believes it holds), those that are no longer its live hold,
+  // judged like CheckFence but listing each issue (and the registry) once for all of them.
+  absl::StatusOr<std::vector<LockInfo>> Lost(const std::vector<LockInfo>& held);
+
   // Releases exactly instance `token` of `name`: deletes the claim if it is this worker's live
   // hold (RELEASED). Otherwise NOT_HELD or HELD_BY_OTHER, as on the embedded store; a waiting
   // claim of this worker named by `token` is withdrawn on the way.
@@ -166,6 +171,11 @@ class LockProtocol {
   // the site is the coordination issue).
   absl::StatusOr<LockState> JudgeSnapshot(const LockSite& site, const std::string& name,
                                           const CommentSnapshot& snapshot);
+  // CheckFence's verdict on `state` (from `snapshot`).
+  absl::StatusOr<JudgedClaim> FenceVerdict(const LockState& state,
+                                           const CommentSnapshot& snapshot,
+                                           const std::string& name, uint64_t token,
+                                           bool must_be_mine);
   std::optional<absl::Time> ClosedAt(const LockSite& site);
 
   GitHubContext ctx_;

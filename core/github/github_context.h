@@ -2,6 +2,10 @@
 // signal, the configuration, the locks the worker holds, the comment views, the coordination
 // issue, the latest known state of task issues, and the backend's options.
 //
+// Why it is safe to share: nothing here decides anything. The views and the issue cache only
+// remember what GitHub answered; every protocol still lists afresh before a decision that must
+// be exclusive (see claims.h).
+//
 // Thread safety: the pointed-to objects are each safe for concurrent use; the context itself is
 // immutable after construction and outlives every protocol that uses it.
 #ifndef TASK_SENTINEL_CORE_GITHUB_GITHUB_CONTEXT_H_
@@ -48,10 +52,12 @@ struct GitHubOptions {
 // The latest known state of issues, from lists, gets and our own writes.
 class IssueCache {
  public:
+  // Remembers `issue` as its latest known state.
   void Put(const Issue& issue) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     issues_[issue.number] = issue;
   }
+  // The latest known state of issue `number`, if any.
   std::optional<Issue> Get(int64_t number) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     auto it = issues_.find(number);
@@ -67,11 +73,12 @@ class IssueCache {
 // The backend's counters, for metrics.
 struct GitHubStats {
   std::atomic<int64_t> foreign_comments{0};  // tasksentinel_github_foreign_comments_total
-  std::atomic<int64_t> claims_posted{0};
-  std::atomic<int64_t> claims_withdrawn{0};
-  std::atomic<int64_t> memory_flushes{0};
+  std::atomic<int64_t> claims_posted{0};     // LOCK_CLAIM comments posted
+  std::atomic<int64_t> claims_withdrawn{0};  // claims deleted (withdrawn or released)
+  std::atomic<int64_t> memory_flushes{0};    // memory comment writes
 };
 
+// The shared parts, by pointer; all must outlive the protocols.
 struct GitHubContext {
   GitHubApi* api;
   Clock* clock;

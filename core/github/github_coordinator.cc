@@ -163,22 +163,13 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
   const std::vector<LockInfo> held = held_.Snapshot();
   const OwnLease before = registry_.Current();
   const bool lapsed = !before.LiveAt(ctx_.api->ServerNow());
-  // Judged before renewing: a lease that lapsed loses all of its locks.
-  std::vector<LockInfo> lost;
-  for (const LockInfo& lock : held) {
-    if (lapsed) {
-      lost.push_back(lock);
-      continue;
-    }
-    absl::StatusOr<LockSite> site = locks_.Locate(lock.name);
-    if (!site.ok()) return site.status();
-    absl::StatusOr<JudgedClaim> live =
-        locks_.CheckFence(*site, lock.name, lock.token, /*must_be_mine=*/true);
-    if (!live.ok() && !absl::IsFailedPrecondition(live.status()) &&
-        !absl::IsInvalidArgument(live.status())) {
-      return live.status();
-    }
-    if (!live.ok()) lost.push_back(lock);
+  // Judged before renewing: a lease that lapsed loses all of its locks. Reads only: each issue
+  // holding one of the locks is listed once (conditionally).
+  std::vector<LockInfo> lost = held;
+  if (!lapsed) {
+    absl::StatusOr<std::vector<LockInfo>> judged = locks_.Lost(held);
+    if (!judged.ok()) return judged.status();
+    lost = *std::move(judged);
   }
   bool new_epoch = false;
   absl::StatusOr<OwnLease> lease = registry_.Heartbeat(report, &new_epoch);

@@ -57,6 +57,8 @@ namespace tasksentinel::github {
 
 class GitHubMemory {
  public:
+  // Memory for the worker `ctx.config` names; fenced writes are checked through `locks` (which
+  // must outlive this).
   GitHubMemory(const GitHubContext& ctx, LockProtocol* locks);
 
   // MemoryManager's contract (core/memory_manager.h), with the same validation.

@@ -133,7 +133,9 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         std::map<std::string, Candidate> by_id;
         for (const Issue& issue : *running) {
           if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
-          Candidate c{issue, ReadTaskIssue(issue, labels_, MaxAttempts())};
+          Candidate c;
+          c.issue = issue;
+          c.task = ReadTaskIssue(issue, labels_, MaxAttempts());
           const std::string& worker = c.task.meta.worker_id;
           const LeaseJudgement holder =
               registry->Judge(worker, c.task.meta.epoch, now, issue.updated_at,
@@ -178,7 +180,9 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
 
         for (const Issue& issue : *queued) {
           if (TaskStateOf(issue, labels_) != TaskState::kQueued) continue;
-          Candidate c{issue, ReadTaskIssue(issue, labels_, MaxAttempts())};
+          Candidate c;
+          c.issue = issue;
+          c.task = ReadTaskIssue(issue, labels_, MaxAttempts());
           if (now < c.task.task.not_before) continue;  // retry backoff
           by_id[c.task.task.id] = std::move(c);
         }

@@ -50,6 +50,8 @@ namespace tasksentinel::github {
 
 class GitHubTasks {
  public:
+  // Tasks for the worker whose lease `registry` keeps, locked through `locks` (both must outlive
+  // this).
   GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProtocol* locks);
 
   // TaskQueue's contract (core/task_queue.h), with the same validation.

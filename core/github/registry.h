@@ -81,7 +81,10 @@ struct LeaseJudgement {
 // Every registration on the coordination issue, at one moment.
 class RegistryView {
  public:
+  // An empty registry (nothing visible).
   RegistryView() = default;
+  // The registrations in `snapshot`; `self` is this sidecar's own lease (judged strictly);
+  // other workers are judged with `slack` in their favour.
   RegistryView(const CommentSnapshot& snapshot, const OwnLease& self, absl::Duration slack);
 
   // Judges lease (worker, epoch) at `now`. When no registration of that epoch or a later one is
@@ -100,7 +103,9 @@ class RegistryView {
   const std::map<std::string, std::map<uint64_t, RegistrationEntry>>& entries() const {
     return entries_;
   }
+  // This sidecar's own lease.
   const OwnLease& self() const { return self_; }
+  // The slack other workers are judged with.
   absl::Duration slack() const { return slack_; }
 
  private:
@@ -122,6 +127,8 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
 
 class Registry {
  public:
+  // The registry of the worker `ctx.config` names. Nothing is written until Register or
+  // EnsureLease.
   explicit Registry(const GitHubContext& ctx);
 
   // Registers the worker: resumes its live lease after a sidecar restart (no write), or posts a

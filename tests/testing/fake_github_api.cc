@@ -76,7 +76,7 @@ std::optional<absl::Status> FakeGitHubApi::Begin(FakeGitHubMethod method) {
   return std::nullopt;
 }
 
-bool FakeGitHubApi::CountRead(FakeGitHubMethod method, const std::string& query,
+bool FakeGitHubApi::CountRead(FakeGitHubMethod /*method*/, const std::string& query,
                               const std::string& fingerprint) {
   ++counts_.reads;
   auto [it, inserted] = last_answer_.try_emplace(query, fingerprint);
