@@ -17,13 +17,11 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/embedded_coordinator.h"
-#include "core/github/github_coordinator.h"
 #include "core/memory_store.h"
 #include "gtest/gtest.h"
-#include "service/github/curl_github_api.h"
 #include "service/server.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
-#include "tests/fakehub/fakehub.h"
+#include "tests/testing/github_sidecars.h"
 
 namespace tasksentinel {
 namespace {
@@ -57,38 +55,18 @@ class EmbeddedBackend final : public Backend {
   RealClock clock_;
 };
 
+// Sidecars on the GitHub backend against one fakehub (tests/testing/github_sidecars.h). The
+// environment owns the sidecars; the suite gets non-owning handles.
 class GitHubBackend final : public Backend {
  public:
-  GitHubBackend() {
-    fakehub::FakeHubOptions options;
-    options.tokens = {"suite-token"};
-    options.limits.secondary_per_minute = 100000;
-    hub_ = std::make_unique<fakehub::FakeHub>(options);
-    absl::Status s = hub_->Start();
-    EXPECT_TRUE(s.ok()) << s;
-  }
-
   std::unique_ptr<SentinelServer> StartWorker(const Config& config) override {
-    github::CurlGitHubApi::Options api_options;
-    api_options.api_url = hub_->base_url();
-    api_options.token = "suite-token";
-    api_options.owner = "fakehub";
-    api_options.repo = "tasks";
-    api_options.write_spacing = absl::ZeroDuration();
-    api_options.writes_per_minute = 100000;
-    api_options.writes_per_hour = 1000000;
-    api_options.timeout = absl::Seconds(5);
-    apis_.push_back(std::make_unique<github::CurlGitHubApi>(api_options, &clock_));
-    GitHubCoordinator::Options options;
-    options.poll_interval = absl::Milliseconds(100);
-    options.min_retry_wait = absl::Milliseconds(50);
-    options.background_sync = true;
-    auto coordinator =
-        std::make_unique<GitHubCoordinator>(config, apis_.back().get(), &clock_, options);
-    auto server = std::make_unique<SentinelServer>(config, std::move(coordinator), &clock_);
-    absl::Status s = server->Start();
-    EXPECT_TRUE(s.ok()) << s;
-    return server;
+    Config c = config;
+    const Config hub = env_.MakeConfig(config.worker_id);
+    c.github_owner = hub.github_owner;
+    c.github_repo = hub.github_repo;
+    c.github_token = hub.github_token;
+    c.github_api_url = hub.github_api_url;
+    return std::unique_ptr<SentinelServer>(env_.Release(env_.Start(c)));
   }
   absl::Duration TakeoverTime(const Config& config) const override {
     // GitHub's one-second timestamps: leases are judged with a second of slack.
@@ -96,9 +74,7 @@ class GitHubBackend final : public Backend {
   }
 
  private:
-  RealClock clock_;
-  std::unique_ptr<fakehub::FakeHub> hub_;
-  std::vector<std::unique_ptr<github::CurlGitHubApi>> apis_;
+  testing::GitHubSidecars env_;
 };
 
 // One worker's view: its sidecar and a stub on a real channel.

@@ -79,4 +79,15 @@ SentinelServer* GitHubSidecars::Start(const Config& config,
   return servers_.back().get();
 }
 
+SentinelServer* GitHubSidecars::Release(SentinelServer* server) {
+  for (auto it = servers_.begin(); it != servers_.end(); ++it) {
+    if (it->get() == server) {
+      SentinelServer* released = it->release();
+      servers_.erase(it);
+      return released;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace tasksentinel::testing

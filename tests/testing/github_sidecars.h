@@ -43,6 +43,10 @@ class GitHubSidecars {
 
   static GitHubCoordinator::Options FastCoordination();
 
+  // Hands ownership of a started sidecar to the caller (who must shut it down before this
+  // environment goes away).
+  SentinelServer* Release(SentinelServer* server);
+
  private:
   RealClock clock_;
   std::unique_ptr<fakehub::FakeHub> hub_;
