@@ -468,6 +468,11 @@ const std::vector<Setting>& Settings() {
                       "How often blocked calls list GitHub again (conditional requests), in "
                       "milliseconds (100..600000)",
                       &Config::github_poll_interval, absl::Milliseconds(1), 100, 600000),
+      DurationSetting("GITHUB_MIN_SECONDARY_BACKOFF_MS",
+                      "How long GitHub's secondary rate limit blocks when GitHub gives no "
+                      "retry-after, at first (doubled for each consecutive one), in milliseconds "
+                      "(100..900000)",
+                      &Config::github_min_secondary_backoff, absl::Milliseconds(1), 100, 900000),
   };
   return *kSettings;
 }
@@ -524,6 +529,7 @@ constexpr FileKey kFileKeys[] = {
     {"github.writesPerHour", "GITHUB_WRITES_PER_HOUR"},
     {"github.timeoutMs", "GITHUB_TIMEOUT_MS"},
     {"github.pollIntervalMs", "GITHUB_POLL_INTERVAL_MS"},
+    {"github.minSecondaryBackoffMs", "GITHUB_MIN_SECONDARY_BACKOFF_MS"},
     {"sentinel.grpcAddr", "SENTINEL_GRPC_ADDR"},
     {"sentinel.httpAddr", "SENTINEL_HTTP_ADDR"},
     {"sentinel.dataDir", "SENTINEL_DATA_DIR"},

@@ -126,6 +126,9 @@ struct Config {
   absl::Duration github_timeout = absl::Milliseconds(10000);
   // GITHUB_POLL_INTERVAL_MS: how often blocked calls list GitHub again, 100..600000 ms.
   absl::Duration github_poll_interval = absl::Milliseconds(2000);
+  // GITHUB_MIN_SECONDARY_BACKOFF_MS: how long a secondary rate limit without `retry-after`
+  // blocks at first (doubling on each consecutive one, at most 15 minutes), 100..900000 ms.
+  absl::Duration github_min_secondary_backoff = absl::Milliseconds(60000);
 
   // One "NAME=value" line per setting, in AllSettings() order; GITHUB_TOKEN shows as "(set)" or
   // "(unset)", never its value.

@@ -30,9 +30,20 @@
 
 namespace tasksentinel {
 
+// A number a backend reports about itself, for the metrics endpoint.
+struct BackendMetric {
+  std::string name;  // a Prometheus metric name, e.g. tasksentinel_github_claims_posted_total
+  std::string help;
+  bool counter = true;  // a counter (only rises) or a gauge
+  double value = 0;
+};
+
 class Coordinator {
  public:
   virtual ~Coordinator() = default;
+
+  // The backend's own counters and gauges (none by default).
+  virtual std::vector<BackendMetric> BackendMetrics() { return {}; }
 
   // Lifecycle: registration at start-up; departure (release every lock, mark the worker gone)
   // at shutdown; Interrupt() wakes every blocked call for good (shutdown).

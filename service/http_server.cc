@@ -222,7 +222,8 @@ HttpServer::Reply HttpServer::ClusterHealthReply() {
 }
 
 HttpServer::Reply HttpServer::MetricsReply() {
-  return {200, kPrometheusText, metrics_->Render(coordinator_->Health())};
+  return {200, kPrometheusText,
+          metrics_->Render(coordinator_->Health(), coordinator_->BackendMetrics())};
 }
 
 }  // namespace tasksentinel

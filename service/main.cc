@@ -62,7 +62,8 @@
   X(github_writes_per_minute, "GITHUB_WRITES_PER_MINUTE")                                     \
   X(github_writes_per_hour, "GITHUB_WRITES_PER_HOUR")                                         \
   X(github_timeout_ms, "GITHUB_TIMEOUT_MS")                                                   \
-  X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")
+  X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")                                       \
+  X(github_min_secondary_backoff_ms, "GITHUB_MIN_SECONDARY_BACKOFF_MS")
 
 #define TS_DEFINE_FLAG(flag, env) \
   ABSL_FLAG(std::optional<std::string>, flag, std::nullopt, "Overrides $" env);
@@ -121,6 +122,7 @@ int Run(int argc, char** argv) {
     options.write_spacing = config->github_write_spacing;
     options.writes_per_minute = config->github_writes_per_minute;
     options.writes_per_hour = config->github_writes_per_hour;
+    options.min_secondary_backoff = config->github_min_secondary_backoff;
     api = std::make_unique<github::CurlGitHubApi>(options, &clock);
     if (absl::Status s = github::CheckStartup(*api); !s.ok()) {
       return Fail(std::string(s.message()));

@@ -325,7 +325,8 @@ void Metrics::RecordTaskEvent(TaskEvent event) {
   registry_.Increment(kTasksTotal, {{"event", EventName(event)}}).IgnoreError();
 }
 
-std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health) const {
+std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
+                            const std::vector<BackendMetric>& backend) const {
   MetricRegistry scrape(registry_);
   scrape.DefineGauge(kUp, "1 when this sidecar could read the cluster state, else 0.")
       .IgnoreError();
@@ -347,6 +348,12 @@ std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health) const {
     scrape.Set(kTasks, {{"state", "in_progress"}}, health->tasks.in_progress).IgnoreError();
     scrape.Set(kTasks, {{"state", "done"}}, health->tasks.done).IgnoreError();
     scrape.Set(kTasks, {{"state", "dead_letter"}}, health->tasks.dead_letter).IgnoreError();
+  }
+  for (const BackendMetric& m : backend) {
+    (m.counter ? scrape.DefineCounter(m.name, m.help) : scrape.DefineGauge(m.name, m.help))
+        .IgnoreError();
+    (m.counter ? scrape.Increment(m.name, {}, m.value) : scrape.Set(m.name, {}, m.value))
+        .IgnoreError();
   }
   return scrape.Render();
 }

@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/cluster_view.h"
+#include "core/coordinator.h"
 
 namespace tasksentinel {
 
@@ -113,7 +114,9 @@ class Metrics {
   // Every metric in the Prometheus text format, with the gauges computed from `health`. When
   // `health` is an error (the store could not be read), tasksentinel_up is 0 and the cluster
   // gauges are left out.
-  std::string Render(const absl::StatusOr<ClusterHealth>& health) const;
+  // `backend` adds the backend's own metrics (Coordinator::BackendMetrics).
+  std::string Render(const absl::StatusOr<ClusterHealth>& health,
+                     const std::vector<BackendMetric>& backend = {}) const;
 
  private:
   MetricRegistry registry_;

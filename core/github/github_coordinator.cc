@@ -274,4 +274,19 @@ absl::StatusOr<ClusterHealth> GitHubCoordinator::Health() {
   return h;
 }
 
+std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
+  return {
+      {"tasksentinel_github_foreign_comments_total",
+       "Comments on coordination issues that are not the sidecar's records (ignored).", true,
+       static_cast<double>(stats_.foreign_comments.load())},
+      {"tasksentinel_github_claims_posted_total", "Lock claims this sidecar posted.", true,
+       static_cast<double>(stats_.claims_posted.load())},
+      {"tasksentinel_github_claims_withdrawn_total",
+       "Claims this sidecar deleted: withdrawn after losing, or released.", true,
+       static_cast<double>(stats_.claims_withdrawn.load())},
+      {"tasksentinel_github_memory_flushes_total", "Memory comment writes.", true,
+       static_cast<double>(stats_.memory_flushes.load())},
+  };
+}
+
 }  // namespace tasksentinel

@@ -107,6 +107,7 @@ class GitHubCoordinator final : public Coordinator {
 
   // The backend's counters (foreign comments seen, claims, memory flushes).
   const github::GitHubStats& stats() const { return stats_; }
+  std::vector<BackendMetric> BackendMetrics() override;
 
  private:
   void BackgroundLoop();

@@ -192,7 +192,8 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "GITHUB_TOKEN", "GITHUB_OWNER",
                   "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
                   "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
-                  "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS"));
+                  "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS",
+                  "GITHUB_MIN_SECONDARY_BACKOFF_MS"));
   EXPECT_EQ(defaults["WORKER_ID"], "<hostname>-<pid>");
   EXPECT_EQ(defaults["WORKER_MAX_TASKS"], "10");
   EXPECT_EQ(defaults["LOCK_TTL_SECONDS"], "300");
@@ -209,6 +210,7 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
   EXPECT_EQ(defaults["GITHUB_WRITES_PER_HOUR"], "500");
   EXPECT_EQ(defaults["GITHUB_TIMEOUT_MS"], "10000");
   EXPECT_EQ(defaults["GITHUB_POLL_INTERVAL_MS"], "2000");
+  EXPECT_EQ(defaults["GITHUB_MIN_SECONDARY_BACKOFF_MS"], "60000");
 }
 
 TEST_F(ConfigTest, GithubSettingsHaveDefaultsAndComeFromEveryPlace) {
@@ -220,10 +222,12 @@ TEST_F(ConfigTest, GithubSettingsHaveDefaultsAndComeFromEveryPlace) {
   EXPECT_EQ(config->github_writes_per_minute, 80);
   EXPECT_EQ(config->github_writes_per_hour, 500);
   EXPECT_EQ(config->github_timeout, absl::Milliseconds(10000));
+  EXPECT_EQ(config->github_min_secondary_backoff, absl::Seconds(60));
 
   UseConfigFile(R"({"github": {"claimSettleMs": 2500, "queueLabel": "jobs: ready",
                                 "writeSpacingMs": 0, "writesPerMinute": 30,
-                                "writesPerHour": 200, "timeoutMs": 500}})");
+                                "writesPerHour": 200, "timeoutMs": 500,
+                                "minSecondaryBackoffMs": 2000}})");
   env_["GITHUB_WRITES_PER_HOUR"] = "300";
   flags_["GITHUB_TIMEOUT_MS"] = "120000";
   config = Load();
@@ -234,6 +238,7 @@ TEST_F(ConfigTest, GithubSettingsHaveDefaultsAndComeFromEveryPlace) {
   EXPECT_EQ(config->github_writes_per_minute, 30);                   // file
   EXPECT_EQ(config->github_writes_per_hour, 300);                    // env
   EXPECT_EQ(config->github_timeout, absl::Milliseconds(120000));     // flag
+  EXPECT_EQ(config->github_min_secondary_backoff, absl::Seconds(2));  // file
 }
 
 TEST_F(ConfigTest, BadGithubSettingsAreErrors) {
@@ -244,6 +249,8 @@ TEST_F(ConfigTest, BadGithubSettingsAreErrors) {
       {"GITHUB_WRITES_PER_MINUTE", "0"},     {"GITHUB_WRITES_PER_MINUTE", "10001"},
       {"GITHUB_WRITES_PER_HOUR", "0"},       {"GITHUB_WRITES_PER_HOUR", "100001"},
       {"GITHUB_TIMEOUT_MS", "99"},           {"GITHUB_TIMEOUT_MS", "120001"},
+      {"GITHUB_MIN_SECONDARY_BACKOFF_MS", "99"},
+      {"GITHUB_MIN_SECONDARY_BACKOFF_MS", "900001"},
   };
   for (const auto& [name, value] : kCases) {
     env_ = {{name, value}};

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include <httplib.h>
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 #include "tests/testing/github_sidecars.h"
 
@@ -35,7 +36,9 @@ class GitHubFaultsTest : public ::testing::Test {
     github::CurlGitHubApi::Options api = env_.MakeApiOptions();
     api.timeout = absl::Milliseconds(500);  // so that a slow GitHub is a quick test
     api.max_retries = 2;
-    server_ = env_.Start(env_.MakeConfig("worker-a"), api);
+    Config config = env_.MakeConfig("worker-a");
+    config.http_addr = "127.0.0.1:0";
+    server_ = env_.Start(config, api);
     ASSERT_NE(server_, nullptr);
     stub_ = v1::Sentinel::NewStub(server_->NewChannel());
   }
@@ -192,6 +195,13 @@ TEST_F(GitHubFaultsTest, TheTokenNeverShowsInErrorsOrMetrics) {
   env_.hub().ForceSecondaryLimit(absl::Milliseconds(300));
   CreateTask("limited");
   ASSERT_FALSE(messages_.empty());
+  // The metrics endpoint's text, with the backend's own counters.
+  httplib::Client http("127.0.0.1", server_->http_port());
+  httplib::Result metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_TRUE(absl::StrContains(metrics->body, "tasksentinel_github_claims_posted_total"));
+  EXPECT_TRUE(absl::StrContains(metrics->body, "tasksentinel_github_foreign_comments_total"));
+  messages_.push_back(metrics->body);
   for (const std::string& m : messages_) {
     EXPECT_FALSE(absl::StrContains(m, GitHubSidecars::kToken)) << m;
     EXPECT_FALSE(absl::StrContains(m, "TESTTOKEN")) << m;

@@ -283,5 +283,21 @@ TEST(MetricsTest, ScrapeGaugesDoNotAccumulateAcrossRenders) {
   EXPECT_THAT(Lines(m.Render(absl::InternalError("x"))), Not(Contains("tasksentinel_up 1")));
 }
 
+TEST(MetricsTest, BackendMetricsAreRenderedAsCountersOrGauges) {
+  Metrics m;
+  const std::vector<BackendMetric> backend = {
+      {"tasksentinel_github_claims_posted_total", "Claims posted.", true, 7},
+      {"tasksentinel_github_budget_free", "Writes left.", false, 3}};
+  const std::string text = m.Render(SampleHealth(), backend);
+  const std::vector<std::string> lines = Lines(text);
+  EXPECT_THAT(lines, Contains("# TYPE tasksentinel_github_claims_posted_total counter"));
+  EXPECT_THAT(lines, Contains("tasksentinel_github_claims_posted_total 7"));
+  EXPECT_THAT(lines, Contains("# TYPE tasksentinel_github_budget_free gauge"));
+  EXPECT_THAT(lines, Contains("tasksentinel_github_budget_free 3"));
+  // Rendering again does not add the counter twice.
+  EXPECT_THAT(Lines(m.Render(SampleHealth(), backend)),
+              Contains("tasksentinel_github_claims_posted_total 7"));
+}
+
 }  // namespace
 }  // namespace tasksentinel
