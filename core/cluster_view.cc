@@ -44,10 +44,14 @@ absl::StatusOr<ClusterHealth> ClusterView::Health() {
   if (!workers.ok()) return workers.status();
   absl::StatusOr<TaskCounts> tasks = queue_.Count();
   if (!tasks.ok()) return tasks.status();
+  return SummarizeCluster(*std::move(workers), *tasks);
+}
+
+ClusterHealth SummarizeCluster(std::vector<WorkerInfo> workers, const TaskCounts& tasks) {
   ClusterHealth h;
-  h.tasks = *tasks;
+  h.tasks = tasks;
   bool impaired = false;
-  for (const WorkerInfo& w : *workers) {
+  for (const WorkerInfo& w : workers) {
     ++h.total_workers;
     if (w.status == WorkerStatus::kStale) {
       ++h.stale_workers;
@@ -65,7 +69,7 @@ absl::StatusOr<ClusterHealth> ClusterView::Health() {
   h.status = h.healthy_workers == 0 ? ClusterStatus::kUnhealthy
              : impaired             ? ClusterStatus::kDegraded
                                     : ClusterStatus::kHealthy;
-  h.workers = *std::move(workers);
+  h.workers = std::move(workers);
   return h;
 }
 

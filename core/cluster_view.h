@@ -35,6 +35,11 @@ struct ClusterHealth {
   std::vector<WorkerInfo> workers;
 };
 
+// The cluster's health from its registered (non-departed) workers and task counts: healthy when
+// every worker is live and reports healthy, degraded when some are stale or impaired, unhealthy
+// with no healthy worker.
+ClusterHealth SummarizeCluster(std::vector<WorkerInfo> workers, const TaskCounts& tasks);
+
 class ClusterView {
  public:
   explicit ClusterView(const Context& ctx) : ctx_(ctx), queue_(ctx) {}

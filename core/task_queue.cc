@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/lease.h"
 #include "core/open_tasks.h"
+#include "core/task_types.h"
 #include "core/load_balancer.h"
 #include "core/notifier.h"
 #include "core/validation.h"
@@ -15,20 +16,6 @@ namespace tasksentinel {
 namespace {
 
 constexpr absl::Duration kMaxBackoff = absl::Hours(1);
-
-// Whether a worker configured with SUPPORTED_TASK_TYPES `types` takes tasks of `type`: an
-// empty list takes every type, and untyped tasks go to every worker.
-bool Supports(const std::vector<std::string>& types, const std::string& type) {
-  return types.empty() || type.empty() ||
-         std::find(types.begin(), types.end(), type) != types.end();
-}
-
-// Whether a NextTask call that named `requested` types (empty: any the worker supports) may
-// take a task of `type`; named types match exactly ("" names untyped tasks).
-bool Requested(const std::vector<std::string>& requested, const std::string& type) {
-  return requested.empty() ||
-         std::find(requested.begin(), requested.end(), type) != requested.end();
-}
 
 }  // namespace
 
@@ -73,23 +60,13 @@ absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
 absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
     const std::vector<std::string>& types, absl::Duration wait_timeout,
     const std::function<bool()>& cancelled) {
-  for (const std::string& type : types) {
-    if (absl::Status s = ValidateTaskType("task_types", type); !s.ok()) return s;
-  }
+  const std::vector<std::string>& supported = ctx_.config->supported_task_types;
+  // The types this call may take: the requested ones that the worker supports (empty: any).
+  absl::StatusOr<std::vector<std::string>> resolved = ResolveRequestedTypes(types, supported);
+  if (!resolved.ok()) return resolved.status();
+  const std::vector<std::string> wanted = *std::move(resolved);
   if (absl::Status s = ValidateDuration("wait_timeout", wait_timeout, kMaxWait); !s.ok()) {
     return s;
-  }
-  // The types this call may take: the requested ones that the worker supports.
-  const std::vector<std::string>& supported = ctx_.config->supported_task_types;
-  std::vector<std::string> wanted;  // empty: whatever the worker supports
-  if (!types.empty()) {
-    for (const std::string& type : types) {
-      if (Supports(supported, type)) wanted.push_back(type);
-    }
-    if (wanted.empty()) {
-      return absl::InvalidArgumentError(
-          "none of the requested task_types is supported by this worker (SUPPORTED_TASK_TYPES)");
-    }
   }
   const absl::Duration lock_delay = ctx_.config->lock_delay;
   const LoadBalancer balancer(ctx_.config->strategy, ctx_.config->affinity_enabled);
