@@ -51,6 +51,19 @@ absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& labe
   return std::move(read->value);
 }
 
+bool GitHubTasks::ContendedAfter(int64_t issue, const std::string& name, uint64_t token) {
+  SnapshotPtr snapshot = ctx_.views->Latest(issue);
+  if (snapshot == nullptr) return true;
+  for (const ViewedComment& c : snapshot->comments) {
+    const ClaimRecord* r = c.As<ClaimRecord>();
+    if (r != nullptr && r->lock == name && c.comment.id > static_cast<int64_t>(token) &&
+        r->worker_id != ctx_.config->worker_id) {
+      return true;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   if (t.title.empty()) return absl::InvalidArgumentError("title must not be empty");
   if (absl::Status s = ValidateSize("title", t.title, kMaxTitleLength); !s.ok()) return s;
@@ -189,8 +202,11 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         if (by_id.empty()) return absl::OkStatus();
 
         // The plan every sidecar computes from the same view.
+        // Every sidecar must see the same plan, so this worker counts as others see it (its
+        // published registration: capacity, health, affinity history), not as it knows itself;
+        // only before its registration is visible does the own entry stand in.
         std::map<std::string, RegistrationEntry> latest = registry->Latest();
-        latest[me] = own;
+        if (latest.find(me) == latest.end()) latest[me] = own;
         std::vector<WorkerView> views;
         for (const auto& [id, entry] : latest) {
           const LeaseJudgement l = registry->Judge(id, entry.record.epoch, now, entry.updated_at,
@@ -214,9 +230,8 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
         });
         std::vector<std::string> order;
-        if (std::optional<std::string> pick = balancer.PickFor(me, views, candidates)) {
-          order.push_back(*pick);
-        }
+        std::optional<std::string> pick = balancer.PickFor(me, views, candidates);
+        if (pick.has_value()) order.push_back(*pick);
         for (const TaskView& c : candidates) {
           if (Supports(supported, c.type) && Requested(wanted, c.type) &&
               (order.empty() || c.id != order.front())) {
@@ -234,7 +249,13 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           const LockSite site{c.issue.number, true};
           ClaimOptions options;
           options.ttl = ctx_.config->lock_ttl;
-          options.precheck = false;  // the labels say it is free
+          // The plan's pick is meant for this worker alone: claim it at once. A fallback is
+          // likely someone else's pick, and when the queue is down to no more tasks than
+          // workers, views a moment apart give overlapping plans: then look at the claims first
+          // (a conditional read) rather than post a claim that would probably lose and have to
+          // be withdrawn (two writes).
+          options.precheck =
+              !pick.has_value() || id != *pick || candidates.size() <= views.size();
           if (c.orphan) {
             options.recovered_from = c.lost_by;
             options.lapsed_at = c.lapsed_at;
@@ -243,6 +264,29 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
                                                                absl::ZeroDuration(), nullptr);
           if (!got.ok()) return got.status();
           if (!got->acquired) continue;
+
+          // Under read lag a later claim can win first (its owner did not see ours yet) and its
+          // holder can even complete the task before our claim became visible to its fencing
+          // check. A later claim by another worker in the list that made us the winner is the
+          // sign: then read the issue itself (a GET is not subject to the lists' lag) and do not
+          // hand out a task that was closed meanwhile — the hand-out PATCH would relabel the
+          // closed issue in progress and overwrite its result.
+          if (ContendedAfter(site.issue, id, got->lock->token)) {
+            absl::StatusOr<Read<Issue>> fresh = ctx_.api->GetIssue(c.issue.number);
+            if (!fresh.ok() && !absl::IsNotFound(fresh.status())) {
+              ctx_.held->Remove(id, got->lock->token);
+              (void)locks_->Withdraw(static_cast<int64_t>(got->lock->token));
+              return fresh.status();
+            }
+            if (fresh.ok()) ctx_.issues->Put(fresh->value);
+            if (!fresh.ok() || !fresh->value.open ||
+                !TaskStateOf(fresh->value, labels_).has_value()) {
+              ctx_.held->Remove(id, got->lock->token);
+              (void)locks_->Withdraw(static_cast<int64_t>(got->lock->token));
+              changed = true;
+              continue;
+            }
+          }
 
           // Won: hand it out, recording the attempt, in one PATCH.
           TaskMeta meta = c.task.meta;

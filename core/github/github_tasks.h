@@ -84,6 +84,9 @@ class GitHubTasks {
   // matches its record); NOT_FOUND when `id` names no task.
   absl::StatusOr<Issue> LoadTask(const std::string& id, uint64_t prefer_cached_token);
   absl::StatusOr<std::vector<Issue>> ListOpen(const std::string& label);
+  // Whether the latest list of `issue`'s comments (the one our claim `token` on lock `name` won
+  // in) shows a later claim on that lock by another worker. No request.
+  bool ContendedAfter(int64_t issue, const std::string& name, uint64_t token);
   uint32_t MaxAttempts() const;
 
   GitHubContext ctx_;

@@ -65,7 +65,7 @@ constexpr int kTasks = 20;
 
 // "METHOD /path -> status", with the repository prefix dropped, numbers as {n}, and the state
 // and labels of issue lists.
-std::string Kind(const LogEntry& e) {
+std::string Kind(const LogEntry& e, bool keep_numbers = false) {
   std::vector<std::string> seg = absl::StrSplit(e.path, '/', absl::SkipEmpty());
   size_t start = 0;
   if (seg.size() >= 3 && seg[0] == "repos") start = 3;
@@ -75,7 +75,7 @@ std::string Kind(const LogEntry& e) {
     const bool number =
         !seg[i].empty() && std::all_of(seg[i].begin(), seg[i].end(),
                                        [](char c) { return absl::ascii_isdigit(c); });
-    absl::StrAppend(&path, "/", number ? "{n}" : seg[i]);
+    absl::StrAppend(&path, "/", number && !keep_numbers ? "{n}" : seg[i]);
   }
   if (path.empty()) path = "/";
   if (e.method == "GET" && absl::EndsWith(path, "/issues")) {
@@ -173,8 +173,8 @@ class ClaimObserver {
     int64_t id = 0;
     int64_t issue = 0;
     std::string worker;
-    absl::Time created_at;                           // fakehub's clock (= real time here)
-    std::optional<absl::Time> gone_at;               // first poll that no longer saw it
+    absl::Time created_at;              // fakehub's clock (= real time here)
+    std::optional<absl::Time> gone_at;  // the first poll that no longer saw it
   };
 
   explicit ClaimObserver(fakehub::FakeHub* hub) : hub_(hub) {
@@ -243,10 +243,11 @@ void PrintClaims(const std::string& tag, const std::map<int64_t, ClaimObserver::
   std::cout << "[budget] " << tag << ": claims per task issue:";
   for (const auto& [n, issues] : histogram) std::cout << " " << issues << " issue(s) with " << n;
   std::cout << "\n";
-  // Each worker's claims in order; a NextTask attempt's claims follow each other until one wins.
+  // Each worker's claims in order, numbered from its previous win: claim 1 is the first
+  // candidate of a NextTask attempt (the balancer's pick), 2 and 3 its fallbacks.
   std::map<std::string, std::vector<ClaimObserver::Claim>> by_worker;
   for (const auto& [id, c] : claims) by_worker[c.worker].push_back(c);
-  std::map<int64_t, int> position;  // claim id -> 1 for the attempt's first claim, 2, 3...
+  std::map<int64_t, int> position;  // claim id -> its number since the worker's previous win
   for (const auto& [worker, list] : by_worker) {
     int pos = 0;
     for (const ClaimObserver::Claim& c : list) {
@@ -279,8 +280,8 @@ void PrintClaims(const std::string& tag, const std::map<int64_t, ClaimObserver::
       if (c.created_at <= relabel) ++lost_before_relabel;
       std::cout << "; lost by " << c.worker << " (claim " << c.id << " at +" << ms(c.created_at)
                 << " ms, " << ms(c.created_at) - ms(winner.created_at)
-                << " ms after the winning claim, its #" << position[c.id]
-                << " claim of that NextTask attempt, withdrawn at +"
+                << " ms after the winning claim, its claim #" << position[c.id]
+                << " since its previous win, withdrawn at +"
                 << (c.gone_at.has_value() ? absl::StrCat(ms(*c.gone_at)) : std::string("?"))
                 << " ms)";
     }
@@ -288,8 +289,8 @@ void PrintClaims(const std::string& tag, const std::map<int64_t, ClaimObserver::
   }
   std::cout << "[budget] " << tag << ": " << claims.size() << " claims posted, " << lost
             << " lost; of the lost: " << lost_first
-            << " were the first claim of a NextTask attempt (the balancer's pick), "
-            << lost - lost_first << " later ones (fallback in queue order); " << lost_while_pending
+            << " were a worker's first claim after its previous win (the balancer's pick), "
+            << lost - lost_first << " later ones (fallbacks in queue order); " << lost_while_pending
             << " were posted less than 1.5 s after the winning claim (GITHUB_CLAIM_SETTLE_MS "
                "1000), " << lost_before_relabel
             << " before the winner's relabel PATCH (the issue still carried sentinel:queued)\n"
@@ -530,13 +531,22 @@ class GitHubBudget : public ::testing::Test {
     Record(tag + ".with_create_all_requests_per_task_incl_304",
            Fixed((life.total + create.total) / n));
 
-    // The budgets (NextTask -> CompleteTask, amortised).
-    EXPECT_LE(life.writes, 3 * kTasks)
+    // The budgets (NextTask -> CompleteTask, amortised): 3 content-creating requests (claim,
+    // hand-out relabel, closing PATCH) and 6 requests in all, excluding 304s. GitHub has no
+    // compare-and-swap, so when two sidecars' plans overlap (views a moment apart, mostly as the
+    // queue drains) the later claim loses and is withdrawn: that costs its POST and DELETE and
+    // one list. One worker never contends and must meet the budget exactly; several may exceed
+    // it by those costs only, for at most one lost claim in ten tasks.
+    const int64_t lost = life.method("DELETE");
+    Record(tag + ".lost_claims", absl::StrCat(lost));
+    if (workers == 1) EXPECT_EQ(lost, 0) << tag << ": a lone worker lost a claim";
+    EXPECT_LE(lost * 10, kTasks) << tag << ": more than one lost claim in ten tasks";
+    EXPECT_LE(life.writes, 3 * kTasks + 2 * lost)
         << tag << ": more than 3 content-creating requests per task (" << life.writes << " for "
-        << kTasks << " tasks)";
-    EXPECT_LE(life.costly, 6 * kTasks)
+        << kTasks << " tasks, " << lost << " lost claims)";
+    EXPECT_LE(life.costly, 6 * kTasks + 3 * lost)
         << tag << ": more than 6 requests (excluding 304s) per task (" << life.costly << " for "
-        << kTasks << " tasks)";
+        << kTasks << " tasks, " << lost << " lost claims)";
     // Cross-check: fakehub's primary counter agrees with the log.
     EXPECT_EQ(life_used, life.costly);
   }
@@ -661,13 +671,18 @@ TEST_F(IdleWorker, OneWritePerHeartbeatAndFreePolling) {
   const Tally a = TallyOf(log_a);
   const int64_t used_a = Used() - used0;
   Print(absl::StrCat("idle A: ", kBeats, " heartbeats (5 named locks + 2 tasks held)"), a, used_a);
+  for (const fakehub::IssueState& issue : hub_->Issues()) {
+    std::cout << "[budget]   issue #" << issue.number << " = " << issue.title << " ["
+              << absl::StrJoin(issue.labels, ",") << "]\n";
+  }
   for (int i = 0; i < kBeats; ++i) {
-    const Tally one = TallyOf(log_a, beat_marks[i], i + 1 < kBeats ? beat_marks[i + 1] : log_a.size());
+    const size_t end = i + 1 < kBeats ? beat_marks[i + 1] : log_a.size();
+    const Tally one = TallyOf(log_a, beat_marks[i], end);
     std::cout << "[budget]   heartbeat " << i + 1 << ": " << one.total << " requests, "
               << one.not_modified << " x 304, " << one.costly << " cost rate limit, "
               << one.writes << " write(s):";
-    for (size_t k = beat_marks[i]; k < (i + 1 < kBeats ? beat_marks[i + 1] : log_a.size()); ++k) {
-      std::cout << " [" << Kind(log_a[k]) << "]";
+    for (size_t k = beat_marks[i]; k < end; ++k) {
+      std::cout << " [" << Kind(log_a[k], /*keep_numbers=*/true) << "]";
     }
     std::cout << "\n";
   }
