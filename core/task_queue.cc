@@ -19,9 +19,7 @@ constexpr absl::Duration kMaxBackoff = absl::Hours(1);
 
 }  // namespace
 
-TaskQueue::TaskQueue(const Context& ctx) : ctx_(ctx) {}
-
-absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
+absl::Status ValidateNewTask(const NewTask& t) {
   if (t.title.empty()) return absl::InvalidArgumentError("title must not be empty");
   if (absl::Status s = ValidateSize("title", t.title, kMaxTitleLength); !s.ok()) return s;
   if (absl::Status s = ValidateSize("body", t.body, kMaxValueBytes); !s.ok()) return s;
@@ -34,6 +32,13 @@ absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_attempts must be at most ", kMaxTaskAttempts));
   }
+  return absl::OkStatus();
+}
+
+TaskQueue::TaskQueue(const Context& ctx) : ctx_(ctx) {}
+
+absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
+  if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   TaskRecord rec;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {

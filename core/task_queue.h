@@ -30,6 +30,10 @@ struct NewTask {
   uint32_t max_attempts = 0;  // 0: TASK_MAX_ATTEMPTS
 };
 
+// Checks a new task: INVALID_ARGUMENT for an empty or over-long title, a body over 32 KiB, a
+// malformed type, a priority outside -1000..1000 or more than 100 attempts.
+absl::Status ValidateNewTask(const NewTask& task);
+
 struct HandedOutTask {
   TaskRecord task;
   LockInfo lock;

@@ -2,6 +2,7 @@
 #include "core/github/claims.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <utility>
 
@@ -185,8 +186,31 @@ absl::StatusOr<std::optional<LockState>> LockProtocol::AwaitVisible(const LockSi
 
 absl::Status LockProtocol::Withdraw(int64_t claim_id, WritePriority priority) {
   absl::Status s = ctx_.api->DeleteComment(claim_id, priority);
-  if (s.ok()) ctx_.stats->claims_withdrawn.fetch_add(1);
+  absl::MutexLock lock(&mu_);
+  if (s.ok()) {
+    ctx_.stats->claims_withdrawn.fetch_add(1);
+    pending_withdrawals_.erase(claim_id);
+  } else if (absl::IsResourceExhausted(s) || absl::IsUnavailable(s) ||
+             absl::IsDeadlineExceeded(s)) {
+    pending_withdrawals_.insert(claim_id);  // GitHub blocked or unreachable: try again later
+  }
   return s;
+}
+
+void LockProtocol::RetryWithdrawals() {
+  std::set<int64_t> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    pending.swap(pending_withdrawals_);
+  }
+  for (auto it = pending.begin(); it != pending.end(); ++it) {
+    if (!Withdraw(*it).ok()) {
+      // Still failing (Withdraw remembered it again); keep the rest for the next time.
+      absl::MutexLock lock(&mu_);
+      pending_withdrawals_.insert(std::next(it), pending.end());
+      return;
+    }
+  }
 }
 
 absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
@@ -194,6 +218,7 @@ absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
                                                      const ClaimOptions& options,
                                                      absl::Duration wait_timeout,
                                                      const std::function<bool()>& cancelled) {
+  RetryWithdrawals();
   absl::StatusOr<OwnLease> lease = registry_->EnsureLease();
   if (!lease.ok()) return lease.status();
   Remember(name, site);

@@ -45,6 +45,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,8 +140,12 @@ class LockProtocol {
   absl::StatusOr<std::optional<LockState>> AwaitVisible(const LockSite& site,
                                                         const std::string& name,
                                                         int64_t claim_id);
-  // Deletes claim `claim_id` (withdrawal or release; idempotent).
+  // Deletes claim `claim_id` (withdrawal or release; idempotent). When the delete fails because
+  // GitHub is blocked or unreachable, the claim is remembered and deleted by a later RetryWithdrawals: a claim that won but was never
+  // used (a failed hand-out) would otherwise hold its lock until its ttl ran out.
   absl::Status Withdraw(int64_t claim_id, WritePriority priority = WritePriority::kRelease);
+  // Deletes the claims whose withdrawal failed (Acquire and heartbeats call it). Best effort.
+  void RetryWithdrawals() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Fencing: lists the claims afresh and returns claim `token` if it is the lock's live holder
   // (and this worker's, with `must_be_mine`). FAILED_PRECONDITION when it is not;
@@ -182,6 +187,7 @@ class LockProtocol {
   Registry* const registry_;
   absl::Mutex mu_;
   std::map<std::string, LockSite> sites_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> pending_withdrawals_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tasksentinel::github

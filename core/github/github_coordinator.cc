@@ -168,9 +168,20 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
   std::vector<LockInfo> lost = held;
   if (!lapsed) {
     absl::StatusOr<std::vector<LockInfo>> judged = locks_.Lost(held);
-    if (!judged.ok()) return judged.status();
-    lost = *std::move(judged);
+    if (judged.ok()) {
+      lost = *std::move(judged);
+    } else if (absl::IsResourceExhausted(judged.status()) ||
+               absl::IsUnavailable(judged.status())) {
+      // GitHub is blocked or unreachable: still renew the lease (or fail the write, which
+      // stretches the next one: registry.h), and judge the locks at the next heartbeat.
+      lost.clear();
+    } else {
+      return judged.status();
+    }
   }
+  // Claims whose withdrawal failed earlier (rate limit, GitHub unreachable) would otherwise
+  // hold their locks until their ttl runs out.
+  locks_.RetryWithdrawals();
   bool new_epoch = false;
   absl::StatusOr<OwnLease> lease = registry_.Heartbeat(report, &new_epoch);
   if (!lease.ok()) return lease.status();
@@ -249,29 +260,7 @@ absl::StatusOr<ClusterHealth> GitHubCoordinator::Health() {
   if (!workers.ok()) return workers.status();
   absl::StatusOr<TaskCounts> tasks = tasks_.Count();
   if (!tasks.ok()) return tasks.status();
-  ClusterHealth h;
-  h.tasks = *tasks;
-  bool impaired = false;
-  for (const WorkerInfo& w : *workers) {
-    ++h.total_workers;
-    if (w.status == WorkerStatus::kStale) {
-      ++h.stale_workers;
-      impaired = true;
-      continue;
-    }
-    h.total_capacity += w.record.max_tasks;
-    h.used_capacity += w.active_tasks;
-    if (w.record.health == tasksentinel::Health::kHealthy) {
-      ++h.healthy_workers;
-    } else {
-      impaired = true;
-    }
-  }
-  h.status = h.healthy_workers == 0 ? ClusterStatus::kUnhealthy
-             : impaired             ? ClusterStatus::kDegraded
-                                    : ClusterStatus::kHealthy;
-  h.workers = *std::move(workers);
-  return h;
+  return SummarizeCluster(*std::move(workers), *tasks);
 }
 
 std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {

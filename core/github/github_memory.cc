@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/memory_diff.h"
 #include "core/notifier.h"
 #include "core/validation.h"
 
@@ -251,25 +252,7 @@ absl::Status GitHubMemory::Watch(const std::string& ns, const std::string& prefi
           }
         }
         std::vector<MemoryEvent> events;
-        if (!first || include_initial) {
-          for (const auto& [key, rec] : current) {
-            auto it = seen.find(key);
-            if (it == seen.end() || it->second.version != rec.version) {
-              events.push_back({MemoryEvent::Type::kPut, {ns, key, rec}});
-            }
-          }
-          for (const auto& [key, rec] : seen) {
-            if (current.find(key) == current.end()) {
-              events.push_back({MemoryEvent::Type::kDelete, {ns, key, rec}});
-            }
-          }
-          std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
-            const bool a_put = a.type == MemoryEvent::Type::kPut;
-            const bool b_put = b.type == MemoryEvent::Type::kPut;
-            if (a_put != b_put) return a_put;
-            return a_put && a.entry.record.version < b.entry.record.version;
-          });
-        }
+        if (!first || include_initial) events = DiffMemory(ns, seen, current);
         first = false;
         seen = std::move(current);
         for (const MemoryEvent& e : events) {

@@ -8,25 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/load_balancer.h"
 #include "core/notifier.h"
+#include "core/task_types.h"
 #include "core/validation.h"
 
 namespace tasksentinel::github {
 namespace {
 
 constexpr absl::Duration kMaxBackoff = absl::Hours(1);
-
-// As in core/task_queue.cc: an empty list takes every type, and untyped tasks go to every
-// worker.
-bool Supports(const std::vector<std::string>& types, const std::string& type) {
-  return types.empty() || type.empty() ||
-         std::find(types.begin(), types.end(), type) != types.end();
-}
-
-// As in core/task_queue.cc: named types match exactly ("" names untyped tasks).
-bool Requested(const std::vector<std::string>& requested, const std::string& type) {
-  return requested.empty() ||
-         std::find(requested.begin(), requested.end(), type) != requested.end();
-}
 
 absl::Status NoTask(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("no task ", id));
@@ -65,18 +53,7 @@ bool GitHubTasks::ContendedAfter(int64_t issue, const std::string& name, uint64_
 }
 
 absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
-  if (t.title.empty()) return absl::InvalidArgumentError("title must not be empty");
-  if (absl::Status s = ValidateSize("title", t.title, kMaxTitleLength); !s.ok()) return s;
-  if (absl::Status s = ValidateSize("body", t.body, kMaxValueBytes); !s.ok()) return s;
-  if (absl::Status s = ValidateTaskType("type", t.type); !s.ok()) return s;
-  if (t.priority < -kMaxPriority || t.priority > kMaxPriority) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("priority must be in -", kMaxPriority, "..", kMaxPriority));
-  }
-  if (t.max_attempts > kMaxTaskAttempts) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_attempts must be at most ", kMaxTaskAttempts));
-  }
+  if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
   TaskMeta meta;
   meta.priority = t.priority;
   meta.max_attempts = t.max_attempts != 0 ? t.max_attempts : MaxAttempts();
@@ -95,22 +72,13 @@ absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
 absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
     const std::vector<std::string>& types, absl::Duration wait_timeout,
     const std::function<bool()>& cancelled) {
-  for (const std::string& type : types) {
-    if (absl::Status s = ValidateTaskType("task_types", type); !s.ok()) return s;
-  }
+  const std::vector<std::string>& supported = ctx_.config->supported_task_types;
+  // The types this call may take: the requested ones that the worker supports (empty: any).
+  absl::StatusOr<std::vector<std::string>> resolved = ResolveRequestedTypes(types, supported);
+  if (!resolved.ok()) return resolved.status();
+  const std::vector<std::string> wanted = *std::move(resolved);
   if (absl::Status s = ValidateDuration("wait_timeout", wait_timeout, kMaxWait); !s.ok()) {
     return s;
-  }
-  const std::vector<std::string>& supported = ctx_.config->supported_task_types;
-  std::vector<std::string> wanted;  // empty: whatever the worker supports
-  if (!types.empty()) {
-    for (const std::string& type : types) {
-      if (Supports(supported, type)) wanted.push_back(type);
-    }
-    if (wanted.empty()) {
-      return absl::InvalidArgumentError(
-          "none of the requested task_types is supported by this worker (SUPPORTED_TASK_TYPES)");
-    }
   }
   const absl::Duration lock_delay = ctx_.config->lock_delay;
   const LoadBalancer balancer(ctx_.config->strategy, ctx_.config->affinity_enabled);
@@ -254,8 +222,8 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           // workers, views a moment apart give overlapping plans: then look at the claims first
           // (a conditional read) rather than post a claim that would probably lose and have to
           // be withdrawn (two writes).
-          options.precheck =
-              !pick.has_value() || id != *pick || candidates.size() <= views.size();
+          options.precheck = !pick.has_value() || id != *pick ||
+                             (views.size() > 1 && candidates.size() <= views.size());
           if (c.orphan) {
             options.recovered_from = c.lost_by;
             options.lapsed_at = c.lapsed_at;
