@@ -141,8 +141,9 @@ class LockProtocol {
                                                         const std::string& name,
                                                         int64_t claim_id);
   // Deletes claim `claim_id` (withdrawal or release; idempotent). When the delete fails because
-  // GitHub is blocked or unreachable, the claim is remembered and deleted by a later RetryWithdrawals: a claim that won but was never
-  // used (a failed hand-out) would otherwise hold its lock until its ttl ran out.
+  // GitHub is blocked or unreachable, the claim is remembered and deleted by a later
+  // RetryWithdrawals: a claim that won but was never used (a failed hand-out) would otherwise
+  // hold its lock until its ttl ran out.
   absl::Status Withdraw(int64_t claim_id, WritePriority priority = WritePriority::kRelease);
   // Deletes the claims whose withdrawal failed (Acquire and heartbeats call it). Best effort.
   void RetryWithdrawals() ABSL_LOCKS_EXCLUDED(mu_);
