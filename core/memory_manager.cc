@@ -43,6 +43,28 @@ absl::StatusOr<std::map<std::string, MemoryRecord>> ScanLive(Transaction& txn,
 
 }  // namespace
 
+absl::Status ValidateSetRequest(const SetRequest& request,
+                                const std::vector<std::string>& namespaces) {
+  if (absl::Status s = ValidateNamespace(request.ns, namespaces); !s.ok()) return s;
+  if (absl::Status s = ValidateKey("key", request.key); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("value", request.value, kMaxValueBytes); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxMemoryTtl); !s.ok()) return s;
+  if (request.ttl > absl::ZeroDuration() && request.ttl < kMinMemoryTtl) {
+    return absl::InvalidArgumentError("ttl must be zero (no expiry) or at least 1s");
+  }
+  if (request.fencing.has_value()) {
+    if (absl::Status s = ValidateId("fencing.task_id", request.fencing->name); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckExpectedVersion(const std::string& ns, const std::string& key,
+                                  uint64_t expected, uint64_t actual) {
+  if (actual == expected) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key, ": expected ",
+                                         expected, ", current ", actual));
+}
+
 absl::Status MemoryManager::ValidateTarget(const std::string& ns, const std::string& key) {
   if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
   return ValidateKey("key", key);
@@ -77,24 +99,13 @@ absl::StatusOr<std::optional<MemoryRecord>> MemoryManager::CheckWrite(
   if (!current.ok()) return current.status();
   if (expected.has_value()) {
     const uint64_t actual = current->has_value() ? (*current)->version : 0;
-    if (actual != *expected) {
-      return absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key,
-                                             ": expected ", *expected, ", current ", actual));
-    }
+    if (absl::Status s = CheckExpectedVersion(ns, key, *expected, actual); !s.ok()) return s;
   }
   return current;
 }
 
 absl::StatusOr<MemoryEntry> MemoryManager::Set(const SetRequest& request) {
-  if (absl::Status s = ValidateTarget(request.ns, request.key); !s.ok()) return s;
-  if (absl::Status s = ValidateSize("value", request.value, kMaxValueBytes); !s.ok()) return s;
-  if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxMemoryTtl); !s.ok()) return s;
-  if (request.ttl > absl::ZeroDuration() && request.ttl < kMinMemoryTtl) {
-    return absl::InvalidArgumentError("ttl must be zero (no expiry) or at least 1s");
-  }
-  if (request.fencing.has_value()) {
-    if (absl::Status s = ValidateId("fencing.task_id", request.fencing->name); !s.ok()) return s;
-  }
+  if (absl::Status s = ValidateSetRequest(request, ctx_.config->namespaces); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   MemoryRecord written;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {

@@ -45,6 +45,15 @@ struct MemoryEvent {
   MemoryEntry entry;  // for kDelete: the last entry seen
 };
 
+// Checks a SetMemory request: namespace among `namespaces`, key, value size (32 KiB), ttl (zero
+// or 1 s .. 30 days) and the fencing lock's name. INVALID_ARGUMENT naming the field.
+absl::Status ValidateSetRequest(const SetRequest& request,
+                                const std::vector<std::string>& namespaces);
+
+// ABORTED, naming the entry and both versions, unless `actual` equals `expected` (0: absent).
+absl::Status CheckExpectedVersion(const std::string& ns, const std::string& key,
+                                  uint64_t expected, uint64_t actual);
+
 class MemoryManager {
  public:
   explicit MemoryManager(const Context& ctx) : ctx_(ctx) {}

@@ -135,24 +135,13 @@ absl::StatusOr<std::optional<GitHubMemory::Merged>> GitHubMemory::CheckWrite(
     const uint64_t actual = current.has_value() && MemoryItemLive(current->item, now)
                                 ? ToRecord(current->item, current->writer).version
                                 : 0;
-    if (actual != *expected) {
-      return absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key,
-                                             ": expected ", *expected, ", current ", actual));
-    }
+    if (absl::Status s = CheckExpectedVersion(ns, key, *expected, actual); !s.ok()) return s;
   }
   return current;
 }
 
 absl::StatusOr<MemoryEntry> GitHubMemory::Set(const SetRequest& request) {
-  if (absl::Status s = ValidateTarget(request.ns, request.key); !s.ok()) return s;
-  if (absl::Status s = ValidateSize("value", request.value, kMaxValueBytes); !s.ok()) return s;
-  if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxMemoryTtl); !s.ok()) return s;
-  if (request.ttl > absl::ZeroDuration() && request.ttl < kMinMemoryTtl) {
-    return absl::InvalidArgumentError("ttl must be zero (no expiry) or at least 1s");
-  }
-  if (request.fencing.has_value()) {
-    if (absl::Status s = ValidateId("fencing.task_id", request.fencing->name); !s.ok()) return s;
-  }
+  if (absl::Status s = ValidateSetRequest(request, ctx_.config->namespaces); !s.ok()) return s;
   FlushDueQuietly();
   SnapshotPtr snapshot;
   absl::StatusOr<std::optional<Merged>> current = CheckWrite(
