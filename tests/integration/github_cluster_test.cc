@@ -530,7 +530,7 @@ class Cluster {
         {"WORKER_ID", id},
         {"SENTINEL_GRPC_ADDR", addr},
         {"SENTINEL_HTTP_ADDR", "127.0.0.1:0"},
-        {"SENTINEL_LOG_LEVEL", "warn"},
+        {"SENTINEL_LOG_LEVEL", "info"},  // the "started" line tells the bound port
         {"GITHUB_API_URL", api_url.empty() ? hub_.base_url() : api_url},
         {"GITHUB_OWNER", kOwner},
         {"GITHUB_REPO", kRepo},
@@ -558,16 +558,22 @@ class Cluster {
     for (const std::string& id : ids) {
       auto sc = std::make_unique<Sidecar>();
       sc->id = id;
-      sc->addr = absl::StrCat("127.0.0.1:", PickFreePort());
       auto url = api_urls.find(id);
+      // Port 0: the sidecar binds a free port itself and logs it (no pick-then-bind race).
       sc->process = std::make_unique<SidecarProcess>(
-          Env(id, sc->addr, url == api_urls.end() ? "" : url->second, overrides));
-      sc->stub = v1::Sentinel::NewStub(
-          grpc::CreateChannel(sc->addr, grpc::InsecureChannelCredentials()));
+          Env(id, "127.0.0.1:0", url == api_urls.end() ? "" : url->second, overrides));
       started.push_back(sc.get());
       sidecars_[id] = std::move(sc);
     }
     for (Sidecar* sc : started) {
+      std::optional<int> port = sc->process->WaitBoundPort(absl::Seconds(20));
+      if (!port.has_value()) {
+        ADD_FAILURE() << sc->id << " did not start: " << sc->process->Stderr();
+        return false;
+      }
+      sc->addr = absl::StrCat("127.0.0.1:", *port);
+      sc->stub = v1::Sentinel::NewStub(
+          grpc::CreateChannel(sc->addr, grpc::InsecureChannelCredentials()));
       if (!sc->process->WaitServing(sc->addr, absl::Seconds(20))) {
         ADD_FAILURE() << sc->id << " did not start: " << sc->process->Stderr();
         return false;

@@ -14,7 +14,10 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -67,6 +70,25 @@ SidecarProcess::~SidecarProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, &status_, 0);
   }
+}
+
+std::optional<int> SidecarProcess::WaitBoundPort(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    const std::string err = Stderr();
+    for (absl::string_view line : absl::StrSplit(err, '\n')) {
+      if (!absl::StrContains(line, "\"action\":\"started\"")) continue;
+      const size_t at = line.find("\"port\":\"");
+      int port = 0;
+      if (at != absl::string_view::npos &&
+          absl::SimpleAtoi(line.substr(at + 8, line.find('"', at + 8) - (at + 8)), &port)) {
+        return port;
+      }
+    }
+    if (Wait(absl::ZeroDuration()).has_value()) return std::nullopt;  // exited
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return std::nullopt;
 }
 
 bool SidecarProcess::WaitServing(const std::string& target, absl::Duration timeout) {

@@ -25,6 +25,11 @@ class SidecarProcess {
   SidecarProcess(const std::map<std::string, std::string>& env);
   ~SidecarProcess();  // SIGKILLs a child still running
 
+  // Waits for the sidecar's "started" log line and returns the gRPC port it bound (so tests can
+  // let it pick a free port with SENTINEL_GRPC_ADDR=127.0.0.1:0, free of pick-then-bind races);
+  // nullopt after `timeout` or if the process exits first.
+  std::optional<int> WaitBoundPort(absl::Duration timeout);
+
   // Waits until grpc.health.v1 answers SERVING on `target`; false after `timeout` or if the
   // process exits first.
   bool WaitServing(const std::string& target, absl::Duration timeout);
