@@ -69,6 +69,7 @@ Json ToJson(const RegistrationRecord& r) {
           {"epoch", r.epoch},
           {"lease_ms", absl::ToInt64Milliseconds(r.lease)},
           {"next_renewal_at", TimeJson(r.next_renewal_at)},
+          {"renews_until", TimeJson(r.renews_until)},
           {"registered_at", TimeJson(r.registered_at)},
           {"capacity", {{"max_tasks", r.max_tasks}, {"active_tasks", r.active_tasks.size()}}},
           {"capabilities",
@@ -88,6 +89,7 @@ RegistrationRecord RegistrationFrom(const Json& j) {
   r.epoch = j.at("epoch").get<uint64_t>();
   r.lease = absl::Milliseconds(j.at("lease_ms").get<int64_t>());
   r.next_renewal_at = TimeFrom(j, "next_renewal_at", absl::UnixEpoch());
+  r.renews_until = TimeFrom(j, "renews_until", absl::InfinitePast());
   r.registered_at = TimeFrom(j, "registered_at", absl::UnixEpoch());
   if (auto cap = j.find("capacity"); cap != j.end() && cap->is_object()) {
     r.max_tasks = Optional<uint32_t>(*cap, "max_tasks", 0);

@@ -48,6 +48,9 @@ struct RegistrationRecord {
   uint64_t epoch = 0;
   absl::Duration lease = absl::ZeroDuration();
   absl::Time next_renewal_at = absl::UnixEpoch();  // when the next heartbeat is due
+  // A heartbeat's: the end of the lease it renews (InfinitePast on an epoch's first write). A
+  // heartbeat that lands later than that renews nothing (see RegistrationEntry::LeaseEnd).
+  absl::Time renews_until = absl::InfinitePast();
   absl::Time registered_at = absl::UnixEpoch();    // first registration of this worker
   uint32_t max_tasks = 0;                            // capacity
   std::vector<std::string> supported_task_types;     // capabilities (empty: every type)

@@ -267,21 +267,28 @@ absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool
   const absl::Time now = ctx_.api->ServerNow();
   if (own_.LiveAt(now)) {
     RegistrationRecord r = Draft(own_.epoch, now);
+    r.renews_until = own_.ends_at();
     absl::StatusOr<Comment> edited =
         ctx_.api->UpdateComment(own_.comment_id, CommentBody(r), WritePriority::kHeartbeat);
     if (edited.ok()) {
       stretch_next_ = false;
-      own_.renewed_at = edited->updated_at;
-      own_.lease = r.lease;
-      return own_;
-    }
-    if (!absl::IsNotFound(edited.status())) {
+      RegistrationEntry landed;
+      landed.record = r;
+      landed.updated_at = edited->updated_at;
+      if (!landed.LandedLate()) {
+        own_.renewed_at = edited->updated_at;
+        own_.lease = r.lease;
+        return own_;
+      }
+      // It landed after the lease lapsed (by GitHub's stamp): it renewed nothing, and everyone
+      // judges the epoch over. Start the next one; the caller reports the locks lost.
+    } else if (!absl::IsNotFound(edited.status())) {
       if (absl::IsResourceExhausted(edited.status()) || absl::IsUnavailable(edited.status())) {
         stretch_next_ = true;
       }
       return edited.status();
     }
-    // Someone deleted our registration: its locks cannot be trusted; start over.
+    // Otherwise someone deleted our registration: its locks cannot be trusted; start over.
   }
   absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
                                                         : RegisterLocked();

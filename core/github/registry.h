@@ -17,6 +17,11 @@
 //     sidecars see the two comments (a later epoch also ends the earlier one at its creation).
 //   - A registration that a sidecar cannot see yet (read lag) is judged live from the claim
 //     that names it, for a whole stale threshold: unknown never means dead.
+//   - A heartbeat states the end of the lease it renews; one that GitHub stamps after that end
+//     (delayed by the write queue, a retry or a block) renews nothing (RegistrationEntry::
+//     LeaseEnd): a lapsed lease stays lapsed for everyone, so a late write cannot revive locks
+//     that other sidecars already took over. The writer sees the stamp in the answer and starts
+//     a new epoch at once, reporting its locks lost.
 //   - When the write budget or a rate limit delays heartbeats, the next registration written
 //     carries a doubled lease, so that a live worker is not declared dead by others while its
 //     heartbeats queue.
@@ -50,8 +55,21 @@ struct RegistrationEntry {
   absl::Time created_at = absl::UnixEpoch();
   absl::Time updated_at = absl::UnixEpoch();
 
-  // When the lease of this epoch lapses, by the comment's own time (no slack).
-  absl::Time LeaseEnd() const { return updated_at + record.lease; }
+  // Whether the latest heartbeat landed too late to renew anything: GitHub stamped it at or
+  // after the end of the lease it meant to renew (a write delayed in a queue, a retry, a block).
+  // (A stamp is the second the write happened in, so a heartbeat stamped just before that end
+  // may have landed up to a second after it; others judge a lease with a second of slack, so
+  // nobody can have taken its locks over by then.)
+  bool LandedLate() const {
+    return record.renews_until != absl::InfinitePast() && updated_at >= record.renews_until;
+  }
+  // When the lease of this epoch lapses, by the comment's own time (no slack): `lease` after the
+  // latest heartbeat, or, when that heartbeat landed late, when the lease it meant to renew
+  // ended. A lapsed lease is never revived, so every sidecar, the worker's own included, agrees
+  // that its locks died then, whatever became of its delayed writes.
+  absl::Time LeaseEnd() const {
+    return LandedLate() ? record.renews_until : updated_at + record.lease;
+  }
 };
 
 // This sidecar's own lease, as it knows it from its own writes.

@@ -113,6 +113,15 @@ void FakeGitHubApi::RunHook(const FakeGitHubWrite& write) {
   if (hook) hook(write);
 }
 
+void FakeGitHubApi::RunBeforeHook(const FakeGitHubWrite& write) {
+  std::function<void(const FakeGitHubWrite&)> hook;
+  {
+    absl::MutexLock lock(&mu_);
+    hook = before_hook_;
+  }
+  if (hook) hook(write);
+}
+
 absl::StatusOr<std::string> FakeGitHubApi::CurrentUser() {
   absl::MutexLock lock(&mu_);
   if (auto failure = Begin(FakeGitHubMethod::kCurrentUser)) return *failure;
@@ -199,6 +208,7 @@ absl::StatusOr<github::Read<Issue>> FakeGitHubApi::GetIssue(int64_t number) {
 
 absl::StatusOr<Comment> FakeGitHubApi::CreateComment(int64_t number, const std::string& body,
                                                      github::WritePriority) {
+  RunBeforeHook({FakeGitHubMethod::kCreateComment, number, 0, body});
   Comment created;
   {
     absl::MutexLock lock(&mu_);
@@ -225,6 +235,7 @@ absl::StatusOr<Comment> FakeGitHubApi::CreateComment(int64_t number, const std::
 
 absl::StatusOr<Comment> FakeGitHubApi::UpdateComment(int64_t comment_id, const std::string& body,
                                                      github::WritePriority) {
+  RunBeforeHook({FakeGitHubMethod::kUpdateComment, 0, comment_id, body});
   Comment updated;
   {
     absl::MutexLock lock(&mu_);
@@ -248,6 +259,7 @@ absl::StatusOr<Comment> FakeGitHubApi::UpdateComment(int64_t comment_id, const s
 }
 
 absl::Status FakeGitHubApi::DeleteComment(int64_t comment_id, github::WritePriority) {
+  RunBeforeHook({FakeGitHubMethod::kDeleteComment, 0, comment_id, ""});
   int64_t issue = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -265,6 +277,7 @@ absl::Status FakeGitHubApi::DeleteComment(int64_t comment_id, github::WritePrior
 
 absl::StatusOr<Issue> FakeGitHubApi::CreateIssue(const github::IssueDraft& draft,
                                                  github::WritePriority) {
+  RunBeforeHook({FakeGitHubMethod::kCreateIssue, 0, 0, draft.body});
   Issue created;
   {
     absl::MutexLock lock(&mu_);
@@ -292,6 +305,7 @@ absl::StatusOr<Issue> FakeGitHubApi::CreateIssue(const github::IssueDraft& draft
 
 absl::StatusOr<Issue> FakeGitHubApi::UpdateIssue(int64_t number, const github::IssuePatch& patch,
                                                  github::WritePriority) {
+  RunBeforeHook({FakeGitHubMethod::kUpdateIssue, number, 0, patch.body.value_or("")});
   Issue updated;
   {
     absl::MutexLock lock(&mu_);
@@ -335,6 +349,11 @@ void FakeGitHubApi::FailNext(int n, absl::Status status, FakeGitHubMethod method
 void FakeGitHubApi::SetWriteHook(std::function<void(const FakeGitHubWrite&)> hook) {
   absl::MutexLock lock(&mu_);
   hook_ = std::move(hook);
+}
+
+void FakeGitHubApi::SetBeforeWriteHook(std::function<void(const FakeGitHubWrite&)> hook) {
+  absl::MutexLock lock(&mu_);
+  before_hook_ = std::move(hook);
 }
 
 FakeGitHubCounts FakeGitHubApi::counts() {

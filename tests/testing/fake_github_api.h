@@ -113,6 +113,10 @@ class FakeGitHubApi final : public github::GitHubApi {
   void FailNext(int n, absl::Status status, FakeGitHubMethod method = FakeGitHubMethod::kAny);
   // Called after every successful write, outside the fake's lock (nullptr: none).
   void SetWriteHook(std::function<void(const FakeGitHubWrite&)> hook);
+  // Called before every write is applied (before injected failures are judged), outside the
+  // fake's lock (nullptr: none): a test can advance the clock to make a write land late, as a
+  // write delayed in flight would. `issue_number` is 0 for comment edits and deletes.
+  void SetBeforeWriteHook(std::function<void(const FakeGitHubWrite&)> hook);
 
   // Counters.
   FakeGitHubCounts counts();
@@ -152,6 +156,7 @@ class FakeGitHubApi final : public github::GitHubApi {
   void CountWrite(FakeGitHubMethod method) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls the hook (mu_ not held).
   void RunHook(const FakeGitHubWrite& write) ABSL_LOCKS_EXCLUDED(mu_);
+  void RunBeforeHook(const FakeGitHubWrite& write) ABSL_LOCKS_EXCLUDED(mu_);
 
   Clock* const clock_;
   const std::string login_;
@@ -167,6 +172,7 @@ class FakeGitHubApi final : public github::GitHubApi {
   };
   std::vector<Failure> failures_ ABSL_GUARDED_BY(mu_);
   std::function<void(const FakeGitHubWrite&)> hook_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const FakeGitHubWrite&)> before_hook_ ABSL_GUARDED_BY(mu_);
   FakeGitHubCounts counts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> last_answer_ ABSL_GUARDED_BY(mu_);  // query -> fingerprint
 };

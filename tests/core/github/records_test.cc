@@ -32,6 +32,7 @@ TEST(RecordsTest, RegistrationRoundTrips) {
   r.epoch = 3;
   r.lease = absl::Seconds(120);
   r.next_renewal_at = absl::FromUnixSeconds(1'800'000'030);
+  r.renews_until = absl::FromUnixSeconds(1'800'000'020);
   r.registered_at = absl::FromUnixMicros(1'800'000'000'123'456);
   r.max_tasks = 4;
   r.supported_task_types = {"build", "test"};
@@ -47,6 +48,7 @@ TEST(RecordsTest, RegistrationRoundTrips) {
   EXPECT_EQ(back.epoch, 3u);
   EXPECT_EQ(back.lease, absl::Seconds(120));
   EXPECT_EQ(back.next_renewal_at, r.next_renewal_at);
+  EXPECT_EQ(back.renews_until, r.renews_until);
   EXPECT_EQ(back.registered_at, r.registered_at);
   EXPECT_EQ(back.max_tasks, 4u);
   EXPECT_EQ(back.supported_task_types, r.supported_task_types);

@@ -4,6 +4,10 @@
 // coordination issue race resolved by the lowest number.
 #include "core/github/registry.h"
 
+#include <memory>
+
+#include "absl/strings/match.h"
+
 #include "gtest/gtest.h"
 #include "tests/core/github/github_world.h"
 #include "tests/testing/status_matchers.h"
@@ -109,6 +113,68 @@ TEST(RegistryTest, LapseLosesEveryLockAndStartsANewEpoch) {
   hb = a->Heartbeat({});
   TS_ASSERT_OK(hb);
   EXPECT_TRUE(hb->lost_locks.empty());
+}
+
+// A heartbeat decided while the lease was live but landing after it lapsed (held up in the
+// write queue, retried, blocked) must not revive the lease: by then other sidecars may have
+// taken its locks over.
+TEST(RegistryTest, AHeartbeatLandingAfterTheLeaseLapsedRevivesNothing) {
+  GitHubWorld world;
+  auto a = world.Sidecar("worker-a");
+  auto b = world.Sidecar("worker-b");
+  TS_ASSERT_OK(a->Register());
+  TS_ASSERT_OK(b->Register());
+  absl::StatusOr<AcquireAttempt> held = a->AcquireLock(Req("shared"), nullptr);
+  TS_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired);
+  const int64_t issue = world.CoordinationIssue();
+  absl::Time lease_end = absl::InfinitePast();  // of A's epoch 1, by its registration comment
+  for (const auto& [comment, record] : world.Records<RegistrationRecord>(issue)) {
+    if (record.worker_id == "worker-a") lease_end = comment.updated_at + record.lease;
+  }
+
+  // A's next heartbeat is decided 20 s in (lease live ~10 s more) but reaches GitHub 40 s later.
+  world.clock.Advance(absl::Seconds(20));
+  auto delayed = std::make_shared<bool>(false);
+  world.api.SetBeforeWriteHook([&world, delayed](const FakeGitHubWrite& w) {
+    if (*delayed || w.method != FakeGitHubMethod::kUpdateComment ||
+        !absl::StrContains(w.body, "WORKER_REGISTRATION") ||
+        !absl::StrContains(w.body, "worker-a")) {
+      return;
+    }
+    *delayed = true;
+    world.clock.Advance(absl::Seconds(40));
+  });
+  world.api.ResetCounts();
+  absl::StatusOr<HeartbeatResult> hb = a->Heartbeat({});
+  world.api.SetBeforeWriteHook(nullptr);
+  TS_ASSERT_OK(hb);
+  ASSERT_TRUE(*delayed);
+  // The late edit renewed nothing: A starts the next epoch at once and reports its lock lost.
+  EXPECT_EQ(hb->lease_epoch, 2u);
+  ASSERT_EQ(hb->lost_locks.size(), 1u);
+  EXPECT_EQ(hb->lost_locks[0].name, "shared");
+  EXPECT_EQ(world.api.counts().patches, 1);
+  EXPECT_EQ(world.api.counts().posts, 1);
+  TS_EXPECT_CODE(a->RenewLock("shared", held->lock->token, absl::ZeroDuration()),
+                 kFailedPrecondition);
+
+  // The edited epoch-1 record says which lease it meant to renew, and landed after its end.
+  bool seen = false;
+  for (const auto& [comment, record] : world.Records<RegistrationRecord>(issue)) {
+    if (record.worker_id != "worker-a" || record.epoch != 1) continue;
+    seen = true;
+    EXPECT_EQ(record.renews_until, lease_end);
+    EXPECT_GE(comment.updated_at, record.renews_until);
+  }
+  EXPECT_TRUE(seen);
+
+  // Every other sidecar judges epoch 1 over since then: B takes the lock (its lock-delay long
+  // past), which it could not while the late edit counted as a renewal.
+  TS_ASSERT_OK(b->Heartbeat({}));
+  absl::StatusOr<AcquireAttempt> taken = b->AcquireLock(Req("shared"), nullptr);
+  TS_ASSERT_OK(taken);
+  EXPECT_TRUE(taken->acquired);
 }
 
 TEST(RegistryTest, WorkersAndHealthJudgeLeasesByGitHubTime) {
