@@ -29,6 +29,38 @@ uint32_t GitHubTasks::MaxAttempts() const {
   return static_cast<uint32_t>(ctx_.config->task_max_attempts);
 }
 
+void GitHubTasks::NoteFinished() {
+  absl::MutexLock lock(&mu_);
+  finished_.push_back(ctx_.clock->Now());
+}
+
+uint32_t GitHubTasks::RecentlyFinished(absl::Time local_now) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time since = local_now - ctx_.config->github_claim_settle;
+  finished_.erase(finished_.begin(),
+                  std::upper_bound(finished_.begin(), finished_.end(), since));
+  return static_cast<uint32_t>(finished_.size());
+}
+
+std::set<std::string> GitHubTasks::Overdue(const std::map<std::string, std::string>& plan,
+                                           absl::Time local_now, absl::Duration grace) {
+  const std::string& me = ctx_.config->worker_id;
+  std::set<std::string> overdue;
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, std::pair<std::string, absl::Time>> seen;
+  for (const auto& [task, worker] : plan) {
+    if (worker.empty() || worker == me) continue;
+    auto it = planned_.find(task);
+    std::pair<std::string, absl::Time> entry =
+        it != planned_.end() && it->second.first == worker ? it->second
+                                                           : std::make_pair(worker, local_now);
+    if (local_now - entry.second >= grace) overdue.insert(task);
+    seen.emplace(task, std::move(entry));
+  }
+  planned_.swap(seen);  // forgets tasks no longer planned for another worker
+  return overdue;
+}
+
 absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& label) {
   IssueQuery query;
   query.state = IssueQuery::State::kOpen;
@@ -159,8 +191,16 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         const RegistrationEntry own = registry_->OwnEntry();
         if (active[me] >= own.record.max_tasks) return absl::OkStatus();  // at capacity
 
+        // The two lists are two requests: an issue relabelled in between shows in both. The
+        // later-listed in-progress entry is the fresher one, unless the queued one is newer.
+        std::map<int64_t, absl::Time> running_at;
+        for (const Issue& issue : *running) running_at[issue.number] = issue.updated_at;
         for (const Issue& issue : *queued) {
           if (TaskStateOf(issue, labels_) != TaskState::kQueued) continue;
+          if (auto r = running_at.find(issue.number);
+              r != running_at.end() && r->second >= issue.updated_at) {
+            continue;
+          }
           Candidate c;
           c.issue = issue;
           c.task = ReadTaskIssue(issue, labels_, MaxAttempts());
@@ -197,12 +237,53 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         std::sort(candidates.begin(), candidates.end(), [](const TaskView& a, const TaskView& b) {
           return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
         });
+        // At the drain (no more candidates than live workers) plans computed a moment apart
+        // disagree when they rest on loads, which change with every hand-out and completion and
+        // are seen late: two workers that just finished each see themselves free and the other
+        // still busy, and both take the last task. So at the drain the plan ignores loads below
+        // a worker's capacity (every sidecar then computes the same plan from the registrations
+        // alone), and a sidecar counts the tasks its worker finished within the settle delay as
+        // still held when judging whether the worker is full, as others may still see them:
+        // two capacity-1 workers that just finished then both wait for the next poll rather
+        // than both claim.
+        const bool drain = views.size() > 1 && candidates.size() <= views.size();
+        const absl::Time local_now = ctx_.clock->Now();
+        uint32_t own_load = active[me];
+        if (drain) {
+          own_load += RecentlyFinished(local_now);
+          for (WorkerView& v : views) {
+            const uint32_t load = v.id == me ? own_load : v.active_tasks;
+            v.active_tasks = load >= v.max_tasks ? v.max_tasks : 0;
+          }
+        }
+        std::map<std::string, std::string> plan;  // task -> planned worker ("" for none)
+        std::optional<std::string> pick;
+        for (const Assignment& a : balancer.Assign(views, candidates)) {
+          plan[a.task_id] = a.worker_id;
+          if (!pick.has_value() && a.worker_id == me) pick = a.task_id;
+        }
+        // At the drain a task the plan gives to another worker is left to it (claiming it too
+        // would most likely lose: two writes) until it has been planned for that worker for a
+        // grace period without being taken: then that worker is not taking work, and anyone
+        // may — staggered by a settle delay per rank of the worker id, so that idle sidecars
+        // do not all claim it at once. (The grace counts from when the drain began: before it,
+        // plans reach far ahead of what workers are taking.) Before the drain there are more tasks than workers, and
+        // a fallback is most likely a task nobody is about to take (it is pre-checked all the
+        // same).
+        size_t rank = 0;
+        for (const WorkerView& v : views) rank += v.id < me ? 1 : 0;
+        const absl::Duration settle = ctx_.config->github_claim_settle;
+        const std::set<std::string> overdue =
+            Overdue(drain ? plan : std::map<std::string, std::string>(), local_now,
+                    2 * ctx_.options->poll_interval + settle * static_cast<int64_t>(rank + 1));
+        const bool room = own_load < own.record.max_tasks;
         std::vector<std::string> order;
-        std::optional<std::string> pick = balancer.PickFor(me, views, candidates);
         if (pick.has_value()) order.push_back(*pick);
         for (const TaskView& c : candidates) {
-          if (Supports(supported, c.type) && Requested(wanted, c.type) &&
-              (order.empty() || c.id != order.front())) {
+          if (!Supports(supported, c.type) || !Requested(wanted, c.type)) continue;
+          if (pick.has_value() && c.id == *pick) continue;
+          const std::string& planned = plan[c.id];
+          if (!drain || planned == me || (planned.empty() && room) || overdue.count(c.id) > 0) {
             order.push_back(c.id);
           }
         }
@@ -222,8 +303,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           // workers, views a moment apart give overlapping plans: then look at the claims first
           // (a conditional read) rather than post a claim that would probably lose and have to
           // be withdrawn (two writes).
-          options.precheck = !pick.has_value() || id != *pick ||
-                             (views.size() > 1 && candidates.size() <= views.size());
+          options.precheck = !pick.has_value() || id != *pick || drain;
           if (c.orphan) {
             options.recovered_from = c.lost_by;
             options.lapsed_at = c.lapsed_at;
@@ -336,6 +416,7 @@ absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t
   if (!done.ok()) return fail(done.status());
   ctx_.issues->Put(*done);
   ctx_.held->Remove(id, token);
+  NoteFinished();
   registry_->RecordCompletion(task.task.type);
   ctx_.notifier->Notify();
   return ReadTaskIssue(*done, labels_, MaxAttempts()).task;
@@ -395,6 +476,7 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   // The lock is released either way; a failed relabel leaves the task in progress under a dead
   // claim, which the next NextTask anywhere recovers as an orphan.
   ctx_.held->Remove(id, token);
+  NoteFinished();
   ctx_.notifier->Notify();
   if (!moved.ok()) return moved.status();
   ctx_.issues->Put(*moved);

@@ -9,7 +9,13 @@
 //                claims the pick (one POST, no pre-check: the labels say it is queued), and on
 //                winning relabels the issue in-progress and records the attempt in ONE PATCH.
 //                Losing costs the withdrawal; then the next candidate (at most
-//                GitHubOptions::max_claims_per_next claims per attempt).
+//                GitHubOptions::max_claims_per_next claims per attempt). At the queue's drain
+//                (no more candidates than live workers, where plans a moment apart overlap) a
+//                candidate the plan gives to another worker is left to it until it has stayed
+//                so for a grace period (two poll intervals and the claim settle delay), and a
+//                sidecar counts the tasks its worker finished within the settle delay as still
+//                held, as others may still see them, so that two sidecars never both see
+//                themselves as the less loaded one.
 //   CompleteTask fencing check (claims listed afresh), then ONE PATCH closes the issue with the
 //                done label and the result appended to its body. The claim stays as the record
 //                of who did the work.
@@ -35,10 +41,13 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/github/claims.h"
 #include "core/github/github_context.h"
@@ -88,11 +97,26 @@ class GitHubTasks {
   // in) shows a later claim on that lock by another worker. No request.
   bool ContendedAfter(int64_t issue, const std::string& name, uint64_t token);
   uint32_t MaxAttempts() const;
+  // Notes that this worker finished a task now (see RecentlyFinished).
+  void NoteFinished() ABSL_LOCKS_EXCLUDED(mu_);
+  // How many tasks this worker finished within the last GITHUB_CLAIM_SETTLE_MS (local clock):
+  // other sidecars may not see those ends yet and count them as still held.
+  uint32_t RecentlyFinished(absl::Time local_now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Records `plan` (task -> planned worker, "" for none) as seen at `local_now` and returns the
+  // tasks planned for one and the same other worker for at least `grace` in a row: that worker
+  // is not taking them.
+  std::set<std::string> Overdue(const std::map<std::string, std::string>& plan,
+                                absl::Time local_now, absl::Duration grace)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   GitHubContext ctx_;
   Registry* const registry_;
   LockProtocol* const locks_;
   const TaskLabels labels_;
+  absl::Mutex mu_;
+  std::vector<absl::Time> finished_ ABSL_GUARDED_BY(mu_);  // local times, ascending
+  // Task -> (the other worker the plan gives it to, since when on the local clock).
+  std::map<std::string, std::pair<std::string, absl::Time>> planned_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tasksentinel::github

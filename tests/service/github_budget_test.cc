@@ -533,18 +533,16 @@ class GitHubBudget : public ::testing::Test {
 
     // The budgets (NextTask -> CompleteTask, amortised): 3 content-creating requests (claim,
     // hand-out relabel, closing PATCH) and 6 requests in all, excluding 304s. GitHub has no
-    // compare-and-swap, so when two sidecars' plans overlap (views a moment apart, mostly as the
-    // queue drains) the later claim loses and is withdrawn: that costs its POST and DELETE and
-    // one list. One worker never contends and must meet the budget exactly; several may exceed
-    // it by those costs only, for at most one lost claim in ten tasks.
+    // compare-and-swap, so a claim that loses to another sidecar's costs its POST, its DELETE
+    // and a list: the budget holds only if the sidecars' plans keep them apart, at the queue's
+    // drain too (github_tasks.h). Lost claims are reported (and must stay rare); the budget
+    // itself is not relaxed for them.
     const int64_t lost = life.method("DELETE");
     Record(tag + ".lost_claims", absl::StrCat(lost));
-    if (workers == 1) EXPECT_EQ(lost, 0) << tag << ": a lone worker lost a claim";
-    EXPECT_LE(lost * 10, kTasks) << tag << ": more than one lost claim in ten tasks";
-    EXPECT_LE(life.writes, 3 * kTasks + 2 * lost)
+    EXPECT_LE(life.writes, 3 * kTasks)
         << tag << ": more than 3 content-creating requests per task (" << life.writes << " for "
         << kTasks << " tasks, " << lost << " lost claims)";
-    EXPECT_LE(life.costly, 6 * kTasks + 3 * lost)
+    EXPECT_LE(life.costly, 6 * kTasks)
         << tag << ": more than 6 requests (excluding 304s) per task (" << life.costly << " for "
         << kTasks << " tasks, " << lost << " lost claims)";
     // Cross-check: fakehub's primary counter agrees with the log.

@@ -191,7 +191,8 @@ TEST_F(TasksTest, NonRetryableFailureDeadLettersAtOnce) {
 }
 
 TEST_F(TasksTest, ADeadWorkersTaskIsRecoveredByExactlyOneOfThreeSidecars) {
-  auto d = world_.Sidecar("worker-d");
+  // D ("worker-0", first in id order, so the plan gives it the one task) takes the task.
+  auto d = world_.Sidecar("worker-0");
   TS_ASSERT_OK(d->Register());
   TaskRecord t = Create(*d, "long job");
   std::optional<HandedOutTask> lost = Next(*d);
@@ -209,7 +210,8 @@ TEST_F(TasksTest, ADeadWorkersTaskIsRecoveredByExactlyOneOfThreeSidecars) {
   for (GitHubCoordinator* o : others) EXPECT_FALSE(Next(*o).has_value());  // lock-delay
   world_.clock.Advance(absl::Seconds(5));
 
-  // All three go for it at once: B and C while A's claim is being posted.
+  // All three go for it at once: B and C while A's claim is being posted. At the drain the plan
+  // gives the task to A (least loaded, then id), so B and C leave it to A: no claim to lose.
   std::optional<HandedOutTask> b_got, c_got;
   world_.OnceOnWrite({"LOCK_CLAIM", "worker-a"}, [&] {
     b_got = Next(*b);
@@ -221,13 +223,13 @@ TEST_F(TasksTest, ADeadWorkersTaskIsRecoveredByExactlyOneOfThreeSidecars) {
   ASSERT_TRUE(a_got.has_value());  // the lowest claim
   EXPECT_EQ(a_got->task.id, t.id);
   EXPECT_EQ(a_got->task.attempts, 2u);  // the lost attempt counts
-  EXPECT_TRUE(absl::StrContains(a_got->task.last_error, "worker-d"));
+  EXPECT_TRUE(absl::StrContains(a_got->task.last_error, "worker-0"));
   auto claims = Claims(t);
-  ASSERT_EQ(claims.size(), 2u);  // D's (history) and A's; B's and C's were withdrawn
-  EXPECT_EQ(claims[0].second.worker_id, "worker-d");
+  ASSERT_EQ(claims.size(), 2u);  // D's (history) and A's
+  EXPECT_EQ(claims[0].second.worker_id, "worker-0");
   EXPECT_EQ(claims[1].second.worker_id, "worker-a");
-  EXPECT_EQ(claims[1].second.recovered_from, "worker-d");
-  EXPECT_TRUE(absl::StrContains(claims[1].first.body, "recovered from worker-d, lease lapsed"));
+  EXPECT_EQ(claims[1].second.recovered_from, "worker-0");
+  EXPECT_TRUE(absl::StrContains(claims[1].first.body, "recovered from worker-0, lease lapsed"));
 
   // D comes back: its lock is reported lost, its token refused.
   absl::StatusOr<HeartbeatResult> hb = d->Heartbeat({});
@@ -240,7 +242,7 @@ TEST_F(TasksTest, ADeadWorkersTaskIsRecoveredByExactlyOneOfThreeSidecars) {
 }
 
 TEST_F(TasksTest, AnOrphanWithNoAttemptLeftIsDeadLettered) {
-  auto d = world_.Sidecar("worker-d");
+  auto d = world_.Sidecar("worker-0");  // first in id order: the plan gives it the task
   TS_ASSERT_OK(d->Register());
   TaskRecord t = Create(*d, "last try", "", 0, 1);
   ASSERT_TRUE(Next(*d).has_value());
@@ -255,10 +257,12 @@ TEST_F(TasksTest, AnOrphanWithNoAttemptLeftIsDeadLettered) {
 }
 
 TEST_F(TasksTest, UnderLagTwoSidecarsMayGetATaskButOnlyTheEarlierClaimCompletesIt) {
-  auto b = world_.Sidecar("worker-b");
-  TS_ASSERT_OK(b->Register());
   TaskRecord t = Create(*a_, "contested");
-  world_.api.SetLag(absl::Seconds(3));  // A's claim is late to show
+  // B's registration and A's claim are late to show. A, not seeing B, plans the task for itself;
+  // B ("worker-0", first in id order) plans it for itself too.
+  world_.api.SetLag(absl::Seconds(3));
+  auto b = world_.Sidecar("worker-0");
+  TS_ASSERT_OK(b->Register());
   std::optional<HandedOutTask> b_got;
   world_.OnceOnWrite({"LOCK_CLAIM", "worker-a"}, [&] {
     world_.api.SetLag(absl::ZeroDuration());
@@ -273,6 +277,28 @@ TEST_F(TasksTest, UnderLagTwoSidecarsMayGetATaskButOnlyTheEarlierClaimCompletesI
   absl::StatusOr<TaskRecord> done = a_->CompleteTask(t.id, a_got->lock.token, "a's result");
   TS_ASSERT_OK(done);
   EXPECT_EQ(a_->GetTask(t.id)->result, "a's result");
+}
+
+// At the drain (no more tasks than live workers) a sidecar leaves a task the plan gives to
+// another worker to that worker, posting nothing, until the task has stayed planned for it for
+// the grace period without being taken: two poll intervals and one settle delay per rank of the
+// own worker id (B is second: 2 s + 2 x 1 s here).
+TEST_F(TasksTest, AtTheDrainATaskIsLeftToItsPlannedWorkerForAGracePeriod) {
+  auto b = world_.Sidecar("worker-b");
+  TS_ASSERT_OK(b->Register());
+  TaskRecord t = Create(*a_, "for a");  // A and B idle: least loaded, then id, gives it to A
+  world_.api.ResetCounts();
+  EXPECT_FALSE(Next(*b).has_value());
+  world_.clock.Advance(absl::Seconds(2));
+  EXPECT_FALSE(Next(*b).has_value());
+  world_.clock.Advance(absl::Seconds(1));
+  EXPECT_FALSE(Next(*b).has_value());
+  EXPECT_EQ(world_.api.counts().writes(), 0) << "a deferring sidecar posted something";
+  // A does not ask for work; after the grace B takes the task.
+  world_.clock.Advance(absl::Seconds(1));
+  std::optional<HandedOutTask> got = Next(*b);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->task.id, t.id);
 }
 
 TEST_F(TasksTest, APersonsIssueIsATaskAndReleasingATaskLockRequeuesIt) {
