@@ -116,9 +116,9 @@ absl::StatusOr<LockSite> LockProtocol::Locate(const std::string& name) {
     }
   }
   if (!site.task) {
-    absl::StatusOr<int64_t> coordination = ctx_.coordination->Number();
-    if (!coordination.ok()) return coordination.status();
-    site = LockSite{*coordination, false};
+    absl::StatusOr<int64_t> locks = ctx_.locks_issue->Number();
+    if (!locks.ok()) return locks.status();
+    site = LockSite{*locks, false};
   }
   Remember(name, site);
   return site;
@@ -134,15 +134,9 @@ std::optional<absl::Time> LockProtocol::ClosedAt(const LockSite& site) {
 absl::StatusOr<LockState> LockProtocol::JudgeSnapshot(const LockSite& site,
                                                       const std::string& name,
                                                       const CommentSnapshot& snapshot) {
-  RegistryView registry;
-  if (site.task) {
-    absl::StatusOr<RegistryView> view = registry_->View();
-    if (!view.ok()) return view.status();
-    registry = *std::move(view);
-  } else {
-    registry = registry_->ViewOf(snapshot);
-  }
-  return JudgeLock(name, snapshot, registry, ctx_.api->ServerNow(), ctx_.config->lock_delay,
+  absl::StatusOr<RegistryView> registry = registry_->View();
+  if (!registry.ok()) return registry.status();
+  return JudgeLock(name, snapshot, *registry, ctx_.api->ServerNow(), ctx_.config->lock_delay,
                    ctx_.config->stale_threshold, ClosedAt(site));
 }
 
@@ -333,7 +327,7 @@ absl::StatusOr<JudgedClaim> LockProtocol::CheckFence(const LockSite& site,
 absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockInfo>& held) {
   std::vector<LockInfo> lost;
   if (held.empty()) return lost;
-  std::optional<RegistryView> registry;  // for task issues: listed once, when needed
+  std::optional<RegistryView> registry;  // listed once, when needed
   std::map<int64_t, SnapshotPtr> snapshots;
   for (const LockInfo& lock : held) {
     absl::StatusOr<LockSite> site = Locate(lock.name);
@@ -344,13 +338,13 @@ absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockI
       if (!fresh.ok()) return fresh.status();
       snapshot = *fresh;
     }
-    if (site->task && !registry.has_value()) {
+    if (!registry.has_value()) {
       absl::StatusOr<RegistryView> view = registry_->View();
       if (!view.ok()) return view.status();
       registry = *std::move(view);
     }
     const LockState state =
-        JudgeLock(lock.name, *snapshot, site->task ? *registry : registry_->ViewOf(*snapshot),
+        JudgeLock(lock.name, *snapshot, *registry,
                   ctx_.api->ServerNow(), ctx_.config->lock_delay, ctx_.config->stale_threshold,
                   ClosedAt(*site));
     absl::StatusOr<JudgedClaim> verdict =
@@ -437,7 +431,7 @@ absl::StatusOr<ReleaseOutcome> LockProtocol::Release(const LockSite& site,
     return ReleaseOutcome::kReleased;
   }
   if (mine && (c->live || !site.task)) {
-    // A waiting claim of ours (it would be served later), or a dead one on the coordination
+    // A waiting claim of ours (it would be served later), or a dead one on the locks
     // issue (no history to keep there): take it back.
     if (absl::Status s = Withdraw(id, WritePriority::kRelease); !s.ok()) return s;
   }

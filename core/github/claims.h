@@ -2,7 +2,7 @@
 //
 // GitHub has no compare-and-swap, so a lock is taken by posting and then reading:
 //   1. Post a LOCK_CLAIM comment on the lock's issue (a task's issue for a task lock, the
-//      coordination issue for any other name). Its comment id is the candidate fencing token.
+//      locks issue for any other name). Its comment id is the candidate fencing token.
 //   2. Wait GITHUB_CLAIM_SETTLE_MS through the Clock, then list the issue's comments. While the
 //      own claim is not visible yet, list again (GitHubOptions::visibility_retries times, each
 //      after another wait); if it never shows, delete it and report "not acquired".
@@ -63,7 +63,7 @@ namespace tasksentinel::github {
 // Where a lock's claims live.
 struct LockSite {
   int64_t issue = 0;
-  bool task = false;  // a task's issue (else the coordination issue)
+  bool task = false;  // a task's issue (else the locks issue)
 };
 
 // One claim judged at one moment.
@@ -118,7 +118,7 @@ class LockProtocol {
   LockProtocol(const GitHubContext& ctx, Registry* registry);
 
   // Where lock `name` lives: a decimal name of a task issue is that issue; any other name
-  // lives on the coordination issue. Remembered per name.
+  // lives on the locks issue (found or created on first use). Remembered per name.
   absl::StatusOr<LockSite> Locate(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
   // Records where `name` lives (NextTask knows it from the queue).
   void Remember(const std::string& name, const LockSite& site) ABSL_LOCKS_EXCLUDED(mu_);
@@ -173,8 +173,7 @@ class LockProtocol {
   absl::StatusOr<std::vector<LockInfo>> ListOn(int64_t issue, bool task);
 
  private:
-  // Judges with a registry view matching the site (the coordination issue's own snapshot when
-  // the site is the coordination issue).
+  // Judges with the registry (the coordination issue, listed conditionally).
   absl::StatusOr<LockState> JudgeSnapshot(const LockSite& site, const std::string& name,
                                           const CommentSnapshot& snapshot);
   // CheckFence's verdict on `state` (from `snapshot`).

@@ -13,9 +13,27 @@ void SleepFor(Clock& clock, absl::Duration d) {
   clock.AwaitWithTimeout(&mu, absl::Condition(&kNever), d);
 }
 
+const WellKnownIssue& CoordinationIssueKind() {
+  static const WellKnownIssue kKind{
+      kCoordinationLabel, kCoordinationTitle,
+      "Task Sentinel sidecars coordinate through the comments of this issue: worker "
+      "registrations and leases, and shared memory. Please do not edit or delete its comments, "
+      "and keep it open."};
+  return kKind;
+}
+
+const WellKnownIssue& LocksIssueKind() {
+  static const WellKnownIssue kKind{
+      kLocksLabel, kLocksTitle,
+      "Task Sentinel sidecars take named locks through the comments of this issue: a lock is "
+      "held by the earliest live claim comment naming it. Please do not edit or delete its "
+      "comments, and keep it open."};
+  return kKind;
+}
+
 CoordinationIssue::CoordinationIssue(GitHubApi* api, Clock* clock, absl::Duration settle,
-                                     int retries)
-    : api_(api), clock_(clock), settle_(settle), retries_(retries) {}
+                                     int retries, const WellKnownIssue& kind)
+    : api_(api), clock_(clock), settle_(settle), retries_(retries), kind_(kind) {}
 
 absl::StatusOr<int64_t> CoordinationIssue::Number() {
   absl::MutexLock lock(&mu_);  // held across the search: one search per sidecar
@@ -25,11 +43,21 @@ absl::StatusOr<int64_t> CoordinationIssue::Number() {
   return found;
 }
 
+absl::StatusOr<std::optional<int64_t>> CoordinationIssue::Existing() {
+  absl::MutexLock lock(&mu_);
+  if (number_.has_value()) return number_;
+  bool seen = false;
+  absl::StatusOr<std::optional<int64_t>> lowest = Lowest(std::nullopt, &seen);
+  if (!lowest.ok()) return lowest.status();
+  if (lowest->has_value()) number_ = **lowest;
+  return *lowest;
+}
+
 absl::StatusOr<std::optional<int64_t>> CoordinationIssue::Lowest(std::optional<int64_t> must_see,
                                                                 bool* seen) {
   IssueQuery query;
   query.state = IssueQuery::State::kOpen;
-  query.labels = {kCoordinationLabel};
+  query.labels = {kind_.label};
   absl::StatusOr<Read<std::vector<Issue>>> read = api_->ListIssues(query);
   if (!read.ok()) return read.status();
   std::optional<int64_t> lowest;
@@ -48,12 +76,9 @@ absl::StatusOr<int64_t> CoordinationIssue::FindOrCreate() {
   if (lowest->has_value()) return **lowest;
 
   IssueDraft draft;
-  draft.title = kCoordinationTitle;
-  draft.body =
-      "Task Sentinel sidecars coordinate through the comments of this issue: worker "
-      "registrations and leases, named locks and shared memory. Please do not edit or delete "
-      "its comments, and keep it open.";
-  draft.labels = {kCoordinationLabel};
+  draft.title = kind_.title;
+  draft.body = kind_.body;
+  draft.labels = {kind_.label};
   absl::StatusOr<Issue> mine = api_->CreateIssue(draft, WritePriority::kClaim);
   if (!mine.ok()) return mine.status();
 

@@ -1,6 +1,11 @@
-// The coordination issue: the one open issue (labelled `sentinel:coordination`) that holds the
-// workers' registrations, the named locks' claims and the shared memory. Every sidecar finds it
-// at start-up, or creates it when there is none.
+// The sidecars' well-known issues, each the one open issue carrying its label:
+//   - the coordination issue (`sentinel:coordination`) holds the workers' registrations and the
+//     shared memory; every sidecar finds it at start-up, or creates it when there is none;
+//   - the locks issue (`sentinel:locks`) holds the claims of named locks (a task's lock lives on
+//     the task's issue); found or created when the first named lock is taken, so a deployment
+//     that only runs tasks never has one. Kept apart from the coordination issue, whose list
+//     changes with every heartbeat, so that looking at the locks is answered by 304s while they
+//     do not change.
 //
 // Why it is safe: two sidecars starting together may both find none and both create one. Each
 // then lists again (after the claim settle delay, a few times while its own is not visible yet),
@@ -26,15 +31,31 @@ namespace tasksentinel::github {
 
 inline constexpr char kCoordinationLabel[] = "sentinel:coordination";
 inline constexpr char kCoordinationTitle[] = "Task Sentinel coordination";
+inline constexpr char kLocksLabel[] = "sentinel:locks";
+inline constexpr char kLocksTitle[] = "Task Sentinel locks";
+
+// Which well-known issue: its label, and the title and body it is created with.
+struct WellKnownIssue {
+  const char* label;
+  const char* title;
+  const char* body;
+};
+// The coordination issue (registrations, memory).
+const WellKnownIssue& CoordinationIssueKind();
+// The locks issue (named locks' claims).
+const WellKnownIssue& LocksIssueKind();
 
 class CoordinationIssue {
  public:
   // `api` and `clock` must outlive this. `settle` is how long a new issue is given to become
-  // visible; `retries` how many more lists wait for it.
-  CoordinationIssue(GitHubApi* api, Clock* clock, absl::Duration settle, int retries);
+  // visible; `retries` how many more lists wait for it. `kind` says which issue.
+  CoordinationIssue(GitHubApi* api, Clock* clock, absl::Duration settle, int retries,
+                    const WellKnownIssue& kind = CoordinationIssueKind());
 
-  // The coordination issue's number, found or created on first use.
+  // The issue's number, found or created on first use.
   absl::StatusOr<int64_t> Number() ABSL_LOCKS_EXCLUDED(mu_);
+  // The issue's number if it exists (one conditional list until it is found); creates nothing.
+  absl::StatusOr<std::optional<int64_t>> Existing() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   absl::StatusOr<int64_t> FindOrCreate();
@@ -45,6 +66,7 @@ class CoordinationIssue {
   Clock* const clock_;
   const absl::Duration settle_;
   const int retries_;
+  const WellKnownIssue kind_;
   absl::Mutex mu_;
   std::optional<int64_t> number_ ABSL_GUARDED_BY(mu_);
 };

@@ -86,7 +86,8 @@ struct GitHubContext {
   const Config* config;
   HeldLocks* held;
   IssueViews* views;
-  CoordinationIssue* coordination;
+  CoordinationIssue* coordination;  // registrations and memory
+  CoordinationIssue* locks_issue;   // named locks
   IssueCache* issues;
   GitHubStats* stats;
   const GitHubOptions* options;

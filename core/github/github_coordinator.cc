@@ -20,8 +20,10 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
       clock_(clock),
       views_(api, &stats_.foreign_comments),
       coordination_(api, clock, config.github_claim_settle, options.visibility_retries),
-      ctx_{api, clock, &notifier_, &config_, &held_, &views_, &coordination_, &issues_, &stats_,
-           &options_},
+      locks_issue_(api, clock, config.github_claim_settle, options.visibility_retries,
+                   github::LocksIssueKind()),
+      ctx_{api,           clock,         &notifier_, &config_, &held_,   &views_,
+           &coordination_, &locks_issue_, &issues_,   &stats_,  &options_},
       registry_(ctx_),
       locks_(ctx_, &registry_),
       tasks_(ctx_, &registry_, &locks_),
@@ -77,15 +79,17 @@ absl::StatusOr<int> GitHubCoordinator::Deregister() {
     if (!out.ok()) return out.status();
     if (*out == ReleaseOutcome::kReleased) ++released;
   }
-  // Any other claim of this worker on the coordination issue (e.g. left by a crash).
-  absl::StatusOr<int64_t> issue = coordination_.Number();
+  // Any other claim of this worker on the locks issue (e.g. left by a crash).
+  absl::StatusOr<std::optional<int64_t>> issue = locks_issue_.Existing();
   if (!issue.ok()) return issue.status();
-  absl::StatusOr<github::SnapshotPtr> snapshot = views_.Refresh(*issue, clock_->Now());
-  if (!snapshot.ok()) return snapshot.status();
-  for (const github::ViewedComment& c : (*snapshot)->comments) {
-    const github::ClaimRecord* r = c.As<github::ClaimRecord>();
-    if (r != nullptr && r->worker_id == config_.worker_id) {
-      if (absl::Status s = locks_.Withdraw(c.comment.id); !s.ok()) return s;
+  if (issue->has_value()) {
+    absl::StatusOr<github::SnapshotPtr> snapshot = views_.Refresh(**issue, clock_->Now());
+    if (!snapshot.ok()) return snapshot.status();
+    for (const github::ViewedComment& c : (*snapshot)->comments) {
+      const github::ClaimRecord* r = c.As<github::ClaimRecord>();
+      if (r != nullptr && r->worker_id == config_.worker_id) {
+        if (absl::Status s = locks_.Withdraw(c.comment.id); !s.ok()) return s;
+      }
     }
   }
   if (absl::Status s = registry_.Depart(); !s.ok()) return s;
@@ -142,10 +146,15 @@ absl::StatusOr<ReleaseOutcome> GitHubCoordinator::ReleaseLock(const std::string&
 }
 
 absl::StatusOr<std::vector<LockInfo>> GitHubCoordinator::ListLocks() {
-  absl::StatusOr<int64_t> issue = coordination_.Number();
+  std::vector<LockInfo> named;
+  absl::StatusOr<std::optional<int64_t>> issue = locks_issue_.Existing();
   if (!issue.ok()) return issue.status();
-  absl::StatusOr<std::vector<LockInfo>> out = locks_.ListOn(*issue, /*task=*/false);
-  if (!out.ok()) return out.status();
+  if (issue->has_value()) {
+    absl::StatusOr<std::vector<LockInfo>> on = locks_.ListOn(**issue, /*task=*/false);
+    if (!on.ok()) return on.status();
+    named = *std::move(on);
+  }
+  absl::StatusOr<std::vector<LockInfo>> out = std::move(named);
   absl::StatusOr<std::vector<github::Issue>> running = tasks_.InProgress();
   if (!running.ok()) return running.status();
   for (const github::Issue& task : *running) {

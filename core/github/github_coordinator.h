@@ -2,7 +2,7 @@
 // semantics and the same validation errors as the embedded store (EmbeddedCoordinator), built
 // from the GitHub protocols of this directory (docs/protocol.md is the design):
 //
-//   coordination_issue.h  the issue that holds registrations, named locks and memory
+//   coordination_issue.h  the issues that hold registrations and memory, and named locks
 //   comment_view.h        cached, conditionally refreshed lists of an issue's comments
 //   records.h             the comment format
 //   registry.h            registration, heartbeats (one PATCH each), leases, epochs
@@ -120,6 +120,7 @@ class GitHubCoordinator final : public Coordinator {
   github::GitHubStats stats_;
   github::IssueViews views_;
   github::CoordinationIssue coordination_;
+  github::CoordinationIssue locks_issue_;
   github::IssueCache issues_;
   github::GitHubContext ctx_;
   github::Registry registry_;

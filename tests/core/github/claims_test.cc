@@ -18,12 +18,26 @@ using github::ClaimRecord;
 class ClaimsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Named locks live on the locks issue, created by the first named lock taken: an earlier
+    // sidecar takes one and leaves.
+    auto first = world_.Sidecar("worker-0");
+    TS_ASSERT_OK(first->Register());
+    coordination_ = world_.CoordinationIssue();
+    ASSERT_NE(coordination_, 0);
+    EXPECT_EQ(world_.LocksIssue(), 0);
+    absl::StatusOr<AcquireAttempt> taken = first->AcquireLock(Req("first"), nullptr);
+    TS_ASSERT_OK(taken);
+    ASSERT_TRUE(taken->acquired);
+    TS_ASSERT_OK(first->Deregister());
+    locks_ = world_.LocksIssue();
+    ASSERT_NE(locks_, 0);
+    ASSERT_NE(locks_, coordination_);
+    EXPECT_TRUE(world_.Records<ClaimRecord>(locks_).empty());  // withdrawn on leaving
+
     a_ = world_.Sidecar("worker-a");
     b_ = world_.Sidecar("worker-b");
     TS_ASSERT_OK(a_->Register());
     TS_ASSERT_OK(b_->Register());
-    coordination_ = world_.CoordinationIssue();
-    ASSERT_NE(coordination_, 0);
   }
 
   static AcquireRequest Req(const std::string& name,
@@ -34,10 +48,10 @@ class ClaimsTest : public ::testing::Test {
     return r;
   }
 
-  // The claims of `lock` on the coordination issue, ascending id.
+  // The claims of `lock` on the locks issue, ascending id.
   std::vector<std::pair<github::Comment, ClaimRecord>> Claims(const std::string& lock) {
     std::vector<std::pair<github::Comment, ClaimRecord>> out;
-    for (auto& c : world_.Records<ClaimRecord>(coordination_)) {
+    for (auto& c : world_.Records<ClaimRecord>(locks_)) {
       if (c.second.lock == lock) out.push_back(c);
     }
     return out;
@@ -47,6 +61,7 @@ class ClaimsTest : public ::testing::Test {
   std::unique_ptr<GitHubCoordinator> a_;
   std::unique_ptr<GitHubCoordinator> b_;
   int64_t coordination_ = 0;
+  int64_t locks_ = 0;
 };
 
 TEST_F(ClaimsTest, SingleClaimantWinsWithItsCommentIdAsToken) {
@@ -191,10 +206,9 @@ TEST_F(ClaimsTest, ReleaseIsExactAndIdempotent) {
   EXPECT_EQ(*a_->ReleaseLock("deploy", token), ReleaseOutcome::kReleased);
   EXPECT_EQ(*a_->ReleaseLock("deploy", token), ReleaseOutcome::kNotHeld);
   EXPECT_TRUE(Claims("deploy").empty());
-  // A registration's id is no claim of this lock.
-  auto regs = world_.Records<github::RegistrationRecord>(coordination_);
-  ASSERT_FALSE(regs.empty());
-  TS_EXPECT_CODE(a_->ReleaseLock("deploy", regs[0].first.id), kInvalidArgument);
+  // Another comment on the locks issue (a person's) is no claim of this lock.
+  const int64_t remark = world_.api.AddComment(locks_, "who holds deploy?", "a-person");
+  TS_EXPECT_CODE(a_->ReleaseLock("deploy", remark), kInvalidArgument);
   // The lock is free again at once (no lock-delay after a release).
   absl::StatusOr<AcquireAttempt> b_got = b_->AcquireLock(Req("deploy"), nullptr);
   TS_ASSERT_OK(b_got);
@@ -251,9 +265,10 @@ TEST_F(ClaimsTest, DeregisterReleasesEveryClaim) {
   EXPECT_TRUE(Claims("two").empty());
   absl::StatusOr<std::vector<WorkerInfo>> workers = b_->Workers(/*include_gone=*/true);
   TS_ASSERT_OK(workers);
-  ASSERT_EQ(workers->size(), 2u);
-  EXPECT_EQ((*workers)[0].record.id, "worker-a");
-  EXPECT_EQ((*workers)[0].status, WorkerStatus::kGone);
+  ASSERT_EQ(workers->size(), 3u);  // worker-0 (the set-up's, gone), worker-a, worker-b
+  EXPECT_EQ((*workers)[1].record.id, "worker-a");
+  EXPECT_EQ((*workers)[1].status, WorkerStatus::kGone);
+  EXPECT_EQ((*workers)[2].status, WorkerStatus::kActive);
   EXPECT_TRUE(b_->AcquireLock(Req("one"), nullptr)->acquired);
 }
 

@@ -58,6 +58,14 @@ struct GitHubWorld {
     return 0;
   }
 
+  // The locks issue's number (0 when there is none yet).
+  int64_t LocksIssue() {
+    for (const github::Issue& issue : api.AllIssues()) {
+      if (issue.title == github::kLocksTitle && issue.open) return issue.number;
+    }
+    return 0;
+  }
+
   // The comments of `issue` holding a record of type T.
   template <typename T>
   std::vector<std::pair<github::Comment, T>> Records(int64_t issue) {
