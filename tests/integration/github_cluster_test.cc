@@ -16,6 +16,10 @@
 //   6. 10 sidecars, 200 tasks: the share of claims lost to another sidecar under the load
 //      balancer versus plain oldest-first.
 //
+// Each scenario runs as its own target (tests/integration/BUILD.bazel selects the cases with a
+// gtest filter; a new case must be added there); `bazel test
+// //tests/integration:github_cluster_test` runs them all.
+//
 // Measured figures are printed ("[figures] ...") and recorded as test properties. With
 // CLUSTER_DEBUG set, test 3 also prints its request timeline and every hand-out.
 //
