@@ -69,6 +69,7 @@ Json ToJson(const RegistrationRecord& r) {
           {"epoch", r.epoch},
           {"lease_ms", absl::ToInt64Milliseconds(r.lease)},
           {"next_renewal_at", TimeJson(r.next_renewal_at)},
+          {"lease_expires_at", TimeJson(r.lease_expires_at)},
           {"renews_until", TimeJson(r.renews_until)},
           {"registered_at", TimeJson(r.registered_at)},
           {"capacity", {{"max_tasks", r.max_tasks}, {"active_tasks", r.active_tasks.size()}}},
@@ -89,6 +90,7 @@ RegistrationRecord RegistrationFrom(const Json& j) {
   r.epoch = j.at("epoch").get<uint64_t>();
   r.lease = absl::Milliseconds(j.at("lease_ms").get<int64_t>());
   r.next_renewal_at = TimeFrom(j, "next_renewal_at", absl::UnixEpoch());
+  r.lease_expires_at = TimeFrom(j, "lease_expires_at", absl::UnixEpoch());
   r.renews_until = TimeFrom(j, "renews_until", absl::InfinitePast());
   r.registered_at = TimeFrom(j, "registered_at", absl::UnixEpoch());
   if (auto cap = j.find("capacity"); cap != j.end() && cap->is_object()) {
@@ -249,8 +251,9 @@ std::string Summary(const Record& record) {
           [](const RegistrationRecord& r) {
             if (r.gone) return absl::StrCat("👋 ", r.worker_id, " left (epoch ", r.epoch, ")");
             return absl::StrCat("💓 ", r.worker_id, " on ", OneLine(r.hostname, 80),
-                                " is alive (epoch ", r.epoch, ", lease ", Seconds(r.lease),
-                                ", next heartbeat by ", Clock(r.next_renewal_at), ")");
+                                " is alive (epoch ", r.epoch, ", lease until ",
+                                Clock(r.lease_expires_at), ", next heartbeat by ",
+                                Clock(r.next_renewal_at), ")");
           },
           [](const ClaimRecord& r) {
             std::string s = absl::StrCat("🔒 lock \"", r.lock, "\" claimed by ", r.worker_id,

@@ -48,6 +48,9 @@ struct RegistrationRecord {
   uint64_t epoch = 0;
   absl::Duration lease = absl::ZeroDuration();
   absl::Time next_renewal_at = absl::UnixEpoch();  // when the next heartbeat is due
+  // When the lease expires unless renewed, as the writer estimated it (its GitHub time + lease),
+  // for people and tools. Sidecars judge by the comment's updated_at + lease instead.
+  absl::Time lease_expires_at = absl::UnixEpoch();
   // A heartbeat's: the end of the lease it renews (InfinitePast on an epoch's first write). A
   // heartbeat that lands later than that renews nothing (see RegistrationEntry::LeaseEnd).
   absl::Time renews_until = absl::InfinitePast();

@@ -171,6 +171,7 @@ RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now) {
   r.epoch = epoch;
   r.lease = ctx_.config->stale_threshold * (stretch_next_ ? 2 : 1);
   r.next_renewal_at = now + ctx_.config->heartbeat_interval;
+  r.lease_expires_at = now + r.lease;
   r.registered_at = registered_at_ == absl::InfinitePast() ? now : registered_at_;
   r.max_tasks = max_tasks_;
   r.supported_task_types = ctx_.config->supported_task_types;

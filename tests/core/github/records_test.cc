@@ -24,6 +24,19 @@ T RoundTrip(const T& record) {
   return back != nullptr ? *back : T{};
 }
 
+// The example in docs/protocol.md ("Every comment the sidecar writes ...") is this output.
+TEST(RecordsTest, TheDocumentedClaimCommentIsWhatIsWritten) {
+  github::ClaimRecord r;
+  r.lock = "42";
+  r.worker_id = "worker-7";
+  r.epoch = 3;
+  r.ttl = absl::Minutes(5);
+  EXPECT_EQ(github::CommentBody(r),
+            "🔒 lock \"42\" claimed by worker-7 (epoch 3, ttl 300s)\n"
+            "<!-- task-sentinel {\"epoch\":3,\"lock\":\"42\",\"ttl_ms\":300000,"
+            "\"type\":\"LOCK_CLAIM\",\"v\":1,\"worker_id\":\"worker-7\"} -->");
+}
+
 TEST(RecordsTest, RegistrationRoundTrips) {
   RegistrationRecord r;
   r.worker_id = "worker-7";
@@ -33,6 +46,7 @@ TEST(RecordsTest, RegistrationRoundTrips) {
   r.lease = absl::Seconds(120);
   r.next_renewal_at = absl::FromUnixSeconds(1'800'000'030);
   r.renews_until = absl::FromUnixSeconds(1'800'000'020);
+  r.lease_expires_at = absl::FromUnixSeconds(1'800'000'060);
   r.registered_at = absl::FromUnixMicros(1'800'000'000'123'456);
   r.max_tasks = 4;
   r.supported_task_types = {"build", "test"};
@@ -49,6 +63,7 @@ TEST(RecordsTest, RegistrationRoundTrips) {
   EXPECT_EQ(back.lease, absl::Seconds(120));
   EXPECT_EQ(back.next_renewal_at, r.next_renewal_at);
   EXPECT_EQ(back.renews_until, r.renews_until);
+  EXPECT_EQ(back.lease_expires_at, r.lease_expires_at);
   EXPECT_EQ(back.registered_at, r.registered_at);
   EXPECT_EQ(back.max_tasks, 4u);
   EXPECT_EQ(back.supported_task_types, r.supported_task_types);
@@ -56,6 +71,12 @@ TEST(RecordsTest, RegistrationRoundTrips) {
   EXPECT_EQ(back.memory_mb, 4096u);
   EXPECT_EQ(back.active_tasks, r.active_tasks);
   EXPECT_EQ(back.type_history, r.type_history);
+  // The line people read states the lease's expiry and the next heartbeat.
+  const std::string body = github::CommentBody(r);
+  EXPECT_TRUE(absl::StrContains(
+      body, "💓 worker-7 on host-7 is alive (epoch 3, lease until 08:01:00Z, next heartbeat by "
+            "08:00:30Z)"))
+      << body;
   r.gone = true;
   EXPECT_TRUE(RoundTrip(r).gone);
   EXPECT_TRUE(absl::StrContains(CommentBody(r), "\"status\":\"gone\""));
