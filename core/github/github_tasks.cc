@@ -266,10 +266,10 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         // would most likely lose: two writes) until it has been planned for that worker for a
         // grace period without being taken: then that worker is not taking work, and anyone
         // may — staggered by a settle delay per rank of the worker id, so that idle sidecars
-        // do not all claim it at once. (The grace counts from when the drain began: before it,
-        // plans reach far ahead of what workers are taking.) Before the drain there are more tasks than workers, and
-        // a fallback is most likely a task nobody is about to take (it is pre-checked all the
-        // same).
+        // do not all claim it at once. The grace counts from when the drain began: before it,
+        // plans reach far ahead of what workers are taking, there are more tasks than workers,
+        // and a fallback is most likely a task nobody is about to take (it is pre-checked all
+        // the same).
         size_t rank = 0;
         for (const WorkerView& v : views) rank += v.id < me ? 1 : 0;
         const absl::Duration settle = ctx_.config->github_claim_settle;

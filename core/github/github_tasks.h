@@ -12,7 +12,8 @@
 //                GitHubOptions::max_claims_per_next claims per attempt). At the queue's drain
 //                (no more candidates than live workers, where plans a moment apart overlap) a
 //                candidate the plan gives to another worker is left to it until it has stayed
-//                so for a grace period (two poll intervals and the claim settle delay), and a
+//                so for a grace period (two poll intervals plus one claim settle delay per rank
+//                of the own worker id among the live workers), and a
 //                sidecar counts the tasks its worker finished within the settle delay as still
 //                held, as others may still see them, so that two sidecars never both see
 //                themselves as the less loaded one.
