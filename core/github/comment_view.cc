@@ -33,6 +33,7 @@ absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_
     for (const ViewedComment& c : previous->comments) before[c.comment.id] = &c;
   }
   next->comments.reserve(read->value.size());
+  bool same = previous != nullptr && previous->comments.size() == read->value.size();
   for (Comment& c : read->value) {
     auto it = before.find(c.id);
     if (it != before.end() && it->second->comment.body == c.body) {
@@ -40,12 +41,16 @@ absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_
       reused.comment = std::move(c);
       next->comments.push_back(std::move(reused));
     } else {
+      same = false;
       ViewedComment viewed;
       viewed.parsed = ParseBody(c.body);
       viewed.comment = std::move(c);
       next->comments.push_back(std::move(viewed));
     }
   }
+
+  // A fresh number for new content (unique even when two refreshes race), else the previous.
+  next->content_version = same ? previous->content_version : next_version_.fetch_add(1) + 1;
 
   absl::MutexLock lock(&mu_);
   for (const ViewedComment& c : next->comments) {

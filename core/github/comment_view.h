@@ -48,6 +48,9 @@ struct CommentSnapshot {
   std::vector<ViewedComment> comments;  // ascending id
   absl::Time server_time = absl::UnixEpoch();
   absl::Time fetched_at = absl::InfinitePast();  // local clock, for freshness checks
+  // Rises whenever the issue's comments (their ids or bodies) differ from the previous list's;
+  // equal across lists that show the same comments. Lets derived views be cached.
+  uint64_t content_version = 0;
 
   // The comment with id `id`, or nullptr.
   const ViewedComment* Find(int64_t id) const;
@@ -75,6 +78,7 @@ class IssueViews {
  private:
   GitHubApi* const api_;
   std::atomic<int64_t>* const foreign_counter_;
+  std::atomic<uint64_t> next_version_{0};  // content versions handed out
   absl::Mutex mu_;
   std::map<int64_t, SnapshotPtr> latest_ ABSL_GUARDED_BY(mu_);
   std::set<int64_t> foreign_seen_ ABSL_GUARDED_BY(mu_);  // comment ids already counted

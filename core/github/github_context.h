@@ -76,6 +76,7 @@ struct GitHubStats {
   std::atomic<int64_t> claims_posted{0};     // LOCK_CLAIM comments posted
   std::atomic<int64_t> claims_withdrawn{0};  // claims deleted (withdrawn or released)
   std::atomic<int64_t> memory_flushes{0};    // memory comment writes
+  std::atomic<int64_t> memory_cache_entries{0};  // merged memory entries cached (a gauge)
 };
 
 // The shared parts, by pointer; all must outlive the protocols.

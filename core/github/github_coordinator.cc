@@ -284,6 +284,9 @@ std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
        static_cast<double>(stats_.claims_withdrawn.load())},
       {"tasksentinel_github_memory_flushes_total", "Memory comment writes.", true,
        static_cast<double>(stats_.memory_flushes.load())},
+      {"tasksentinel_github_memory_cache_entries",
+       "Merged shared-memory entries kept for answering reads (at most MEMORY_CACHE_SIZE).",
+       false, static_cast<double>(stats_.memory_cache_entries.load())},
   };
 }
 

@@ -40,7 +40,9 @@ bool MemoryItemLive(const MemoryItem& item, absl::Time now) {
 }
 
 GitHubMemory::GitHubMemory(const GitHubContext& ctx, LockProtocol* locks)
-    : ctx_(ctx), locks_(locks) {}
+    : ctx_(ctx),
+      locks_(locks),
+      cache_(static_cast<size_t>(std::max(ctx.config->memory_cache_size, 1))) {}
 
 absl::Status GitHubMemory::ValidateTarget(const std::string& ns, const std::string& key) {
   if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
@@ -75,13 +77,18 @@ GitHubMemory::Own& GitHubMemory::OwnFor(const std::string& ns,
     own.comment_ids.push_back(id_body.first);
     own.written.push_back(id_body.second);
   }
+  ++own.revision;
   return own;
 }
 
-std::map<std::string, GitHubMemory::Merged> GitHubMemory::MergeLocked(
+std::shared_ptr<const MergedNamespace> GitHubMemory::MergedLocked(
     const std::string& ns, const CommentSnapshot& snapshot) {
   const std::string& me = ctx_.config->worker_id;
-  std::map<std::string, Merged> merged;
+  Own& own = OwnFor(ns, snapshot);
+  const MergeStamp stamp{snapshot.content_version, own.revision};
+  if (std::shared_ptr<const MergedNamespace> hit = cache_.Find(ns, stamp)) return hit;
+  auto fresh = std::make_shared<MergedNamespace>();
+  MergedNamespace& merged = *fresh;
   auto offer = [&merged](const std::string& key, const MemoryItem& item,
                          const std::string& writer) {
     auto it = merged.find(key);
@@ -94,8 +101,10 @@ std::map<std::string, GitHubMemory::Merged> GitHubMemory::MergeLocked(
     if (r == nullptr || r->ns != ns || r->worker_id == me) continue;
     for (const auto& [key, item] : r->entries) offer(key, item, r->worker_id);
   }
-  for (const auto& [key, item] : OwnFor(ns, snapshot).entries) offer(key, item, me);
-  return merged;
+  for (const auto& [key, item] : own.entries) offer(key, item, me);
+  cache_.Put(ns, stamp, fresh);
+  ctx_.stats->memory_cache_entries.store(static_cast<int64_t>(cache_.entries()));
+  return fresh;
 }
 
 absl::StatusOr<MemoryEntry> GitHubMemory::Get(const std::string& ns, const std::string& key) {
@@ -105,9 +114,9 @@ absl::StatusOr<MemoryEntry> GitHubMemory::Get(const std::string& ns, const std::
   if (!snapshot.ok()) return snapshot.status();
   const absl::Time now = ctx_.api->ServerNow();
   absl::MutexLock lock(&mu_);
-  std::map<std::string, Merged> merged = MergeLocked(ns, **snapshot);
-  auto it = merged.find(key);
-  if (it == merged.end() || !MemoryItemLive(it->second.item, now)) {
+  const std::shared_ptr<const MergedNamespace> merged = MergedLocked(ns, **snapshot);
+  auto it = merged->find(key);
+  if (it == merged->end() || !MemoryItemLive(it->second.item, now)) {
     return absl::NotFoundError(absl::StrCat("no memory entry ", ns, "/", key));
   }
   return MemoryEntry{ns, key, ToRecord(it->second.item, it->second.writer)};
@@ -128,9 +137,9 @@ absl::StatusOr<std::optional<GitHubMemory::Merged>> GitHubMemory::CheckWrite(
   *snapshot = *fresh;
   const absl::Time now = ctx_.api->ServerNow();
   absl::MutexLock lock(&mu_);
-  std::map<std::string, Merged> merged = MergeLocked(ns, **fresh);
+  const std::shared_ptr<const MergedNamespace> merged = MergedLocked(ns, **fresh);
   std::optional<Merged> current;
-  if (auto it = merged.find(key); it != merged.end()) current = it->second;
+  if (auto it = merged->find(key); it != merged->end()) current = it->second;
   if (expected.has_value()) {
     const uint64_t actual = current.has_value() && MemoryItemLive(current->item, now)
                                 ? ToRecord(current->item, current->writer).version
@@ -162,6 +171,7 @@ absl::StatusOr<MemoryEntry> GitHubMemory::Set(const SetRequest& request) {
     if (!own.dirty) own.dirty_since = ctx_.clock->Now();
     own.dirty = true;
     ++own.generation;
+    ++own.revision;
   }
   ctx_.notifier->Notify();
   return MemoryEntry{request.ns, request.key, ToRecord(item, ctx_.config->worker_id)};
@@ -192,6 +202,7 @@ absl::StatusOr<bool> GitHubMemory::Delete(const std::string& ns, const std::stri
     if (!own.dirty) own.dirty_since = ctx_.clock->Now();
     own.dirty = true;
     ++own.generation;
+    ++own.revision;
   }
   ctx_.notifier->Notify();
   return true;
@@ -207,7 +218,8 @@ absl::StatusOr<std::vector<MemoryEntry>> GitHubMemory::List(const std::string& n
   const absl::Time now = ctx_.api->ServerNow();
   absl::MutexLock lock(&mu_);
   std::vector<MemoryEntry> out;
-  for (const auto& [key, m] : MergeLocked(ns, **snapshot)) {
+  const std::shared_ptr<const MergedNamespace> merged = MergedLocked(ns, **snapshot);
+  for (const auto& [key, m] : *merged) {
     if (absl::StartsWith(key, prefix) && MemoryItemLive(m.item, now)) {
       out.push_back(MemoryEntry{ns, key, ToRecord(m.item, m.writer)});
     }
@@ -234,7 +246,8 @@ absl::Status GitHubMemory::Watch(const std::string& ns, const std::string& prefi
         std::map<std::string, tasksentinel::MemoryRecord> current;
         {
           absl::MutexLock lock(&mu_);
-          for (const auto& [key, m] : MergeLocked(ns, **snapshot)) {
+          const std::shared_ptr<const MergedNamespace> merged = MergedLocked(ns, **snapshot);
+          for (const auto& [key, m] : *merged) {
             if (absl::StartsWith(key, prefix) && MemoryItemLive(m.item, now)) {
               current[key] = ToRecord(m.item, m.writer);
             }
@@ -328,7 +341,12 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
       if (item.tombstone && !older_elsewhere && now - item.written_at > tombstone_horizon) {
         drop = true;
       }
-      it = drop ? own.entries.erase(it) : std::next(it);
+      if (drop) {
+        it = own.entries.erase(it);
+        ++own.revision;
+      } else {
+        ++it;
+      }
     }
     // Pack the entries into parts that each fit one comment.
     WorkerMemoryRecord part{me, ns, 0, {}};

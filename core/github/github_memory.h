@@ -10,7 +10,8 @@
 //                 thread), or at Deregister. So a burst of writes within one interval costs ONE
 //                 write, and a namespace is written at most once per interval.
 //   Get/List/Watch  answer from the merged view: every worker's visible entries plus this
-//                 sidecar's own (including unflushed ones). The coordination issue is listed
+//                 sidecar's own (including unflushed ones), kept between changes in a cache of
+//                 at most MEMORY_CACHE_SIZE entries (merged_memory_cache.h). The coordination issue is listed
 //                 again (conditionally) at most once per sync interval for reads and writes;
 //                 Watch lists every poll interval.
 //
@@ -40,6 +41,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +52,7 @@
 #include "core/github/claims.h"
 #include "core/github/comment_view.h"
 #include "core/github/github_context.h"
+#include "core/github/merged_memory_cache.h"
 #include "core/github/records.h"
 #include "core/memory_manager.h"
 
@@ -85,17 +88,15 @@ class GitHubMemory {
     std::map<std::string, MemoryItem> entries;
     bool loaded = false;  // adopted from the coordination issue (a restarted sidecar)
     bool dirty = false;
-    uint64_t generation = 0;  // rises with every change
+    uint64_t generation = 0;  // rises with every write (a flush compares it)
+    uint64_t revision = 0;    // rises with every change of `entries` (the merge cache's stamp)
     absl::Time dirty_since = absl::InfinitePast();  // local clock
     absl::Time last_flush = absl::InfinitePast();   // local clock
     std::vector<int64_t> comment_ids;               // by part
     std::vector<std::string> written;               // the body last written, by part
   };
   // The winning entry of a key.
-  struct Merged {
-    MemoryItem item;
-    std::string writer;
-  };
+  using Merged = MergedEntry;
 
   absl::Status ValidateTarget(const std::string& ns, const std::string& key);
   // The coordination issue's comments, listed again when older than `max_age`.
@@ -103,9 +104,10 @@ class GitHubMemory {
   // Adopts the own comments of `ns` from `snapshot` on first use.
   Own& OwnFor(const std::string& ns, const CommentSnapshot& snapshot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Every key's winning entry in `ns` (tombstones included).
-  std::map<std::string, Merged> MergeLocked(const std::string& ns,
-                                            const CommentSnapshot& snapshot)
+  // Every key's winning entry in `ns` (tombstones included): from the cache when it was merged
+  // from the same comments and own entries, else merged now (and kept).
+  std::shared_ptr<const MergedNamespace> MergedLocked(const std::string& ns,
+                                                      const CommentSnapshot& snapshot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Checks fencing and the expected version for a write to (`ns`, `key`); returns the current
   // winning entry (tombstones included) if any.
@@ -123,6 +125,7 @@ class GitHubMemory {
   absl::Mutex flush_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
   std::map<std::string, Own> own_ ABSL_GUARDED_BY(mu_);
+  MergedMemoryCache cache_ ABSL_GUARDED_BY(mu_);
 };
 
 // Whether an entry is live (not a tombstone, not expired) at GitHub time `now`.

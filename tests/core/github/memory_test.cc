@@ -219,6 +219,46 @@ TEST_F(MemoryTest, LargeNamespacesAreSplitOverSeveralComments) {
   EXPECT_EQ(Comments().size(), 1u);
 }
 
+// Reads are answered from merged views kept between changes, at most MEMORY_CACHE_SIZE entries
+// of them; a dropped namespace is merged again when read, and a change anywhere (another
+// worker's flushed write, an own write) is seen at once by the next read.
+TEST_F(MemoryTest, MergedViewsAreCachedWithinMemoryCacheSize) {
+  auto c = world_.Sidecar("worker-c", [](Config& cfg) { cfg.memory_cache_size = 3; });
+  TS_ASSERT_OK(c->Register());
+  for (const char* ns : {"swarm", "tasks"}) {
+    for (const char* key : {"x", "y"}) {
+      SetRequest r = Set(key, std::string(ns) + "-" + key);
+      r.ns = ns;
+      TS_ASSERT_OK(b_->SetMemory(r));
+    }
+  }
+  Sync();
+  TS_ASSERT_OK(c->Tick());
+  absl::StatusOr<MemoryEntry> x = c->GetMemory("swarm", "x");
+  TS_ASSERT_OK(x);
+  EXPECT_EQ(x->record.value, "swarm-x");
+  EXPECT_EQ(c->stats().memory_cache_entries.load(), 2);
+  // Reading a second namespace of 2 entries drops the first (4 > 3).
+  absl::StatusOr<MemoryEntry> tx = c->GetMemory("tasks", "x");
+  TS_ASSERT_OK(tx);
+  EXPECT_EQ(tx->record.value, "tasks-x");
+  EXPECT_EQ(c->stats().memory_cache_entries.load(), 2);
+  // The dropped namespace is merged again, with no request.
+  world_.api.ResetCounts();
+  absl::StatusOr<MemoryEntry> y = c->GetMemory("swarm", "y");
+  TS_ASSERT_OK(y);
+  EXPECT_EQ(y->record.value, "swarm-y");
+  EXPECT_EQ(world_.api.counts().reads, 0);
+  // An own write is seen at once; another worker's once flushed and listed.
+  TS_ASSERT_OK(c->SetMemory(Set("y", "mine")));
+  EXPECT_EQ(c->GetMemory("swarm", "y")->record.value, "mine");
+  world_.clock.Advance(absl::Seconds(1));
+  TS_ASSERT_OK(b_->SetMemory(Set("y", "b's later")));
+  Sync();
+  TS_ASSERT_OK(c->Tick());
+  EXPECT_EQ(c->GetMemory("swarm", "y")->record.value, "b's later");
+}
+
 TEST_F(MemoryTest, WatchReportsMergedChanges) {
   TS_ASSERT_OK(b_->SetMemory(Set("w/1", "one")));
   Sync();
