@@ -344,9 +344,8 @@ absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockI
       registry = *std::move(view);
     }
     const LockState state =
-        JudgeLock(lock.name, *snapshot, *registry,
-                  ctx_.api->ServerNow(), ctx_.config->lock_delay, ctx_.config->stale_threshold,
-                  ClosedAt(*site));
+        JudgeLock(lock.name, *snapshot, *registry, ctx_.api->ServerNow(), ctx_.config->lock_delay,
+                  ctx_.config->stale_threshold, ClosedAt(*site));
     absl::StatusOr<JudgedClaim> verdict =
         FenceVerdict(state, *snapshot, lock.name, lock.token, /*must_be_mine=*/true);
     if (!verdict.ok()) {
@@ -431,8 +430,8 @@ absl::StatusOr<ReleaseOutcome> LockProtocol::Release(const LockSite& site,
     return ReleaseOutcome::kReleased;
   }
   if (mine && (c->live || !site.task)) {
-    // A waiting claim of ours (it would be served later), or a dead one on the locks
-    // issue (no history to keep there): take it back.
+    // A waiting claim of ours (it would be served later), or a dead one on the locks issue
+    // (no history to keep there): take it back.
     if (absl::Status s = Withdraw(id, WritePriority::kRelease); !s.ok()) return s;
   }
   return state->holder.has_value() ? ReleaseOutcome::kHeldByOther : ReleaseOutcome::kNotHeld;
