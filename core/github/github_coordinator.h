@@ -9,6 +9,7 @@
 //   claims.h              locks: claim, list, the lowest live claim wins; fencing; lock-delay
 //   github_tasks.h        tasks as issues: hand-out, completion, failure, recovery
 //   github_memory.h       shared memory: per-worker comments merged last-write-wins
+//   merged_memory_cache.h the merged views kept for reads (MEMORY_CACHE_SIZE)
 //
 // A sidecar never talks to another one; they coordinate only through the repository, reached
 // only through GitHubApi (the write queue and rate limits live behind it). Blocking calls
