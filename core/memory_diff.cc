@@ -26,4 +26,16 @@ std::vector<MemoryEvent> DiffMemory(const std::string& ns,
   return puts;
 }
 
+bool MemoryWatch::Observe(std::map<std::string, MemoryRecord> current,
+                          const std::function<bool(const MemoryEvent&)>& sink) {
+  std::vector<MemoryEvent> events;
+  if (report_next_) events = DiffMemory(ns_, seen_, current);
+  report_next_ = true;
+  seen_ = std::move(current);
+  for (const MemoryEvent& e : events) {
+    if (!sink(e)) return false;
+  }
+  return true;
+}
+
 }  // namespace tasksentinel

@@ -171,9 +171,7 @@ absl::Status MemoryManager::Watch(const std::string& ns, const std::string& pref
                                   const std::function<bool()>& cancelled) {
   if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
   if (absl::Status s = ValidateKeyPrefix("prefix", prefix); !s.ok()) return s;
-  std::map<std::string, MemoryRecord> seen;
-  bool first = true;
-  bool stopped = false;
+  MemoryWatch watch(ns, include_initial);
   return RetryUntil(
       *ctx_.clock, *ctx_.notifier, absl::InfiniteFuture(), ctx_.config->poll_interval,
       cancelled, [&](bool* done) -> absl::Status {
@@ -187,17 +185,7 @@ absl::Status MemoryManager::Watch(const std::string& ns, const std::string& pref
           return absl::OkStatus();
         });
         if (!status.ok()) return status;
-        std::vector<MemoryEvent> events;
-        if (!first || include_initial) events = DiffMemory(ns, seen, current);
-        first = false;
-        seen = std::move(current);
-        for (const MemoryEvent& e : events) {
-          if (!sink(e)) {
-            stopped = true;
-            break;
-          }
-        }
-        *done = stopped;
+        *done = !watch.Observe(std::move(current), sink);
         return absl::OkStatus();
       });
 }

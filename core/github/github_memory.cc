@@ -233,9 +233,7 @@ absl::Status GitHubMemory::Watch(const std::string& ns, const std::string& prefi
                                  const std::function<bool()>& cancelled) {
   if (absl::Status s = ValidateNamespace(ns, ctx_.config->namespaces); !s.ok()) return s;
   if (absl::Status s = ValidateKeyPrefix("prefix", prefix); !s.ok()) return s;
-  std::map<std::string, tasksentinel::MemoryRecord> seen;
-  bool first = true;
-  bool stopped = false;
+  MemoryWatch watch(ns, include_initial);
   return RetryUntil(
       *ctx_.clock, *ctx_.notifier, absl::InfiniteFuture(), ctx_.options->poll_interval,
       cancelled, [&](bool* done) -> absl::Status {
@@ -253,17 +251,7 @@ absl::Status GitHubMemory::Watch(const std::string& ns, const std::string& prefi
             }
           }
         }
-        std::vector<MemoryEvent> events;
-        if (!first || include_initial) events = DiffMemory(ns, seen, current);
-        first = false;
-        seen = std::move(current);
-        for (const MemoryEvent& e : events) {
-          if (!sink(e)) {
-            stopped = true;
-            break;
-          }
-        }
-        *done = stopped;
+        *done = !watch.Observe(std::move(current), sink);
         return absl::OkStatus();
       });
 }

@@ -388,10 +388,8 @@ absl::StatusOr<Issue> GitHubTasks::LoadTask(const std::string& id, uint64_t pref
   return std::move(read->value);
 }
 
-absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t token,
-                                                 const std::string& result) {
-  if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
-  if (absl::Status s = ValidateSize("result", result, kMaxValueBytes); !s.ok()) return s;
+absl::StatusOr<GitHubTasks::Finishing> GitHubTasks::BeginFinish(const std::string& id,
+                                                                uint64_t token) {
   absl::StatusOr<Issue> issue = LoadTask(id, token);
   if (!issue.ok()) return issue.status();
   ctx_.held->MarkReleasing(id, token);
@@ -408,11 +406,26 @@ absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t
         absl::StrCat("task ", id, " was not handed out under token ", token,
                      " (lock it with NextTask, not AcquireLock)")));
   }
+  return Finishing{*std::move(issue), *std::move(claim), std::move(task)};
+}
+
+absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t token,
+                                                 const std::string& result) {
+  if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("result", result, kMaxValueBytes); !s.ok()) return s;
+  absl::StatusOr<Finishing> held = BeginFinish(id, token);
+  if (!held.ok()) return held.status();
+  const Issue& issue = held->issue;
+  const TaskIssue& task = held->task;
+  auto fail = [&](absl::Status s) {
+    ctx_.held->Unmark(id, token);
+    return s;
+  };
   IssuePatch patch;
   patch.open = false;
-  patch.labels = LabelsWithState(*issue, TaskState::kDone, labels_);
+  patch.labels = LabelsWithState(issue, TaskState::kDone, labels_);
   patch.body = TaskBody(task.text, task.meta, result);
-  absl::StatusOr<Issue> done = ctx_.api->UpdateIssue(issue->number, patch, WritePriority::kClaim);
+  absl::StatusOr<Issue> done = ctx_.api->UpdateIssue(issue.number, patch, WritePriority::kClaim);
   if (!done.ok()) return fail(done.status());
   ctx_.issues->Put(*done);
   ctx_.held->Remove(id, token);
@@ -426,22 +439,14 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
                                              const std::string& error, bool retryable) {
   if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
   if (absl::Status s = ValidateSize("error", error, kMaxValueBytes); !s.ok()) return s;
-  absl::StatusOr<Issue> issue = LoadTask(id, token);
-  if (!issue.ok()) return issue.status();
-  ctx_.held->MarkReleasing(id, token);
+  absl::StatusOr<Finishing> held = BeginFinish(id, token);
+  if (!held.ok()) return held.status();
+  const Issue& issue = held->issue;
+  const TaskIssue& task = held->task;
   auto fail = [&](absl::Status s) {
     ctx_.held->Unmark(id, token);
     return s;
   };
-  absl::StatusOr<JudgedClaim> claim =
-      locks_->CheckFence(LockSite{issue->number, true}, id, token, /*must_be_mine=*/true);
-  if (!claim.ok()) return fail(claim.status());
-  TaskIssue task = ReadTaskIssue(*issue, labels_, MaxAttempts());
-  if (task.task.state != TaskState::kInProgress) {
-    return fail(absl::FailedPreconditionError(
-        absl::StrCat("task ", id, " was not handed out under token ", token,
-                     " (lock it with NextTask, not AcquireLock)")));
-  }
   const absl::Time now = ctx_.api->ServerNow();
   TaskMeta meta = task.meta;
   meta.last_error = error;
@@ -455,12 +460,12 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   // Release the claim into a record of the attempt, then move the issue.
   ReleasedRecord released;
   released.lock = id;
-  released.worker_id = claim->record.worker_id;
-  released.epoch = claim->record.epoch;
+  released.worker_id = held->claim.record.worker_id;
+  released.epoch = held->claim.record.epoch;
   released.error = error;
   released.retry_at = requeue ? meta.not_before : absl::InfinitePast();
   released.dead_letter = !requeue;
-  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(claim->id, CommentBody(released),
+  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(held->claim.id, CommentBody(released),
                                                            WritePriority::kRelease);
   if (absl::IsNotFound(edited.status())) {
     return fail(absl::FailedPreconditionError(
@@ -469,10 +474,10 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   if (!edited.ok()) return fail(edited.status());
   IssuePatch patch;
   patch.labels =
-      LabelsWithState(*issue, requeue ? TaskState::kQueued : TaskState::kDeadLetter, labels_);
+      LabelsWithState(issue, requeue ? TaskState::kQueued : TaskState::kDeadLetter, labels_);
   patch.body = TaskBody(task.text, meta, std::nullopt);
   if (!requeue) patch.open = false;
-  absl::StatusOr<Issue> moved = ctx_.api->UpdateIssue(issue->number, patch, WritePriority::kClaim);
+  absl::StatusOr<Issue> moved = ctx_.api->UpdateIssue(issue.number, patch, WritePriority::kClaim);
   // The lock is released either way; a failed relabel leaves the task in progress under a dead
   // claim, which the next NextTask anywhere recovers as an orphan.
   ctx_.held->Remove(id, token);

@@ -90,6 +90,16 @@ class GitHubTasks {
   absl::Status Requeue(int64_t number, uint64_t token);
 
  private:
+  // A task being completed or failed under its lock.
+  struct Finishing {
+    Issue issue;
+    JudgedClaim claim;  // the live claim the token names
+    TaskIssue task;
+  };
+  // CompleteTask's and FailTask's common start: loads task `id`, marks its lock releasing, and
+  // checks that `token` is this worker's live hold of it (fencing) and that the task was handed
+  // out (not just locked). On error the mark is undone.
+  absl::StatusOr<Finishing> BeginFinish(const std::string& id, uint64_t token);
   // The issue of task `id` (fresh, or our own latest write of it when `prefer_cached_token`
   // matches its record); NOT_FOUND when `id` names no task.
   absl::StatusOr<Issue> LoadTask(const std::string& id, uint64_t prefer_cached_token);
