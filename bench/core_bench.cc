@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/clock.h"
-#include "core/memory_store.h"
-#include "core/sqlite_store.h"
+#include "core/embedded/memory_store.h"
+#include "core/embedded/sqlite_store.h"
 #include "tests/testing/core_harness.h"
 
 namespace tasksentinel {

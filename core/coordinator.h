@@ -20,13 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/cluster_view.h"
-#include "core/lease_manager.h"
-#include "core/lock_manager.h"
-#include "core/lock_table.h"
-#include "core/memory_manager.h"
-#include "core/records.h"
-#include "core/task_queue.h"
+#include "core/model.h"
 
 namespace tasksentinel {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "core/lock_table.h"
+#include "core/model.h"
 
 namespace tasksentinel {
 

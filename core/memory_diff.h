@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/memory_manager.h"
+#include "core/model.h"
 
 namespace tasksentinel {
 

@@ -100,4 +100,42 @@ absl::Status ValidateMetadata(const std::map<std::string, std::string>& metadata
   return absl::OkStatus();
 }
 
+absl::Status ValidateSetRequest(const SetRequest& request,
+                                const std::vector<std::string>& namespaces) {
+  if (absl::Status s = ValidateNamespace(request.ns, namespaces); !s.ok()) return s;
+  if (absl::Status s = ValidateKey("key", request.key); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("value", request.value, kMaxValueBytes); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxMemoryTtl); !s.ok()) return s;
+  if (request.ttl > absl::ZeroDuration() && request.ttl < kMinMemoryTtl) {
+    return absl::InvalidArgumentError("ttl must be zero (no expiry) or at least 1s");
+  }
+  if (request.fencing.has_value()) {
+    if (absl::Status s = ValidateId("fencing.task_id", request.fencing->name); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckExpectedVersion(const std::string& ns, const std::string& key,
+                                  uint64_t expected, uint64_t actual) {
+  if (actual == expected) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key, ": expected ",
+                                         expected, ", current ", actual));
+}
+
+absl::Status ValidateNewTask(const NewTask& t) {
+  if (t.title.empty()) return absl::InvalidArgumentError("title must not be empty");
+  if (absl::Status s = ValidateSize("title", t.title, kMaxTitleLength); !s.ok()) return s;
+  if (absl::Status s = ValidateSize("body", t.body, kMaxValueBytes); !s.ok()) return s;
+  if (absl::Status s = ValidateTaskType("type", t.type); !s.ok()) return s;
+  if (t.priority < -kMaxPriority || t.priority > kMaxPriority) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("priority must be in -", kMaxPriority, "..", kMaxPriority));
+  }
+  if (t.max_attempts > kMaxTaskAttempts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts must be at most ", kMaxTaskAttempts));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace tasksentinel

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/model.h"
 
 namespace tasksentinel {
 
@@ -56,6 +57,21 @@ absl::Status ValidateDuration(absl::string_view field, absl::Duration d, absl::D
 
 // Lock metadata: at most 16 entries, keys 1..64, values up to 256 characters.
 absl::Status ValidateMetadata(const std::map<std::string, std::string>& metadata);
+
+// ---- Requests of the Coordinator contract (both backends check them the same way) ----
+
+// Checks a SetMemory request: namespace among `namespaces`, key, value size (32 KiB), ttl (zero
+// or 1 s .. 30 days) and the fencing lock's name. INVALID_ARGUMENT naming the field.
+absl::Status ValidateSetRequest(const SetRequest& request,
+                                const std::vector<std::string>& namespaces);
+
+// ABORTED, naming the entry and both versions, unless `actual` equals `expected` (0: absent).
+absl::Status CheckExpectedVersion(const std::string& ns, const std::string& key,
+                                  uint64_t expected, uint64_t actual);
+
+// Checks a new task: INVALID_ARGUMENT for an empty or over-long title, a body over 32 KiB, a
+// malformed type, a priority outside -1000..1000 or more than 100 attempts.
+absl::Status ValidateNewTask(const NewTask& task);
 
 }  // namespace tasksentinel
 

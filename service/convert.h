@@ -9,10 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "core/cluster_view.h"
-#include "core/lock_table.h"
-#include "core/memory_manager.h"
-#include "core/records.h"
+#include "core/model.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "tasksentinel/v1/sentinel.pb.h"

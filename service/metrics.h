@@ -22,7 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/cluster_view.h"
+#include "core/model.h"
 #include "core/coordinator.h"
 
 namespace tasksentinel {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/embedded_coordinator.h"
+#include "core/embedded/embedded_coordinator.h"
 #include "service/rpc_metrics.h"
 
 namespace tasksentinel {

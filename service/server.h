@@ -17,7 +17,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/coordinator.h"
-#include "core/store.h"
+#include "core/embedded/store.h"
 #include "service/http_server.h"
 #include "service/metrics.h"
 #include "service/sentinel_service.h"

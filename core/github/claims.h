@@ -56,7 +56,7 @@
 #include "core/github/github_context.h"
 #include "core/github/records.h"
 #include "core/github/registry.h"
-#include "core/lock_table.h"
+#include "core/model.h"
 
 namespace tasksentinel::github {
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "core/cluster_summary.h"
 #include "core/validation.h"
 
 namespace tasksentinel {

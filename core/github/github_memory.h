@@ -54,7 +54,7 @@
 #include "core/github/github_context.h"
 #include "core/github/merged_memory_cache.h"
 #include "core/github/records.h"
-#include "core/memory_manager.h"
+#include "core/model.h"
 
 namespace tasksentinel::github {
 

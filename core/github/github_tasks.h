@@ -54,7 +54,7 @@
 #include "core/github/github_context.h"
 #include "core/github/registry.h"
 #include "core/github/task_issue.h"
-#include "core/task_queue.h"
+#include "core/model.h"
 
 namespace tasksentinel::github {
 

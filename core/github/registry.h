@@ -39,12 +39,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/cluster_view.h"
+#include "core/model.h"
 #include "core/github/comment_view.h"
 #include "core/github/github_context.h"
 #include "core/github/records.h"
-#include "core/lease_manager.h"
-#include "core/records.h"
 
 namespace tasksentinel::github {
 

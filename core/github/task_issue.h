@@ -38,7 +38,7 @@
 #include "core/config.h"
 #include "core/github/github_api.h"
 #include "core/github/records.h"
-#include "core/records.h"
+#include "core/model.h"
 
 namespace tasksentinel::github {
 

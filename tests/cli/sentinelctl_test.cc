@@ -25,7 +25,7 @@
 #include "absl/time/clock.h"
 #include "core/clock.h"
 #include "core/config.h"
-#include "core/memory_store.h"
+#include "core/embedded/memory_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

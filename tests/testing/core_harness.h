@@ -5,15 +5,15 @@
 
 #include <string>
 
-#include "core/cluster_view.h"
+#include "core/embedded/cluster_view.h"
 #include "core/config.h"
-#include "core/context.h"
+#include "core/embedded/context.h"
 #include "core/held_locks.h"
-#include "core/lease_manager.h"
-#include "core/lock_manager.h"
-#include "core/memory_manager.h"
+#include "core/embedded/lease_manager.h"
+#include "core/embedded/lock_manager.h"
+#include "core/embedded/memory_manager.h"
 #include "core/notifier.h"
-#include "core/task_queue.h"
+#include "core/embedded/task_queue.h"
 #include "tests/testing/fake_clock.h"
 
 namespace tasksentinel {

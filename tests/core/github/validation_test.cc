@@ -1,7 +1,7 @@
 // Bad input gets the same answer from the GitHub backend as from the embedded store: the same
 // code and the same message (both use core/validation.h), and nothing is written to GitHub.
-#include "core/embedded_coordinator.h"
-#include "core/memory_store.h"
+#include "core/embedded/embedded_coordinator.h"
+#include "core/embedded/memory_store.h"
 #include "core/validation.h"
 #include "gtest/gtest.h"
 #include "tests/core/github/github_world.h"

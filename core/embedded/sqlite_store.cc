@@ -1,0 +1,445 @@
+// SqliteStore: the embedded durable Store on SQLite (see sqlite_store.h).
+//
+// Thread safety: the connection `db_` is opened with SQLITE_OPEN_NOMUTEX and every use of it (and
+// of its cached statements) after Open happens under SqliteStore::mu_; Run holds mu_ for the whole
+// transaction, and a SqliteTransaction lives only inside Run. During Open the object is not yet
+// shared, so no lock is needed there.
+#include "core/embedded/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace tasksentinel {
+namespace {
+
+constexpr char kFormatKey[] = "format";
+constexpr char kFormatValue[] = "task-sentinel";
+constexpr char kSchemaVersionKey[] = "schema_version";
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+// Resets a statement and clears its bindings when the scope ends, so a cached statement is
+// always idle (holds no read cursor and no pointers into caller buffers) between uses.
+class ScopedReset {
+ public:
+  explicit ScopedReset(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ScopedReset(const ScopedReset&) = delete;
+  ScopedReset& operator=(const ScopedReset&) = delete;
+  ~ScopedReset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+ private:
+  sqlite3_stmt* const stmt_;
+};
+
+// The absl code for SQLite (extended) result code `rc`.
+absl::StatusCode CodeFor(int rc) {
+  if (rc == SQLITE_IOERR_CORRUPTFS) return absl::StatusCode::kDataLoss;
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_INTERRUPT:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// Binds text `value` (which must outlive the statement's next reset) to parameter `index`.
+int BindText(sqlite3_stmt* stmt, int index, absl::string_view value) {
+  // A non-null pointer even for "", since a null pointer would bind SQL NULL.
+  return sqlite3_bind_text(stmt, index, value.empty() ? "" : value.data(),
+                           static_cast<int>(value.size()), SQLITE_STATIC);
+}
+
+// Binds blob `value` (which must outlive the statement's next reset) to parameter `index`.
+int BindBlob(sqlite3_stmt* stmt, int index, absl::string_view value) {
+  return sqlite3_bind_blob(stmt, index, value.empty() ? "" : value.data(),
+                           static_cast<int>(value.size()), SQLITE_STATIC);
+}
+
+std::string ColumnText(sqlite3_stmt* stmt, int column) {
+  const unsigned char* text = sqlite3_column_text(stmt, column);
+  const int size = sqlite3_column_bytes(stmt, column);
+  if (text == nullptr) return std::string();
+  return std::string(reinterpret_cast<const char*>(text), size);
+}
+
+std::string ColumnBlob(sqlite3_stmt* stmt, int column) {
+  const void* blob = sqlite3_column_blob(stmt, column);
+  const int size = sqlite3_column_bytes(stmt, column);
+  if (blob == nullptr) return std::string();  // Zero-length blob.
+  return std::string(static_cast<const char*>(blob), size);
+}
+
+// The smallest string greater than every string that starts with `prefix`, or nullopt when
+// there is none (prefix empty or all 0xFF bytes).
+std::optional<std::string> PrefixSuccessor(absl::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xFF) s.pop_back();
+  if (s.empty()) return std::nullopt;
+  s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
+  return s;
+}
+
+// The directory containing `path` ("." for a bare file name).
+std::string DirName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// fsyncs directory `dir`, so a newly created file's directory entry is durable.
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open directory ", dir, " to sync it: ", std::strerror(errno)));
+  }
+  absl::Status status;
+  if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) {
+    status = absl::UnavailableError(
+        absl::StrCat("cannot fsync directory ", dir, ": ", std::strerror(errno)));
+  }
+  close(fd);
+  return status;
+}
+
+}  // namespace
+
+// The connection's cached prepared statements.
+struct SqliteStore::Statements {
+  StmtPtr begin;
+  StmtPtr commit;
+  StmtPtr rollback;
+  StmtPtr get;
+  StmtPtr put;
+  StmtPtr del;
+  StmtPtr scan_range;  // key >= prefix AND key < successor(prefix).
+  StmtPtr scan_from;   // key >= prefix, for prefixes without a successor.
+};
+
+// One transaction: operations run directly inside the connection's open SQLite transaction, so
+// reads see the transaction's own writes. Records the first failed operation so Run never commits
+// a transaction with a failed write, even if the body ignored the error.
+class SqliteStore::SqliteTransaction final : public Transaction {
+ public:
+  explicit SqliteTransaction(SqliteStore& store) : store_(store) {}
+
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
+    sqlite3_stmt* stmt = store_.stmts_->get.get();
+    ScopedReset reset(stmt);
+    int rc = BindText(stmt, 1, key);
+    if (rc != SQLITE_OK) return Fail(rc, "Get (bind)");
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return Fail(rc, "Get");
+    return std::optional<std::string>(ColumnBlob(stmt, 0));
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(
+      absl::string_view prefix) override {
+    const std::optional<std::string> upper = PrefixSuccessor(prefix);
+    sqlite3_stmt* stmt =
+        upper.has_value() ? store_.stmts_->scan_range.get() : store_.stmts_->scan_from.get();
+    ScopedReset reset(stmt);
+    int rc = BindText(stmt, 1, prefix);
+    if (rc == SQLITE_OK && upper.has_value()) rc = BindText(stmt, 2, *upper);
+    if (rc != SQLITE_OK) return Fail(rc, "Scan (bind)");
+    std::vector<std::pair<std::string, std::string>> out;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      out.emplace_back(ColumnText(stmt, 0), ColumnBlob(stmt, 1));
+    }
+    if (rc != SQLITE_DONE) return Fail(rc, "Scan");
+    return out;
+  }
+
+  absl::Status Put(absl::string_view key, absl::string_view value) override {
+    sqlite3_stmt* stmt = store_.stmts_->put.get();
+    ScopedReset reset(stmt);
+    int rc = BindText(stmt, 1, key);
+    if (rc == SQLITE_OK) rc = BindBlob(stmt, 2, value);
+    if (rc != SQLITE_OK) return Fail(rc, "Put (bind)");
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) return Fail(rc, "Put");
+    return absl::OkStatus();
+  }
+
+  absl::Status Delete(absl::string_view key) override {
+    sqlite3_stmt* stmt = store_.stmts_->del.get();
+    ScopedReset reset(stmt);
+    int rc = BindText(stmt, 1, key);
+    if (rc != SQLITE_OK) return Fail(rc, "Delete (bind)");
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) return Fail(rc, "Delete");
+    return absl::OkStatus();
+  }
+
+  // The first failed operation's error, or OK.
+  const absl::Status& first_error() const { return first_error_; }
+
+ private:
+  absl::Status Fail(int rc, absl::string_view what) {
+    absl::Status status = store_.SqliteError(rc, what);
+    if (first_error_.ok()) first_error_ = status;
+    return status;
+  }
+
+  SqliteStore& store_;
+  absl::Status first_error_;
+};
+
+SqliteStore::SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+
+SqliteStore::~SqliteStore() {
+  stmts_.reset();  // Finalize before closing.
+  sqlite3_close_v2(db_);
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  return Open(path, Options());
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               const Options& options) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 /*zVfs=*/nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return absl::Status(CodeFor(rc),
+                        absl::StrCat("cannot open Task Sentinel store ", path, ": ", message,
+                                     " (does the directory exist and is it writable?)"));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, db));
+  if (absl::Status s = store->Configure(options); !s.ok()) return s;
+  if (absl::Status s = store->CheckOrCreateSchema(); !s.ok()) return s;
+  if (absl::Status s = store->PrepareStatements(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status SqliteStore::Configure(const Options& options) {
+  sqlite3_extended_result_codes(db_, 1);
+  const int64_t timeout_ms = absl::ToInt64Milliseconds(options.busy_timeout);
+  sqlite3_busy_timeout(db_, static_cast<int>(std::max<int64_t>(0, timeout_ms)));
+  // Per connection: fsync the WAL at every commit, so an acknowledged commit survives power loss.
+  return Exec("PRAGMA synchronous=FULL", "set synchronous=FULL");
+}
+
+absl::Status SqliteStore::CheckOrCreateSchema() {
+  // Runs `sql` and returns column 0 of every row as text.
+  auto query = [this](const char* sql, absl::string_view arg,
+                      absl::string_view what) -> absl::StatusOr<std::vector<std::string>> {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) return SqliteError(rc, what);
+    if (sqlite3_bind_parameter_count(raw) > 0 && (rc = BindText(raw, 1, arg)) != SQLITE_OK) {
+      return SqliteError(rc, what);
+    }
+    std::vector<std::string> rows;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) rows.push_back(ColumnText(raw, 0));
+    if (rc != SQLITE_DONE) return SqliteError(rc, what);
+    return rows;
+  };
+  auto not_a_store = [this](absl::string_view why) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, " is a SQLite database but not a Task Sentinel store (", why,
+                     "); refusing to use it"));
+  };
+
+  // BEGIN IMMEDIATE: check-and-create is atomic against other processes opening the same file.
+  if (absl::Status s = Exec("BEGIN IMMEDIATE", "begin schema check"); !s.ok()) return s;
+  absl::Status status = [&]() -> absl::Status {
+    absl::StatusOr<std::vector<std::string>> tables = query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", "", "read schema");
+    if (!tables.ok()) return tables.status();
+    if (tables->empty()) {
+      // A new (empty) file: create the schema.
+      const std::string create = absl::StrCat(
+          "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+          "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+          "INSERT INTO meta (key, value) VALUES ('",
+          kFormatKey, "', '", kFormatValue, "'), ('", kSchemaVersionKey, "', '", kSchemaVersion,
+          "');");
+      if (absl::Status s = Exec(create.c_str(), "create schema"); !s.ok()) return s;
+      if (absl::Status s = Exec("COMMIT", "commit schema"); !s.ok()) return s;
+      // The file itself was just created: make its directory entry durable too.
+      return SyncDirectory(DirName(path_));
+    }
+    bool has_meta = false;
+    bool has_kv = false;
+    for (const std::string& t : *tables) {
+      has_meta |= t == "meta";
+      has_kv |= t == "kv";
+    }
+    if (!has_meta) return not_a_store("no meta table");
+    absl::StatusOr<std::vector<std::string>> format =
+        query("SELECT value FROM meta WHERE key = ?1", kFormatKey, "read format marker");
+    if (!format.ok()) return not_a_store(format.status().message());
+    if (format->size() != 1 || (*format)[0] != kFormatValue) {
+      return not_a_store("no task-sentinel format marker in meta");
+    }
+    absl::StatusOr<std::vector<std::string>> version =
+        query("SELECT value FROM meta WHERE key = ?1", kSchemaVersionKey, "read schema version");
+    if (!version.ok()) return version.status();
+    int v = 0;
+    if (version->size() != 1 || !absl::SimpleAtoi((*version)[0], &v) || v < 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("Task Sentinel store ", path_, " has a missing or invalid schema_version"));
+    }
+    if (v > kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Task Sentinel store ", path_, " has schema version ", v,
+          ", newer than this binary supports (", kSchemaVersion, "); upgrade Task Sentinel"));
+    }
+    if (!has_kv) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("Task Sentinel store ", path_, " is missing its kv table"));
+    }
+    return Exec("COMMIT", "end schema check");
+  }();
+  if (!status.ok()) {
+    if (!sqlite3_get_autocommit(db_)) Exec("ROLLBACK", "rollback schema check").IgnoreError();
+    return status;
+  }
+
+  // Only now, knowing the file is ours, switch it to WAL (persistent in the file).
+  absl::StatusOr<std::vector<std::string>> mode =
+      query("PRAGMA journal_mode=WAL", "", "set journal_mode=WAL");
+  if (!mode.ok()) return mode.status();
+  if (mode->size() != 1 || (*mode)[0] != "wal") {
+    return absl::FailedPreconditionError(absl::StrCat("cannot put Task Sentinel store ", path_,
+                                                      " in WAL mode (journal_mode is ",
+                                                      mode->empty() ? "unknown" : (*mode)[0], ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::PrepareStatements() {
+  auto stmts = std::make_unique<Statements>();
+  const std::pair<StmtPtr*, const char*> table[] = {
+      {&stmts->begin, "BEGIN IMMEDIATE"},
+      {&stmts->commit, "COMMIT"},
+      {&stmts->rollback, "ROLLBACK"},
+      {&stmts->get, "SELECT value FROM kv WHERE key = ?1"},
+      {&stmts->put,
+       "INSERT INTO kv (key, value) VALUES (?1, ?2) "
+       "ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+      {&stmts->del, "DELETE FROM kv WHERE key = ?1"},
+      {&stmts->scan_range, "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key"},
+      {&stmts->scan_from, "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key"},
+  };
+  for (const auto& [slot, sql] : table) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    slot->reset(raw);
+    if (rc != SQLITE_OK) return SqliteError(rc, absl::StrCat("prepare \"", sql, "\""));
+  }
+  stmts_ = std::move(stmts);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Run(absl::FunctionRef<absl::Status(Transaction&)> body) {
+  absl::MutexLock lock(&mu_);
+  // A previous rollback may have failed and left a transaction open; clear it first.
+  if (!sqlite3_get_autocommit(db_)) RollbackQuietly();
+  {
+    sqlite3_stmt* begin = stmts_->begin.get();
+    ScopedReset reset(begin);
+    const int rc = sqlite3_step(begin);
+    if (rc != SQLITE_DONE) return SqliteError(rc, "BEGIN IMMEDIATE");
+  }
+  SqliteTransaction txn(*this);
+  absl::Status status = body(txn);
+  if (status.ok()) status = txn.first_error();
+  if (!status.ok()) {
+    RollbackQuietly();
+    return status;
+  }
+  sqlite3_stmt* commit = stmts_->commit.get();
+  ScopedReset reset(commit);
+  const int rc = sqlite3_step(commit);
+  if (rc != SQLITE_DONE) {
+    status = SqliteError(rc, "COMMIT");
+    RollbackQuietly();
+    return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Exec(const char* sql, absl::string_view what) {
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(rc, what);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::SqliteError(int rc, absl::string_view what) const {
+  const absl::string_view errmsg = sqlite3_errmsg(db_);
+  const absl::string_view errstr = sqlite3_errstr(rc);
+  std::string message =
+      absl::StrCat("Task Sentinel store ", path_, ": ", what, " failed: ", errmsg, " (",
+                   errmsg == errstr ? "" : absl::StrCat(errstr, ", "), "sqlite code ", rc, ")");
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      absl::StrAppend(&message,
+                      "; another connection held the write lock for longer than the busy timeout");
+      break;
+    case SQLITE_NOTADB:
+      absl::StrAppend(&message, "; the file is not a SQLite database");
+      break;
+    case SQLITE_CORRUPT:
+      absl::StrAppend(&message, "; the database file is corrupt");
+      break;
+    default:
+      break;
+  }
+  return absl::Status(CodeFor(rc), message);
+}
+
+void SqliteStore::RollbackQuietly() {
+  if (sqlite3_get_autocommit(db_)) return;  // SQLite already rolled back (e.g. after I/O error).
+  sqlite3_stmt* rollback = stmts_->rollback.get();
+  ScopedReset reset(rollback);
+  sqlite3_step(rollback);
+}
+
+}  // namespace tasksentinel
