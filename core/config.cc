@@ -32,6 +32,7 @@ using config_internal::Json;
 using config_internal::kConfigSetting;
 using config_internal::kMaxCpuCores;
 using config_internal::kMaxWorkerIdLength;
+using config_internal::kSecretSetting;
 using config_internal::kTokenSetting;
 using config_internal::Quote;
 using config_internal::RawValue;
@@ -163,12 +164,14 @@ class Loader {
   // `message` with every token given anywhere (flag, env or file) replaced by "(redacted)".
   std::string WithoutSecrets(std::string message) const {
     std::vector<std::string> tokens;
-    if (auto it = sources_.flags.find(kTokenSetting); it != sources_.flags.end()) {
-      tokens.push_back(it->second);
-    }
-    if (std::optional<std::string> token = env_(kTokenSetting)) tokens.push_back(*token);
-    if (auto it = file_values_.find(kTokenSetting); it != file_values_.end()) {
-      tokens.push_back(it->second.raw.text);
+    for (const char* secret : {kTokenSetting, kSecretSetting}) {
+      if (auto it = sources_.flags.find(secret); it != sources_.flags.end()) {
+        tokens.push_back(it->second);
+      }
+      if (std::optional<std::string> token = env_(secret)) tokens.push_back(*token);
+      if (auto it = file_values_.find(secret); it != file_values_.end()) {
+        tokens.push_back(it->second.raw.text);
+      }
     }
     // Longest first, so that no token is left half-replaced by one it contains.
     std::sort(tokens.begin(), tokens.end(),

@@ -129,6 +129,16 @@ struct Config {
   // GITHUB_MIN_SECONDARY_BACKOFF_MS: how long a secondary rate limit without `retry-after`
   // blocks at first (doubling on each consecutive one, at most 15 minutes), 100..900000 ms.
   absl::Duration github_min_secondary_backoff = absl::Milliseconds(60000);
+  // SENTINEL_TRUSTED_AUTHORS: logins (besides the token's own account) whose records count,
+  // e.g. other fleets' bots ("name[bot]" for a GitHub App). Resolved to account ids at start-up.
+  std::vector<std::string> trusted_authors;
+  // SENTINEL_TASK_INTAKE: which issues with the queue label are tasks: "labelled" (any: only
+  // triage/write collaborators, or an issue form, can apply labels) or "trusted" (only those
+  // opened by a trusted author).
+  std::string task_intake = "labelled";
+  // WORKER_SECRET: with it, every record written is signed (HMAC-SHA256) and unsigned or badly
+  // signed records do not count. Never printed. Empty: authorship alone decides.
+  std::string worker_secret;
 
   // One "NAME=value" line per setting, in AllSettings() order; GITHUB_TOKEN shows as "(set)" or
   // "(unset)", never its value.

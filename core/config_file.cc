@@ -101,6 +101,9 @@ constexpr FileKey kFileKeys[] = {
     {"sentinel.grpcAddr", "SENTINEL_GRPC_ADDR"},
     {"sentinel.httpAddr", "SENTINEL_HTTP_ADDR"},
     {"sentinel.dataDir", "SENTINEL_DATA_DIR"},
+    {"security.trustedAuthors", "SENTINEL_TRUSTED_AUTHORS"},
+    {"security.taskIntake", "SENTINEL_TASK_INTAKE"},
+    {"security.workerSecret", "WORKER_SECRET"},
 };
 constexpr absl::string_view kConflictResolutionPath = "distributed.memorySync.conflictResolution";
 

@@ -54,6 +54,7 @@ bool IsNamespaceChar(char c) { return IsLowerOrDigit(c) || c == '_' || c == '-';
 bool IsTaskTypeChar(char c) { return IsLowerOrDigit(c) || c == '_' || c == '.' || c == '-'; }
 bool IsHostnameChar(char c) { return IsAlnum(c) || c == '.' || c == '-' || c == '_'; }
 bool IsGithubOwnerChar(char c) { return IsAlnum(c) || c == '-'; }
+bool IsGithubLoginChar(char c) { return IsAlnum(c) || c == '-' || c == '[' || c == ']'; }
 bool IsGithubRepoChar(char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; }
 // A label name character: anything printable but a comma (labels are comma-separated in queries).
 bool IsLabelChar(char c) {

@@ -29,6 +29,7 @@ inline constexpr size_t kMaxWorkerIdLength = 128;
 inline constexpr int kMaxCpuCores = 4096;
 inline constexpr char kConfigSetting[] = "SENTINEL_CONFIG";
 inline constexpr char kTokenSetting[] = "GITHUB_TOKEN";
+inline constexpr char kSecretSetting[] = "WORKER_SECRET";
 
 // A setting's value as given, before parsing.
 struct RawValue {
@@ -82,6 +83,8 @@ bool IsTaskTypeChar(char c);
 bool IsHostnameChar(char c);
 bool IsGithubOwnerChar(char c);
 bool IsGithubRepoChar(char c);
+// A GitHub login character, "[" and "]" included for app bots ("name[bot]").
+bool IsGithubLoginChar(char c);
 // A label name character: anything printable but a comma (labels are comma-separated in queries).
 bool IsLabelChar(char c);
 // Printable and not a space: no whitespace or control characters (bytes >= 0x80 are allowed).

@@ -191,6 +191,37 @@ std::vector<Setting> GitHubAccessSettings() {
   };
 }
 
+// Who may write the records that count (docs/protocol.md, "Trust").
+std::vector<Setting> TrustSettings() {
+  return {
+    ListSetting("SENTINEL_TRUSTED_AUTHORS",
+                "Comma-separated GitHub logins, besides the token's own account, whose records "
+                "count (GitHub App bots as name[bot]); resolved to account ids at start-up",
+                &Config::trusted_authors, "login", "[A-Za-z0-9-] (and [bot])",
+                IsGithubLoginChar, /*require_one=*/false),
+    StringSetting("SENTINEL_TASK_INTAKE",
+                  "Which issues carrying the queue label are tasks: labelled (any) or trusted "
+                  "(only those opened by a trusted author)",
+                  &Config::task_intake,
+                  [](absl::string_view v) {
+                    return v == "labelled" || v == "trusted" ? absl::OkStatus()
+                                                             : MustBe("labelled or trusted");
+                  }),
+    Secret(StringSetting(kSecretSetting,
+                         "Shared secret of the fleet: records are signed with it (HMAC-SHA256) "
+                         "and unsigned ones do not count; empty: authorship alone decides "
+                         "(never printed)",
+                         &Config::worker_secret,
+                         [](absl::string_view v) {
+                           if (!v.empty() && v.size() < 16) {
+                             return absl::InvalidArgumentError(
+                                 "must be empty or at least 16 characters (value not shown)");
+                           }
+                           return absl::OkStatus();
+                         })),
+  };
+}
+
 // How the GitHub backend paces its requests: claims, the queue label, the write budget, time-outs.
 std::vector<Setting> GitHubBudgetSettings() {
   return {
@@ -239,7 +270,7 @@ const std::vector<Setting>& Settings() {
     auto* settings = new std::vector<Setting>;
     for (std::vector<Setting> (*group)() :
          {WorkerAndLeaseSettings, SchedulingAndMemorySettings, SidecarSettings,
-          GitHubAccessSettings, GitHubBudgetSettings}) {
+          GitHubAccessSettings, GitHubBudgetSettings, TrustSettings}) {
       for (Setting& setting : group()) settings->push_back(std::move(setting));
     }
     return settings;

@@ -14,6 +14,7 @@
 #define TASK_SENTINEL_CORE_COORDINATOR_H_
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct BackendMetric {
   std::string help;
   bool counter = true;  // a counter (only rises) or a gauge
   double value = 0;
+  std::map<std::string, std::string> labels;  // e.g. {"reason", "replay"}; empty for none
 };
 
 class Coordinator {

@@ -7,7 +7,7 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms
   g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev libcpp-httplib-dev
+  libabsl-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -40,6 +40,11 @@ void Logger::Error(const std::string& component, const std::string& action,
   Write(3, component, action, fields);
 }
 
+void Logger::Debug(const std::string& component, const std::string& action,
+                   const std::map<std::string, std::string>& fields) {
+  Write(0, component, action, fields);
+}
+
 void Logger::Write(int level, const std::string& component, const std::string& action,
                    const std::map<std::string, std::string>& fields) {
   absl::MutexLock lock(&mu_);

@@ -20,6 +20,8 @@ class Logger {
   void SetLevel(const std::string& level);
   void SetWorker(const std::string& worker_id);
 
+  void Debug(const std::string& component, const std::string& action,
+             const std::map<std::string, std::string>& fields);
   void Info(const std::string& component, const std::string& action,
             const std::map<std::string, std::string>& fields);
   void Error(const std::string& component, const std::string& action,

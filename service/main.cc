@@ -63,7 +63,9 @@
   X(github_writes_per_hour, "GITHUB_WRITES_PER_HOUR")                                         \
   X(github_timeout_ms, "GITHUB_TIMEOUT_MS")                                                   \
   X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")                                       \
-  X(github_min_secondary_backoff_ms, "GITHUB_MIN_SECONDARY_BACKOFF_MS")
+  X(github_min_secondary_backoff_ms, "GITHUB_MIN_SECONDARY_BACKOFF_MS")                         \
+  X(sentinel_trusted_authors, "SENTINEL_TRUSTED_AUTHORS")                                     \
+  X(sentinel_task_intake, "SENTINEL_TASK_INTAKE")
 
 #define TS_DEFINE_FLAG(flag, env) \
   ABSL_FLAG(std::optional<std::string>, flag, std::nullopt, "Overrides $" env);
@@ -130,6 +132,13 @@ int Run(int argc, char** argv) {
     GitHubCoordinator::Options coordination;
     coordination.background_sync = true;
     coordination.poll_interval = config->github_poll_interval;
+    coordination.on_foreign_record = [](const github::Comment& c, github::ForeignReason reason) {
+      Logger::Global().Debug("github", "foreign_record",
+                             {{"reason", std::string(github::ForeignReasonName(reason))},
+                              {"issue", absl::StrCat(c.issue_number)},
+                              {"comment", absl::StrCat(c.id)},
+                              {"author", c.author}});
+    };
     coordinator = std::make_unique<GitHubCoordinator>(*config, api.get(), &clock, coordination);
     backend = absl::StrCat("github:", config->github_owner, "/", config->github_repo);
   } else {

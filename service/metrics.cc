@@ -352,7 +352,7 @@ std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
   for (const BackendMetric& m : backend) {
     (m.counter ? scrape.DefineCounter(m.name, m.help) : scrape.DefineGauge(m.name, m.help))
         .IgnoreError();
-    (m.counter ? scrape.Increment(m.name, {}, m.value) : scrape.Set(m.name, {}, m.value))
+    (m.counter ? scrape.Increment(m.name, m.labels, m.value) : scrape.Set(m.name, m.labels, m.value))
         .IgnoreError();
   }
   return scrape.Render();

@@ -158,7 +158,8 @@ absl::StatusOr<Comment> LockProtocol::PostClaim(const LockSite& site, const std:
   r.recovered_from = options.recovered_from;
   r.lapsed_at = options.lapsed_at;
   absl::StatusOr<Comment> posted =
-      ctx_.api->CreateComment(site.issue, CommentBody(r), WritePriority::kClaim);
+      ctx_.api->CreateComment(site.issue, ctx_.seal->Body(r, site.issue, ctx_.api->ServerNow()),
+                              WritePriority::kClaim);
   if (posted.ok()) ctx_.stats->claims_posted.fetch_add(1);
   return posted;
 }
@@ -443,8 +444,8 @@ absl::StatusOr<LockInfo> LockProtocol::Renew(const LockSite& site, const std::st
   if (!held.ok()) return held.status();
   ClaimRecord r = held->record;
   if (ttl > absl::ZeroDuration()) r.ttl = ttl;
-  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(held->id, CommentBody(r),
-                                                           WritePriority::kClaim);
+  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
+      held->id, ctx_.seal->Body(r, site.issue, ctx_.api->ServerNow()), WritePriority::kClaim);
   if (absl::IsNotFound(edited.status())) {
     return absl::FailedPreconditionError(
         absl::StrCat("lock \"", name, "\" token ", token, " was released"));

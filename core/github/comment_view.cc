@@ -12,8 +12,14 @@ const ViewedComment* CommentSnapshot::Find(int64_t id) const {
   return nullptr;
 }
 
-IssueViews::IssueViews(GitHubApi* api, std::atomic<int64_t>* foreign_counter)
-    : api_(api), foreign_counter_(foreign_counter) {}
+IssueViews::IssueViews(GitHubApi* api, const RecordScreen* screen,
+                       std::atomic<int64_t>* foreign_counter, ForeignCounts* foreign_records,
+                       std::function<void(const Comment&, ForeignReason)> on_foreign)
+    : api_(api),
+      screen_(screen),
+      foreign_counter_(foreign_counter),
+      foreign_records_(foreign_records),
+      on_foreign_(std::move(on_foreign)) {}
 
 absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_now) {
   // The list runs without the lock: several protocols may refresh different issues at once.
@@ -36,16 +42,36 @@ absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_
   bool same = previous != nullptr && previous->comments.size() == read->value.size();
   for (Comment& c : read->value) {
     auto it = before.find(c.id);
-    if (it != before.end() && it->second->comment.body == c.body) {
-      ViewedComment reused = *it->second;
-      reused.comment = std::move(c);
-      next->comments.push_back(std::move(reused));
+    ViewedComment viewed;
+    if (it != before.end() && it->second->comment.body == c.body &&
+        it->second->comment.author_id == c.author_id) {
+      viewed.raw = it->second->raw;
     } else {
       same = false;
-      ViewedComment viewed;
-      viewed.parsed = ParseBody(c.body);
-      viewed.comment = std::move(c);
-      next->comments.push_back(std::move(viewed));
+      viewed.raw = std::make_shared<const ParsedBody>(ParseBody(c.body));
+    }
+    viewed.comment = std::move(c);
+    next->comments.push_back(std::move(viewed));
+  }
+
+  // Screen every record against the whole answer (a record's standing can depend on earlier
+  // comments: a nonce seen before, an epoch going back).
+  std::vector<Comment> comments;
+  std::vector<ParsedBody> parsed;
+  comments.reserve(next->comments.size());
+  parsed.reserve(next->comments.size());
+  for (const ViewedComment& c : next->comments) {
+    comments.push_back(c.comment);
+    parsed.push_back(*c.raw);
+  }
+  std::vector<std::optional<ForeignReason>> reasons;
+  screen_->ScreenComments(issue, read->server_time, comments, parsed, reasons);
+  for (size_t i = 0; i < next->comments.size(); ++i) {
+    next->comments[i].parsed = std::move(parsed[i]);
+    next->comments[i].foreign = reasons[i];
+    if (previous != nullptr && same) {
+      const ViewedComment& before_c = previous->comments[i];
+      same = before_c.foreign == reasons[i];  // a changed verdict is a change of content
     }
   }
 
@@ -54,9 +80,13 @@ absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_
 
   absl::MutexLock lock(&mu_);
   for (const ViewedComment& c : next->comments) {
-    if (c.parsed.outcome != ParseOutcome::kRecord && foreign_seen_.insert(c.comment.id).second &&
-        foreign_counter_ != nullptr) {
-      foreign_counter_->fetch_add(1);
+    if (c.parsed.outcome == ParseOutcome::kRecord || !foreign_seen_.insert(c.comment.id).second) {
+      continue;
+    }
+    if (foreign_counter_ != nullptr) foreign_counter_->fetch_add(1);
+    if (c.foreign.has_value()) {
+      if (foreign_records_ != nullptr) foreign_records_->Add(*c.foreign);
+      if (on_foreign_) on_foreign_(c.comment, *c.foreign);
     }
   }
   SnapshotPtr& slot = latest_[issue];

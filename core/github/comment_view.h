@@ -3,9 +3,10 @@
 // Every protocol reads GitHub through this view: Refresh() lists an issue's comments (the API
 // answers 304 — free of the primary rate limit — when nothing changed, and the view then hands
 // back the previous snapshot without parsing anything), and only comments that are new or whose
-// body changed are parsed again. Foreign comments (no record, a malformed one, or a newer schema
-// version) are counted once each and left out of nothing: they stay in the snapshot with their
-// outcome, and every reader skips them.
+// body changed are parsed again. Every record then passes the RecordScreen (trust.h): records
+// that do not count (untrusted author, bad or missing signature, replay, out of range, malformed,
+// newer schema) are removed from the snapshot's parse and counted once each by reason; the
+// comment stays in the snapshot with its outcome (kForeign), and every reader skips it.
 //
 // Why it is safe: a snapshot is exactly one list answer of GitHub (plus GitHub's clock at the
 // time), never a mix of answers, and it is immutable once built, so a protocol judges one
@@ -17,8 +18,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -27,13 +30,18 @@
 #include "absl/time/time.h"
 #include "core/github/github_api.h"
 #include "core/github/records.h"
+#include "core/github/trust.h"
 
 namespace tasksentinel::github {
 
 // One comment and what its body holds.
 struct ViewedComment {
   Comment comment;
-  ParsedBody parsed;
+  ParsedBody parsed;  // after screening: no record unless it counts
+  // Why the record did not count, when it did not.
+  std::optional<ForeignReason> foreign;
+  // The parse before screening (shared between snapshots while the body is unchanged).
+  std::shared_ptr<const ParsedBody> raw;
 
   // The record, when the comment holds one of type T; nullptr otherwise.
   template <typename T>
@@ -60,9 +68,13 @@ using SnapshotPtr = std::shared_ptr<const CommentSnapshot>;
 
 class IssueViews {
  public:
-  // `api` must outlive the views. `foreign_counter`, when not null, is incremented once per
-  // foreign comment seen (tasksentinel_github_foreign_comments_total).
-  IssueViews(GitHubApi* api, std::atomic<int64_t>* foreign_counter);
+  // `api` and `screen` must outlive the views. `foreign_counter`, when not null, is incremented
+  // once per comment that is not a record that counts (tasksentinel_github_foreign_comments_total);
+  // `foreign_records`, when not null, once per record that does not count, by reason.
+  // `on_foreign`, when set, is called once per such record (for a debug log line).
+  IssueViews(GitHubApi* api, const RecordScreen* screen, std::atomic<int64_t>* foreign_counter,
+             ForeignCounts* foreign_records = nullptr,
+             std::function<void(const Comment&, ForeignReason)> on_foreign = nullptr);
 
   // Lists issue `issue`'s comments now (conditionally). `local_now` stamps the snapshot.
   absl::StatusOr<SnapshotPtr> Refresh(int64_t issue, absl::Time local_now);
@@ -77,7 +89,10 @@ class IssueViews {
 
  private:
   GitHubApi* const api_;
+  const RecordScreen* const screen_;
   std::atomic<int64_t>* const foreign_counter_;
+  ForeignCounts* const foreign_records_;
+  const std::function<void(const Comment&, ForeignReason)> on_foreign_;
   std::atomic<uint64_t> next_version_{0};  // content versions handed out
   absl::Mutex mu_;
   std::map<int64_t, SnapshotPtr> latest_ ABSL_GUARDED_BY(mu_);

@@ -32,8 +32,9 @@ const WellKnownIssue& LocksIssueKind() {
 }
 
 CoordinationIssue::CoordinationIssue(GitHubApi* api, Clock* clock, absl::Duration settle,
-                                     int retries, const WellKnownIssue& kind)
-    : api_(api), clock_(clock), settle_(settle), retries_(retries), kind_(kind) {}
+                                     int retries, const WellKnownIssue& kind,
+                                     const RecordScreen* screen)
+    : api_(api), clock_(clock), settle_(settle), retries_(retries), kind_(kind), screen_(screen) {}
 
 absl::StatusOr<int64_t> CoordinationIssue::Number() {
   absl::MutexLock lock(&mu_);  // held across the search: one search per sidecar
@@ -63,6 +64,7 @@ absl::StatusOr<std::optional<int64_t>> CoordinationIssue::Lowest(std::optional<i
   std::optional<int64_t> lowest;
   *seen = !must_see.has_value();
   for (const Issue& issue : read->value) {
+    if (screen_ != nullptr && !screen_->Trusts(issue.author_id)) continue;
     if (!lowest.has_value() || issue.number < *lowest) lowest = issue.number;
     if (must_see.has_value() && issue.number == *must_see) *seen = true;
   }

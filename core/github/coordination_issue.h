@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/github/github_api.h"
+#include "core/github/trust.h"
 
 namespace tasksentinel::github {
 
@@ -47,10 +48,13 @@ const WellKnownIssue& LocksIssueKind();
 
 class CoordinationIssue {
  public:
-  // `api` and `clock` must outlive this. `settle` is how long a new issue is given to become
-  // visible; `retries` how many more lists wait for it. `kind` says which issue.
+  // `api`, `clock` and `screen` must outlive this. `settle` is how long a new issue is given to
+  // become visible; `retries` how many more lists wait for it. `kind` says which issue. Only
+  // issues opened by a trusted author (`screen`; every author when null) are candidates, so
+  // that nobody else can plant a lower-numbered coordination issue.
   CoordinationIssue(GitHubApi* api, Clock* clock, absl::Duration settle, int retries,
-                    const WellKnownIssue& kind = CoordinationIssueKind());
+                    const WellKnownIssue& kind = CoordinationIssueKind(),
+                    const RecordScreen* screen = nullptr);
 
   // The issue's number, found or created on first use.
   absl::StatusOr<int64_t> Number() ABSL_LOCKS_EXCLUDED(mu_);
@@ -67,6 +71,7 @@ class CoordinationIssue {
   const absl::Duration settle_;
   const int retries_;
   const WellKnownIssue kind_;
+  const RecordScreen* const screen_;
   absl::Mutex mu_;
   std::optional<int64_t> number_ ABSL_GUARDED_BY(mu_);
 };

@@ -29,12 +29,20 @@
 
 namespace tasksentinel::github {
 
+// A GitHub account (a person, or an app's bot "name[bot]"). The id never changes; a login can be
+// renamed and later re-registered by someone else, so trust is keyed on the id.
+struct Account {
+  std::string login;
+  int64_t id = 0;
+};
+
 // An issue comment. Times are GitHub's (second resolution).
 struct Comment {
   int64_t id = 0;  // ascending in creation order
   int64_t issue_number = 0;
   std::string body;
-  std::string author;  // user.login
+  std::string author;     // user.login
+  int64_t author_id = 0;  // user.id (0 when GitHub gave none, e.g. a deleted account)
   absl::Time created_at = absl::UnixEpoch();
   absl::Time updated_at = absl::UnixEpoch();
 };
@@ -46,7 +54,8 @@ struct Issue {
   std::string body;
   bool open = true;
   std::vector<std::string> labels;  // names
-  std::string author;
+  std::string author;     // user.login
+  int64_t author_id = 0;  // user.id
   absl::Time created_at = absl::UnixEpoch();
   absl::Time updated_at = absl::UnixEpoch();
 };
@@ -100,8 +109,11 @@ class GitHubApi {
  public:
   virtual ~GitHubApi() = default;
 
-  // The token's login (GET /user).
-  virtual absl::StatusOr<std::string> CurrentUser() = 0;
+  // The token's account (GET /user).
+  virtual absl::StatusOr<Account> CurrentUser() = 0;
+
+  // The account called `login` (GET /users/{login}); NOT_FOUND when there is none.
+  virtual absl::StatusOr<Account> GetUser(const std::string& login) = 0;
 
   // The configured repository (GET /repos/{owner}/{repo}).
   virtual absl::StatusOr<Repository> GetRepository() = 0;

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -23,6 +24,8 @@
 #include "core/github/comment_view.h"
 #include "core/github/coordination_issue.h"
 #include "core/github/github_api.h"
+#include "core/github/record_seal.h"
+#include "core/github/trust.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
 
@@ -43,6 +46,10 @@ struct GitHubOptions {
   absl::Duration slack = absl::Seconds(1);
   // At most this many claims per NextTask attempt (each costs a write).
   int max_claims_per_next = 3;
+  // Ranges of numbers in records (trust.h).
+  RecordBounds bounds;
+  // Called once for each record that does not count (for a debug log line); may be null.
+  std::function<void(const Comment&, ForeignReason)> on_foreign_record;
   // Whether the coordinator runs a background thread that flushes memory when due and keeps
   // the coordination issue's view fresh. Off in tests (they drive a FakeClock and call
   // GitHubCoordinator::Tick()); the sidecar binary turns it on.
@@ -73,6 +80,7 @@ class IssueCache {
 // The backend's counters, for metrics.
 struct GitHubStats {
   std::atomic<int64_t> foreign_comments{0};  // tasksentinel_github_foreign_comments_total
+  ForeignCounts foreign_records;             // tasksentinel_github_foreign_records_total
   std::atomic<int64_t> claims_posted{0};     // LOCK_CLAIM comments posted
   std::atomic<int64_t> claims_withdrawn{0};  // claims deleted (withdrawn or released)
   std::atomic<int64_t> memory_flushes{0};    // memory comment writes
@@ -92,6 +100,8 @@ struct GitHubContext {
   IssueCache* issues;
   GitHubStats* stats;
   const GitHubOptions* options;
+  const RecordSeal* seal;      // seals every record written
+  const RecordScreen* screen;  // judges every record read
 };
 
 }  // namespace tasksentinel::github

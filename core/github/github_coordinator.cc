@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "core/cluster_summary.h"
 #include "core/validation.h"
 
@@ -19,12 +20,16 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
     : config_(config),
       options_(options),
       clock_(clock),
-      views_(api, &stats_.foreign_comments),
-      coordination_(api, clock, config.github_claim_settle, options.visibility_retries),
+      seal_(config.worker_secret, absl::StrCat(config.github_owner, "/", config.github_repo)),
+      screen_(&seal_, options.bounds),
+      views_(api, &screen_, &stats_.foreign_comments, &stats_.foreign_records,
+             options.on_foreign_record),
+      coordination_(api, clock, config.github_claim_settle, options.visibility_retries,
+                    github::CoordinationIssueKind(), &screen_),
       locks_issue_(api, clock, config.github_claim_settle, options.visibility_retries,
-                   github::LocksIssueKind()),
-      ctx_{api,           clock,         &notifier_, &config_, &held_,   &views_,
-           &coordination_, &locks_issue_, &issues_,   &stats_,  &options_},
+                   github::LocksIssueKind(), &screen_),
+      ctx_{api,     clock,    &notifier_, &config_, &held_,   &views_, &coordination_,
+           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_},
       registry_(ctx_),
       locks_(ctx_, &registry_),
       tasks_(ctx_, &registry_, &locks_),
@@ -59,7 +64,19 @@ void GitHubCoordinator::BackgroundLoop() {
 
 absl::Status GitHubCoordinator::Tick() { return memory_.Flush(/*force=*/false); }
 
+absl::Status GitHubCoordinator::ResolveTrust() {
+  absl::MutexLock lock(&trust_mu_);
+  if (trust_resolved_) return absl::OkStatus();
+  absl::StatusOr<github::TrustedAuthors> authors =
+      github::TrustedAuthors::Resolve(*ctx_.api, config_.trusted_authors);
+  if (!authors.ok()) return authors.status();
+  screen_.SetAuthors(*std::move(authors));
+  trust_resolved_ = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<WorkerRecord> GitHubCoordinator::Register() {
+  if (absl::Status s = ResolveTrust(); !s.ok()) return s;
   absl::StatusOr<WorkerRecord> me = registry_.Register();
   if (me.ok()) notifier_.Notify();
   return me;
@@ -274,7 +291,7 @@ absl::StatusOr<ClusterHealth> GitHubCoordinator::Health() {
 }
 
 std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
-  return {
+  std::vector<BackendMetric> metrics = {
       {"tasksentinel_github_foreign_comments_total",
        "Comments on coordination issues that are not the sidecar's records (ignored).", true,
        static_cast<double>(stats_.foreign_comments.load())},
@@ -289,6 +306,16 @@ std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
        "Merged shared-memory entries kept for answering reads (at most MEMORY_CACHE_SIZE).",
        false, static_cast<double>(stats_.memory_cache_entries.load())},
   };
+  for (size_t i = 0; i < static_cast<size_t>(github::ForeignReason::kCount); ++i) {
+    const auto reason = static_cast<github::ForeignReason>(i);
+    BackendMetric m{"tasksentinel_github_foreign_records_total",
+                    "Records on GitHub that did not count (ignored), by reason: untrusted_author, "
+                    "unsigned, bad_signature, replay, out_of_range, malformed, newer_schema.",
+                    true, static_cast<double>(stats_.foreign_records.Get(reason))};
+    m.labels = {{"reason", std::string(github::ForeignReasonName(reason))}};
+    metrics.push_back(std::move(m));
+  }
+  return metrics;
 }
 
 }  // namespace tasksentinel

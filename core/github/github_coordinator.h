@@ -60,6 +60,8 @@ class GitHubCoordinator final : public Coordinator {
   GitHubCoordinator(const GitHubCoordinator&) = delete;
   GitHubCoordinator& operator=(const GitHubCoordinator&) = delete;
 
+  // Resolves the trusted authors (the token's account and SENTINEL_TRUSTED_AUTHORS) on first
+  // use, then registers the worker.
   absl::StatusOr<WorkerRecord> Register() override;
   // Flushes pending memory writes, releases (deletes) every claim of this worker, and marks its
   // registration gone. Returns how many held locks it released.
@@ -112,6 +114,8 @@ class GitHubCoordinator final : public Coordinator {
 
  private:
   void BackgroundLoop();
+  // Resolves the trusted authors once; later calls return at once.
+  absl::Status ResolveTrust();
 
   Config config_;
   Options options_;
@@ -119,6 +123,10 @@ class GitHubCoordinator final : public Coordinator {
   Notifier notifier_;
   HeldLocks held_;
   github::GitHubStats stats_;
+  github::RecordSeal seal_;
+  github::RecordScreen screen_;
+  absl::Mutex trust_mu_;
+  bool trust_resolved_ ABSL_GUARDED_BY(trust_mu_) = false;
   github::IssueViews views_;
   github::CoordinationIssue coordination_;
   github::CoordinationIssue locks_issue_;

@@ -304,7 +304,8 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
 
   // Compact and pack, under the lock; write without it.
   uint64_t generation = 0;
-  std::vector<std::string> bodies;
+  std::vector<std::string> bodies;  // unsealed: compared with what was written last
+  std::vector<WorkerMemoryRecord> parts;
   std::vector<int64_t> ids;
   std::vector<std::string> written;
   {
@@ -340,6 +341,7 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
     WorkerMemoryRecord part{me, ns, 0, {}};
     auto close_part = [&]() {
       bodies.push_back(CommentBody(part));
+      parts.push_back(part);
       part.entries.clear();
       ++part.part;
     };
@@ -365,11 +367,12 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
       new_written.push_back(bodies[i]);
       continue;
     }
+    const std::string sealed = ctx_.seal->Body(parts[i], *issue, ctx_.api->ServerNow());
     absl::StatusOr<Comment> c =
-        i < ids.size() ? ctx_.api->UpdateComment(ids[i], bodies[i], WritePriority::kMemory)
+        i < ids.size() ? ctx_.api->UpdateComment(ids[i], sealed, WritePriority::kMemory)
                        : absl::StatusOr<Comment>(absl::NotFoundError("new part"));
     if (absl::IsNotFound(c.status())) {
-      c = ctx_.api->CreateComment(*issue, bodies[i], WritePriority::kMemory);
+      c = ctx_.api->CreateComment(*issue, sealed, WritePriority::kMemory);
     }
     if (!c.ok()) {
       status = c.status();

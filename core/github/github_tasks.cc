@@ -25,6 +25,10 @@ absl::Status NoTask(const std::string& id) {
 GitHubTasks::GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProtocol* locks)
     : ctx_(ctx), registry_(registry), locks_(locks), labels_(*ctx.config) {}
 
+TaskIssue GitHubTasks::ReadTask(const Issue& issue) const {
+  return ReadTaskIssue(issue, labels_, MaxAttempts(), ctx_.screen, ctx_.api->ServerNow());
+}
+
 uint32_t GitHubTasks::MaxAttempts() const {
   return static_cast<uint32_t>(ctx_.config->task_max_attempts);
 }
@@ -67,8 +71,17 @@ absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& labe
   query.labels = {label};
   absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
   if (!read.ok()) return read.status();
-  for (const Issue& issue : read->value) ctx_.issues->Put(issue);
-  return std::move(read->value);
+  std::vector<Issue> admitted;
+  for (Issue& issue : read->value) {
+    if (!Admitted(issue)) continue;
+    ctx_.issues->Put(issue);
+    admitted.push_back(std::move(issue));
+  }
+  return admitted;
+}
+
+bool GitHubTasks::Admitted(const Issue& issue) const {
+  return ctx_.config->task_intake != "trusted" || ctx_.screen->Trusts(issue.author_id);
 }
 
 bool GitHubTasks::ContendedAfter(int64_t issue, const std::string& name, uint64_t token) {
@@ -91,14 +104,14 @@ absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   meta.max_attempts = t.max_attempts != 0 ? t.max_attempts : MaxAttempts();
   IssueDraft draft;
   draft.title = t.title;
-  draft.body = TaskBody(t.body, meta, std::nullopt);
+  draft.body = TaskBody(t.body, meta, std::nullopt, ctx_.seal, /*issue=*/0, ctx_.api->ServerNow());
   draft.labels = {labels_.queued};
   if (!t.type.empty()) draft.labels.push_back(absl::StrCat(kTypeLabelPrefix, t.type));
   absl::StatusOr<Issue> created = ctx_.api->CreateIssue(draft, WritePriority::kClaim);
   if (!created.ok()) return created.status();
   ctx_.issues->Put(*created);
   ctx_.notifier->Notify();
-  return ReadTaskIssue(*created, labels_, MaxAttempts()).task;
+  return ReadTask(*created).task;
 }
 
 absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
@@ -148,7 +161,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
           Candidate c;
           c.issue = issue;
-          c.task = ReadTaskIssue(issue, labels_, MaxAttempts());
+          c.task = ReadTask(issue);
           const std::string& worker = c.task.meta.worker_id;
           const LeaseJudgement holder =
               registry->Judge(worker, c.task.meta.epoch, now, issue.updated_at,
@@ -167,7 +180,8 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
             IssuePatch patch;
             patch.open = false;
             patch.labels = LabelsWithState(issue, TaskState::kDeadLetter, labels_);
-            patch.body = TaskBody(c.task.text, meta, std::nullopt);
+            patch.body = TaskBody(c.task.text, meta, std::nullopt, ctx_.seal, issue.number,
+                                  ctx_.api->ServerNow());
             absl::StatusOr<Issue> dead =
                 ctx_.api->UpdateIssue(issue.number, patch, WritePriority::kRelease);
             if (!dead.ok()) return dead.status();
@@ -203,7 +217,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           }
           Candidate c;
           c.issue = issue;
-          c.task = ReadTaskIssue(issue, labels_, MaxAttempts());
+          c.task = ReadTask(issue);
           if (now < c.task.task.not_before) continue;  // retry backoff
           by_id[c.task.task.id] = std::move(c);
         }
@@ -348,7 +362,8 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           meta.token = got->lock->token;
           IssuePatch patch;
           patch.labels = LabelsWithState(c.issue, TaskState::kInProgress, labels_);
-          patch.body = TaskBody(c.task.text, meta, std::nullopt);
+          patch.body = TaskBody(c.task.text, meta, std::nullopt, ctx_.seal, c.issue.number,
+                                ctx_.api->ServerNow());
           absl::StatusOr<Issue> updated =
               ctx_.api->UpdateIssue(c.issue.number, patch, WritePriority::kClaim);
           if (!updated.ok()) {
@@ -358,7 +373,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
             return updated.status();
           }
           ctx_.issues->Put(*updated);
-          handed = HandedOutTask{ReadTaskIssue(*updated, labels_, MaxAttempts()).task,
+          handed = HandedOutTask{ReadTask(*updated).task,
                                  *got->lock};
           *done = true;
           return absl::OkStatus();
@@ -376,13 +391,14 @@ absl::StatusOr<Issue> GitHubTasks::LoadTask(const std::string& id, uint64_t pref
   if (prefer_cached_token != 0) {
     std::optional<Issue> cached = ctx_.issues->Get(*number);
     if (cached.has_value() && TaskStateOf(*cached, labels_) == TaskState::kInProgress &&
-        ReadTaskIssue(*cached, labels_, MaxAttempts()).meta.token == prefer_cached_token) {
+        ReadTask(*cached).meta.token == prefer_cached_token) {
       return *cached;  // our own latest write of it
     }
   }
   absl::StatusOr<Read<Issue>> read = ctx_.api->GetIssue(*number);
   if (absl::IsNotFound(read.status())) return NoTask(id);
   if (!read.ok()) return read.status();
+  if (!Admitted(read->value)) return NoTask(id);
   ctx_.issues->Put(read->value);
   if (!TaskStateOf(read->value, labels_).has_value()) return NoTask(id);
   return std::move(read->value);
@@ -400,7 +416,7 @@ absl::StatusOr<GitHubTasks::Finishing> GitHubTasks::BeginFinish(const std::strin
   absl::StatusOr<JudgedClaim> claim =
       locks_->CheckFence(LockSite{issue->number, true}, id, token, /*must_be_mine=*/true);
   if (!claim.ok()) return fail(claim.status());
-  TaskIssue task = ReadTaskIssue(*issue, labels_, MaxAttempts());
+  TaskIssue task = ReadTask(*issue);
   if (task.task.state != TaskState::kInProgress) {
     return fail(absl::FailedPreconditionError(
         absl::StrCat("task ", id, " was not handed out under token ", token,
@@ -424,7 +440,8 @@ absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t
   IssuePatch patch;
   patch.open = false;
   patch.labels = LabelsWithState(issue, TaskState::kDone, labels_);
-  patch.body = TaskBody(task.text, task.meta, result);
+  patch.body = TaskBody(task.text, task.meta, result, ctx_.seal, issue.number,
+                        ctx_.api->ServerNow());
   absl::StatusOr<Issue> done = ctx_.api->UpdateIssue(issue.number, patch, WritePriority::kClaim);
   if (!done.ok()) return fail(done.status());
   ctx_.issues->Put(*done);
@@ -432,7 +449,7 @@ absl::StatusOr<TaskRecord> GitHubTasks::Complete(const std::string& id, uint64_t
   NoteFinished();
   registry_->RecordCompletion(task.task.type);
   ctx_.notifier->Notify();
-  return ReadTaskIssue(*done, labels_, MaxAttempts()).task;
+  return ReadTask(*done).task;
 }
 
 absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t token,
@@ -465,8 +482,8 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   released.error = error;
   released.retry_at = requeue ? meta.not_before : absl::InfinitePast();
   released.dead_letter = !requeue;
-  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(held->claim.id, CommentBody(released),
-                                                           WritePriority::kRelease);
+  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
+      held->claim.id, ctx_.seal->Body(released, issue.number, now), WritePriority::kRelease);
   if (absl::IsNotFound(edited.status())) {
     return fail(absl::FailedPreconditionError(
         absl::StrCat("lock \"", id, "\" token ", token, " was released")));
@@ -475,7 +492,7 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   IssuePatch patch;
   patch.labels =
       LabelsWithState(issue, requeue ? TaskState::kQueued : TaskState::kDeadLetter, labels_);
-  patch.body = TaskBody(task.text, meta, std::nullopt);
+  patch.body = TaskBody(task.text, meta, std::nullopt, ctx_.seal, issue.number, now);
   if (!requeue) patch.open = false;
   absl::StatusOr<Issue> moved = ctx_.api->UpdateIssue(issue.number, patch, WritePriority::kClaim);
   // The lock is released either way; a failed relabel leaves the task in progress under a dead
@@ -485,14 +502,14 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   ctx_.notifier->Notify();
   if (!moved.ok()) return moved.status();
   ctx_.issues->Put(*moved);
-  return ReadTaskIssue(*moved, labels_, MaxAttempts()).task;
+  return ReadTask(*moved).task;
 }
 
 absl::StatusOr<TaskRecord> GitHubTasks::Get(const std::string& id) {
   if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
   absl::StatusOr<Issue> issue = LoadTask(id, 0);
   if (!issue.ok()) return issue.status();
-  return ReadTaskIssue(*issue, labels_, MaxAttempts()).task;
+  return ReadTask(*issue).task;
 }
 
 absl::StatusOr<std::vector<Issue>> GitHubTasks::InProgress() {
@@ -508,7 +525,7 @@ absl::StatusOr<std::map<std::string, uint32_t>> GitHubTasks::ActiveByWorker() {
   std::map<std::string, uint32_t> active;
   for (const Issue& issue : *running) {
     if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
-    const TaskMeta meta = ReadTaskIssue(issue, labels_, MaxAttempts()).meta;
+    const TaskMeta meta = ReadTask(issue).meta;
     if (meta.worker_id.empty()) continue;
     if (registry->Judge(meta.worker_id, meta.epoch, now, issue.updated_at,
                         ctx_.config->stale_threshold)
@@ -533,7 +550,7 @@ absl::StatusOr<TaskCounts> GitHubTasks::Count() {
   }
   for (const Issue& issue : *running) {
     if (TaskStateOf(issue, labels_) != TaskState::kInProgress) continue;
-    const TaskMeta meta = ReadTaskIssue(issue, labels_, MaxAttempts()).meta;
+    const TaskMeta meta = ReadTask(issue).meta;
     const bool live = !meta.worker_id.empty() &&
                       registry->Judge(meta.worker_id, meta.epoch, now, issue.updated_at,
                                       ctx_.config->stale_threshold)
@@ -555,7 +572,7 @@ absl::StatusOr<TaskCounts> GitHubTasks::Count() {
 absl::Status GitHubTasks::Requeue(int64_t number, uint64_t token) {
   absl::StatusOr<Issue> issue = LoadTask(absl::StrCat(number), token);
   if (!issue.ok()) return issue.status();
-  TaskIssue task = ReadTaskIssue(*issue, labels_, MaxAttempts());
+  TaskIssue task = ReadTask(*issue);
   if (task.task.state != TaskState::kInProgress || task.meta.token != token) {
     return absl::OkStatus();
   }

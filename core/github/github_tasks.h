@@ -108,6 +108,10 @@ class GitHubTasks {
   // in) shows a later claim on that lock by another worker. No request.
   bool ContendedAfter(int64_t issue, const std::string& name, uint64_t token);
   uint32_t MaxAttempts() const;
+  // Whether the intake policy (SENTINEL_TASK_INTAKE) lets `issue` be a task.
+  bool Admitted(const Issue& issue) const;
+  // Reads a task issue, its TASK record screened (trust.h).
+  TaskIssue ReadTask(const Issue& issue) const;
   // Notes that this worker finished a task now (see RecentlyFinished).
   void NoteFinished() ABSL_LOCKS_EXCLUDED(mu_);
   // How many tasks this worker finished within the last GITHUB_CLAIM_SETTLE_MS (local clock):

@@ -304,7 +304,8 @@ ParsedBody ParseBody(absl::string_view body) {
   const size_t end = body.find("-->", json_start);
   out.outcome = ParseOutcome::kMalformed;
   if (end == absl::string_view::npos) return out;
-  const absl::string_view json = body.substr(json_start, end - json_start);
+  const absl::string_view json =
+      absl::StripTrailingAsciiWhitespace(body.substr(json_start, end - json_start));
   try {
     const Json j = Json::parse(json.begin(), json.end());
     if (!j.is_object()) return out;
@@ -326,10 +327,14 @@ ParsedBody ParseBody(absl::string_view body) {
     } else {
       return out;
     }
+    out.sealed_at = TimeFrom(j, "at", absl::InfinitePast());
+    out.nonce = Optional<std::string>(j, "nonce", "");
+    out.sig = Optional<std::string>(j, "sig", "");
   } catch (const std::exception&) {
     out.record.reset();
     return out;
   }
+  out.json = std::string(json);
   out.outcome = ParseOutcome::kRecord;
   return out;
 }

@@ -140,6 +140,7 @@ enum class ParseOutcome {
   kMalformed,  // a marker whose JSON does not parse, or lacks required fields, or has an
                // unknown type
   kNewer,      // a schema version this code does not know
+  kForeign,    // a record that parsed but does not count (trust.h says why)
 };
 
 struct ParsedBody {
@@ -147,6 +148,13 @@ struct ParsedBody {
   std::optional<Record> record;
   // The body before the record line (without the separating blank line), for issue bodies.
   std::string text;
+  // The record's JSON exactly as written, and its seal (record_seal.h): when it was written
+  // (GitHub's clock, InfinitePast when absent), its nonce and its signature (hex, empty when
+  // absent).
+  std::string json;
+  absl::Time sealed_at = absl::InfinitePast();
+  std::string nonce;
+  std::string sig;
 };
 
 // Reads the last record of `body`.

@@ -189,7 +189,7 @@ absl::Status Registry::StartEpoch(uint64_t epoch) {
   if (registered_at_ == absl::InfinitePast()) registered_at_ = now;
   RegistrationRecord r = Draft(epoch, now);
   absl::StatusOr<Comment> posted =
-      ctx_.api->CreateComment(*issue, CommentBody(r), WritePriority::kHeartbeat);
+      ctx_.api->CreateComment(*issue, ctx_.seal->Body(r, *issue, now), WritePriority::kHeartbeat);
   if (!posted.ok()) {
     if (absl::IsResourceExhausted(posted.status()) || absl::IsUnavailable(posted.status())) {
       stretch_next_ = true;
@@ -269,8 +269,10 @@ absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool
   if (own_.LiveAt(now)) {
     RegistrationRecord r = Draft(own_.epoch, now);
     r.renews_until = own_.ends_at();
-    absl::StatusOr<Comment> edited =
-        ctx_.api->UpdateComment(own_.comment_id, CommentBody(r), WritePriority::kHeartbeat);
+    absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+    if (!issue.ok()) return issue.status();
+    absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
+        own_.comment_id, ctx_.seal->Body(r, *issue, now), WritePriority::kHeartbeat);
     if (edited.ok()) {
       stretch_next_ = false;
       RegistrationEntry landed;
@@ -301,11 +303,14 @@ absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool
 absl::Status Registry::Depart() {
   absl::MutexLock lock(&mu_);
   if (!own_.registered()) return absl::OkStatus();
-  RegistrationRecord r = Draft(own_.epoch, ctx_.api->ServerNow());
+  const absl::Time now = ctx_.api->ServerNow();
+  RegistrationRecord r = Draft(own_.epoch, now);
   r.gone = true;
   r.active_tasks.clear();
-  absl::StatusOr<Comment> edited =
-      ctx_.api->UpdateComment(own_.comment_id, CommentBody(r), WritePriority::kRelease);
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
+      own_.comment_id, ctx_.seal->Body(r, *issue, now), WritePriority::kRelease);
   if (!edited.ok() && !absl::IsNotFound(edited.status())) return edited.status();
   own_.comment_id = 0;
   own_.renewed_at = edited.ok() ? edited->updated_at : own_.renewed_at;

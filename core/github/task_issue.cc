@@ -85,9 +85,15 @@ std::optional<int64_t> TaskNumber(absl::string_view id) {
 }
 
 TaskIssue ReadTaskIssue(const Issue& issue, const TaskLabels& labels,
-                        uint32_t default_max_attempts) {
+                        uint32_t default_max_attempts, const RecordScreen* screen,
+                        absl::Time server_time, std::optional<ForeignReason>* foreign) {
   TaskIssue out;
   ParsedBody parsed = ParseBody(issue.body);
+  if (screen != nullptr) {
+    std::optional<ForeignReason> reason =
+        screen->ScreenIssueBody(issue.number, server_time, parsed);
+    if (foreign != nullptr) *foreign = reason;
+  }
   const TaskMeta* meta = parsed.record.has_value() ? std::get_if<TaskMeta>(&*parsed.record)
                                                    : nullptr;
   std::optional<std::string> result;
@@ -123,15 +129,20 @@ TaskIssue ReadTaskIssue(const Issue& issue, const TaskLabels& labels,
 }
 
 std::string TaskBody(absl::string_view text, TaskMeta meta,
-                     const std::optional<std::string>& result) {
+                     const std::optional<std::string>& result, const RecordSeal* seal,
+                     int64_t issue, absl::Time at) {
+  auto line = [&](const TaskMeta& m) {
+    return seal != nullptr ? seal->Line(m, issue, at) : RecordLine(m);
+  };
   if (!result.has_value()) {
     meta.result_bytes = -1;
-    return absl::StrCat(text, "\n\n", RecordLine(meta));
+    return absl::StrCat(text, "\n\n", line(meta));
   }
   std::string r = *result;
   meta.result_bytes = static_cast<int64_t>(r.size());
+  // The record line's length, with room for the seal and for result_bytes to change.
   const size_t frame = text.size() + kResultHeading.size() + kResultOpen.size() +
-                       kResultClose.size() + RecordLine(meta).size() + 16;
+                       kResultClose.size() + RecordLine(meta).size() + 256;
   if (frame + r.size() > kMaxBody) {
     constexpr absl::string_view kCut = "\n…(truncated)";
     const size_t room = kMaxBody > frame + kCut.size() ? kMaxBody - frame - kCut.size() : 0;
@@ -139,7 +150,7 @@ std::string TaskBody(absl::string_view text, TaskMeta meta,
     meta.result_bytes = static_cast<int64_t>(r.size());
   }
   return absl::StrCat(text, "\n\n", kResultHeading, kResultOpen, r, kResultClose, "\n\n",
-                      RecordLine(meta));
+                      line(meta));
 }
 
 std::vector<std::string> LabelsWithState(const Issue& issue, TaskState state,

@@ -37,7 +37,9 @@
 #include "absl/strings/string_view.h"
 #include "core/config.h"
 #include "core/github/github_api.h"
+#include "core/github/record_seal.h"
 #include "core/github/records.h"
+#include "core/github/trust.h"
 #include "core/model.h"
 
 namespace tasksentinel::github {
@@ -70,14 +72,20 @@ struct TaskIssue {
 };
 
 // Reads task issue `issue` (which TaskStateOf says is a task). `default_max_attempts` applies
-// when the record does not set it.
+// when the record does not set it. With `screen`, the TASK record in the body counts only if it
+// passes RecordScreen::ScreenIssueBody at `server_time` (else the task reads as a fresh one and
+// `*foreign`, when given, says why).
 TaskIssue ReadTaskIssue(const Issue& issue, const TaskLabels& labels,
-                        uint32_t default_max_attempts);
+                        uint32_t default_max_attempts, const RecordScreen* screen = nullptr,
+                        absl::Time server_time = absl::InfinitePast(),
+                        std::optional<ForeignReason>* foreign = nullptr);
 
 // The body for a task with `text`, `meta` and, when set, `result` (meta.result_bytes is set to
-// match; an over-long result is shortened).
+// match; an over-long result is shortened). With `seal`, the record is sealed for issue
+// `issue` (0 for an issue not created yet) at `at`.
 std::string TaskBody(absl::string_view text, TaskMeta meta,
-                     const std::optional<std::string>& result);
+                     const std::optional<std::string>& result, const RecordSeal* seal = nullptr,
+                     int64_t issue = 0, absl::Time at = absl::UnixEpoch());
 
 // The labels of `issue` with its state label set to `state`'s (other labels kept).
 std::vector<std::string> LabelsWithState(const Issue& issue, TaskState state,

@@ -140,6 +140,26 @@ std::string Login(const json& object) {
   return StringField(*user, "login");
 }
 
+// object.user.id, or 0.
+int64_t UserId(const json& object) {
+  auto user = object.find("user");
+  if (user == object.end() || !user->is_object()) return 0;
+  return IntField(*user, "id").value_or(0);
+}
+
+// A user object ({"login": ..., "id": ...}) as an Account; an error when either is missing.
+absl::StatusOr<Account> ParseAccount(const json& object) {
+  Account account;
+  if (object.is_object()) {
+    account.login = StringField(object, "login");
+    account.id = IntField(object, "id").value_or(0);
+  }
+  if (account.login.empty() || account.id <= 0) {
+    return absl::UnknownError("no login and id in the answer");
+  }
+  return account;
+}
+
 // The GitHub message of an error answer, with its details: "Validation Failed (Issue body
 // custom; ...)".
 std::string GitHubMessage(const std::string& body) {
@@ -181,6 +201,7 @@ absl::StatusOr<Comment> ParseComment(const json& object, int64_t issue_number) {
   }
   comment.body = StringField(object, "body");
   comment.author = Login(object);
+  comment.author_id = UserId(object);
   comment.created_at = TimeField(object, "created_at");
   comment.updated_at = TimeField(object, "updated_at");
   return comment;
@@ -210,6 +231,7 @@ absl::StatusOr<Issue> ParseIssue(const json& object) {
     }
   }
   issue.author = Login(object);
+  issue.author_id = UserId(object);
   issue.created_at = TimeField(object, "created_at");
   issue.updated_at = TimeField(object, "updated_at");
   return issue;
@@ -619,15 +641,30 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Write(absl::string_view
   return ErrorFor(method, url, *answer);
 }
 
-absl::StatusOr<std::string> CurlGitHubApi::CurrentUser() {
+absl::StatusOr<Account> CurlGitHubApi::CurrentUser() {
   const std::string url = absl::StrCat(base_url_, "/user");
   absl::StatusOr<Read<std::string>> read = GetOne(url);
   if (!read.ok()) return read.status();
   std::optional<json> parsed = ParseJson(read->value);
-  if (!parsed.has_value() || !parsed->is_object() || StringField(*parsed, "login").empty()) {
-    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": no login in the answer"));
+  absl::StatusOr<Account> account =
+      parsed.has_value() ? ParseAccount(*parsed) : absl::UnknownError("not JSON");
+  if (!account.ok()) {
+    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": ", account.status().message()));
   }
-  return StringField(*parsed, "login");
+  return account;
+}
+
+absl::StatusOr<Account> CurlGitHubApi::GetUser(const std::string& login) {
+  const std::string url = absl::StrCat(base_url_, "/users/", Escape(login));
+  absl::StatusOr<Read<std::string>> read = GetOne(url);
+  if (!read.ok()) return read.status();
+  std::optional<json> parsed = ParseJson(read->value);
+  absl::StatusOr<Account> account =
+      parsed.has_value() ? ParseAccount(*parsed) : absl::UnknownError("not JSON");
+  if (!account.ok()) {
+    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": ", account.status().message()));
+  }
+  return account;
 }
 
 absl::StatusOr<Repository> CurlGitHubApi::GetRepository() {
@@ -803,7 +840,7 @@ absl::StatusOr<Issue> CurlGitHubApi::UpdateIssue(int64_t number, const IssuePatc
 }
 
 absl::Status CheckStartup(GitHubApi& api) {
-  absl::StatusOr<std::string> login = api.CurrentUser();
+  absl::StatusOr<Account> login = api.CurrentUser();
   if (!login.ok()) {
     if (login.status().code() == absl::StatusCode::kUnauthenticated) {
       return absl::UnauthenticatedError(
@@ -817,7 +854,7 @@ absl::Status CheckStartup(GitHubApi& api) {
     switch (repository.status().code()) {
       case absl::StatusCode::kNotFound:
         return absl::NotFoundError(absl::StrCat(
-            "GitHub repository not found, or not visible to ", *login,
+            "GitHub repository not found, or not visible to ", login->login,
             "'s token (404): check the owner and repository names and the token's access"));
       case absl::StatusCode::kUnauthenticated:
         return absl::UnauthenticatedError(

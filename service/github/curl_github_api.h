@@ -93,7 +93,8 @@ class CurlGitHubApi final : public GitHubApi {
   CurlGitHubApi& operator=(const CurlGitHubApi&) = delete;
 
   // GitHubApi.
-  absl::StatusOr<std::string> CurrentUser() override;
+  absl::StatusOr<Account> CurrentUser() override;
+  absl::StatusOr<Account> GetUser(const std::string& login) override;
   absl::StatusOr<Repository> GetRepository() override;
   absl::StatusOr<Read<std::vector<Comment>>> ListComments(int64_t number,
                                                           std::optional<absl::Time> since) override;

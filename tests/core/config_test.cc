@@ -193,7 +193,8 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
                   "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
                   "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS",
-                  "GITHUB_MIN_SECONDARY_BACKOFF_MS"));
+                  "GITHUB_MIN_SECONDARY_BACKOFF_MS", "SENTINEL_TRUSTED_AUTHORS",
+                  "SENTINEL_TASK_INTAKE", "WORKER_SECRET"));
   EXPECT_EQ(defaults["WORKER_ID"], "<hostname>-<pid>");
   EXPECT_EQ(defaults["WORKER_MAX_TASKS"], "10");
   EXPECT_EQ(defaults["LOCK_TTL_SECONDS"], "300");
@@ -288,11 +289,38 @@ TEST_F(ConfigTest, DebugStringValuesReadBackAsFlags) {
   env_.clear();
   for (absl::string_view line : absl::StrSplit(debug, '\n', absl::SkipEmpty())) {
     std::pair<std::string, std::string> name_value = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    if (name_value.first != "GITHUB_TOKEN") flags_.insert(name_value);
+    if (name_value.first != "GITHUB_TOKEN" && name_value.first != "WORKER_SECRET") {
+      flags_.insert(name_value);
+    }
   }
   absl::StatusOr<Config> again = Load();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->DebugString(), debug);
+}
+
+TEST_F(ConfigTest, TrustSettingsAreCheckedAndTheSecretNeverShows) {
+  env_ = {{"SENTINEL_TRUSTED_AUTHORS", "alice, deploy-bot[bot]"},
+          {"SENTINEL_TASK_INTAKE", "trusted"},
+          {"WORKER_SECRET", "0123456789abcdef-fleet"}};
+  absl::StatusOr<Config> config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->trusted_authors, ElementsAre("alice", "deploy-bot[bot]"));
+  EXPECT_EQ(config->task_intake, "trusted");
+  EXPECT_EQ(config->worker_secret, "0123456789abcdef-fleet");
+  EXPECT_THAT(config->DebugString(), HasSubstr("WORKER_SECRET=(set)\n"));
+  EXPECT_THAT(config->DebugString(), Not(HasSubstr("0123456789abcdef-fleet")));
+
+  env_ = {{"SENTINEL_TRUSTED_AUTHORS", "al ice"},
+          {"SENTINEL_TASK_INTAKE", "anyone"},
+          {"WORKER_SECRET", "short-secret"}};
+  absl::StatusOr<Config> bad = Load();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("SENTINEL_TRUSTED_AUTHORS (env)"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("SENTINEL_TASK_INTAKE (env) = \"anyone\": must be "
+                                                "labelled or trusted"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("WORKER_SECRET (env): must be empty or at least 16"));
+  EXPECT_THAT(bad.status().message(), Not(HasSubstr("short-secret")));
 }
 
 TEST_F(ConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {

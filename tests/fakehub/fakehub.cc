@@ -619,6 +619,12 @@ FakeHub::FakeHub(FakeHubOptions options)
   login_ = options.login;
   user_ids_[login_] = options.user_id;
   tokens_ = std::move(options.tokens);
+  users_ = std::move(options.users);
+  for (FakeUser& u : users_) {
+    if (u.id == 0) u.id = 7'100'000 + static_cast<int64_t>(user_ids_.size());
+    user_ids_[u.login] = u.id;
+  }
+  caller_ = login_;
   faults_ = options.faults;
   limits_ = options.limits;
   clock_offset_ = options.clock_offset;
@@ -770,6 +776,16 @@ FakeHub::Answer FakeHub::HandleApi(const httplib::Request& req) {
       token = std::string(absl::StripAsciiWhitespace(auth.substr(6)));
     }
   }
+  caller_ = login_;
+  caller_writes_ = true;
+  bool user_token = false;
+  for (const FakeUser& u : users_) {
+    if (!token.empty() && u.token == token) {
+      caller_ = u.login;
+      caller_writes_ = u.role == "write";
+      user_token = true;
+    }
+  }
   if (inject_error) {
     a = Message(faults_.error_status, "Server Error");
   } else if (absl::StripAsciiWhitespace(req.get_header_value("User-Agent")).empty()) {
@@ -778,7 +794,7 @@ FakeHub::Answer FakeHub::HandleApi(const httplib::Request& req) {
     a.body = kUserAgentMessage;
   } else if (token.empty()) {
     a = Message(401, "Requires authentication");
-  } else if (!tokens_.empty() &&
+  } else if (!user_token && !tokens_.empty() &&
              std::find(tokens_.begin(), tokens_.end(), token) == tokens_.end()) {
     a = Message(401, "Bad credentials");
   } else if (primary_used_ >= limits_.primary_limit) {
@@ -896,6 +912,9 @@ FakeHub::Answer FakeHub::Dispatch(const httplib::Request& req, absl::Time now) {
     if (s.empty()) return NotFound();
   }
   if (seg.size() == 1 && seg[0] == "user") return method == "GET" ? GetUser(now) : NotFound();
+  if (seg.size() == 2 && seg[0] == "users") {
+    return method == "GET" ? GetUserByLogin(seg[1], now) : NotFound();
+  }
 
   Repo* repo = nullptr;
   size_t rest = 0;
@@ -956,9 +975,9 @@ FakeHub::Answer FakeHub::Dispatch(const httplib::Request& req, absl::Time now) {
 // --- Endpoints.
 
 FakeHub::Answer FakeHub::GetUser(absl::Time now) {
-  const UserRef me{login_, UserId(login_)};
+  const UserRef me{caller_, UserId(caller_)};
   Json j = UserJson(ApiBase(), me);
-  j["name"] = login_;
+  j["name"] = caller_;
   j["company"] = nullptr;
   j["blog"] = "";
   j["location"] = nullptr;
@@ -1073,7 +1092,8 @@ FakeHub::Answer FakeHub::CreateIssue(Repo& repo, const httplib::Request& req, ab
     labels = std::move(*names);
   }
   IssueRec& issue =
-      NewIssue(repo, title, std::move(text), labels, login_, now, now + faults_.read_lag);
+      NewIssue(repo, title, std::move(text), caller_writes_ ? labels : std::vector<std::string>{},
+               caller_, now, now + faults_.read_lag);
   Answer a = JsonAnswer(201, IssueJson(ApiBase(), repo, issue, /*single=*/true));
   a.headers.emplace_back("Location", IssueUrl(ApiBase(), repo, issue.number));
   return a;
@@ -1085,8 +1105,26 @@ FakeHub::Answer FakeHub::GetIssue(const Repo& repo, const IssueRec& issue) {
   return a;
 }
 
+std::optional<FakeHub::Answer> FakeHub::RequireWriteOrAuthor(const std::string& author) {
+  if (caller_writes_ || caller_ == author) return std::nullopt;
+  return Message(403, "Must have admin rights to Repository.",
+                 "https://docs.github.com/rest/issues/comments");
+}
+
+FakeHub::Answer FakeHub::GetUserByLogin(const std::string& login, absl::Time now) {
+  for (const auto& [known, id] : user_ids_) {
+    if (Lower(known) == Lower(login)) {
+      Json j = UserJson(ApiBase(), UserRef{known, id});
+      j["created_at"] = Iso(now);
+      return JsonAnswer(200, j);
+    }
+  }
+  return NotFound();
+}
+
 FakeHub::Answer FakeHub::UpdateIssue(Repo& repo, IssueRec& issue, const httplib::Request& req,
                                      absl::Time now) {
+  if (auto denied = RequireWriteOrAuthor(issue.user.login)) return *denied;
   Answer error;
   std::optional<nlohmann::json> body = ParseBody(req, &error);
   if (!body.has_value()) return error;
@@ -1153,7 +1191,7 @@ FakeHub::Answer FakeHub::UpdateIssue(Repo& repo, IssueRec& issue, const httplib:
       issue.state_reason = set_reason && reason.has_value() ? reason : "reopened";
     } else {
       issue.closed_at = now;
-      issue.closed_by = UserRef{login_, UserId(login_)};
+      issue.closed_by = UserRef{caller_, UserId(caller_)};
       issue.state_reason = set_reason && reason.has_value() ? reason : "completed";
     }
     changed = true;
@@ -1161,7 +1199,7 @@ FakeHub::Answer FakeHub::UpdateIssue(Repo& repo, IssueRec& issue, const httplib:
     issue.state_reason = reason;
     changed = true;
   }
-  if (labels.has_value()) {
+  if (labels.has_value() && caller_writes_) {  // GitHub drops an issue author's label changes
     std::vector<std::string> keys;
     for (const std::string& name : *labels) {
       const std::string key = Lower(EnsureLabel(repo, name).name);
@@ -1180,6 +1218,7 @@ FakeHub::Answer FakeHub::IssueLabels(Repo& repo, IssueRec& issue, const httplib:
                                      absl::Time now) {
   if (req.method == "GET") return JsonAnswer(200, IssueLabelsJson(ApiBase(), repo, issue));
   if (req.method != "POST" && req.method != "PUT") return NotFound();
+  if (auto denied = RequireWriteOrAuthor("")) return *denied;
   Answer error;
   std::optional<nlohmann::json> body = ParseBody(req, &error);
   if (!body.has_value()) return error;
@@ -1204,6 +1243,7 @@ FakeHub::Answer FakeHub::IssueLabels(Repo& repo, IssueRec& issue, const httplib:
 
 FakeHub::Answer FakeHub::RemoveIssueLabel(Repo& repo, IssueRec& issue, const std::string& name,
                                           absl::Time now) {
+  if (auto denied = RequireWriteOrAuthor("")) return *denied;
   auto it = std::find(issue.labels.begin(), issue.labels.end(), Lower(name));
   if (it == issue.labels.end()) {
     return Message(404, "Label does not exist",
@@ -1260,7 +1300,7 @@ FakeHub::Answer FakeHub::CreateComment(Repo& repo, IssueRec& issue, const httpli
     return ValidationFailed("IssueComment", "missing_field", "body");
   }
   if (Utf8Length(text) > kMaxBodyChars) return BodyTooLong("IssueComment");
-  CommentRec& c = NewComment(repo, issue, text, login_, now, now + faults_.read_lag);
+  CommentRec& c = NewComment(repo, issue, text, caller_, now, now + faults_.read_lag);
   Answer a = JsonAnswer(201, CommentJson(ApiBase(), repo, c));
   a.headers.emplace_back("Location", CommentUrl(ApiBase(), repo, c.id));
   return a;
@@ -1277,6 +1317,9 @@ FakeHub::Answer FakeHub::CommentById(Repo& repo, int64_t id, const httplib::Requ
     Answer a = JsonAnswer(200, CommentJson(ApiBase(), repo, c));
     a.headers.emplace_back("Last-Modified", HttpDate(c.updated_at));
     return a;
+  }
+  if (req.method == "PATCH" || req.method == "DELETE") {
+    if (auto denied = RequireWriteOrAuthor(c.user.login)) return *denied;
   }
   if (req.method == "PATCH") {
     Answer error;

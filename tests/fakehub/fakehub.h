@@ -4,6 +4,7 @@
 // tests/fixtures/github/:
 //
 //   GET    /user
+//   GET    /users/{login}                          accounts the fake knows (else 404)
 //   GET    /repos/{o}/{r}
 //   GET    /repos/{o}/{r}/issues                   state, labels=a,b (all), since, sort,
 //                                                  direction, per_page (<= 100, default 30), page
@@ -101,13 +102,25 @@ struct RateLimits {
   bool secondary_retry_after = true;  // send `retry-after` with a secondary 403
 };
 
+// Another account, with its own token. GitHub's roles as far as issues go: "read" may open
+// issues (labels it asks for are dropped), comment, and edit or delete its own comments and edit
+// its own issues (not their labels); "write" may also label and edit or delete anyone's comments.
+struct FakeUser {
+  std::string login;
+  int64_t id = 0;  // 0: assigned
+  std::string token;
+  std::string role = "read";  // "read" or "write"
+};
+
 struct FakeHubOptions {
   // At least one; the first is the default `repo` of the state methods below.
   std::vector<RepoSpec> repos = {RepoSpec{"fakehub", "tasks", 1000, true}};
   std::string login = "fakehub-user";  // GET /user, and the author of what requests create
   int64_t user_id = 583231;
-  // Accepted tokens; empty: any non-empty token.
+  // Accepted tokens; empty: any non-empty token. They all act as `login` (role write).
   std::vector<std::string> tokens;
+  // More accounts (their tokens act as them and are always accepted).
+  std::vector<FakeUser> users;
   RateLimits limits;
   Faults faults;
   absl::Duration clock_offset = absl::ZeroDuration();  // the fake's clock = real time + offset
@@ -294,6 +307,11 @@ class FakeHub {
 
   // Endpoint handlers (each requires mu_).
   Answer GetUser(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Answer GetUserByLogin(const std::string& login, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // 403 unless the caller may write or is `author`.
+  std::optional<Answer> RequireWriteOrAuthor(const std::string& author)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Answer GetRepo(const Repo& repo) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `link_base` is the list's URL in the /repositories/{id}/ form, for `Link`.
   Answer ListIssues(const Repo& repo, const httplib::Request& req, const std::string& link_base,
@@ -350,6 +368,10 @@ class FakeHub {
   std::string login_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> user_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
+  std::vector<FakeUser> users_ ABSL_GUARDED_BY(mu_);
+  // The account of the request being handled, and whether it may write (label, moderate).
+  std::string caller_ ABSL_GUARDED_BY(mu_);
+  bool caller_writes_ ABSL_GUARDED_BY(mu_) = true;
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 100001;
   int64_t next_repo_id_ ABSL_GUARDED_BY(mu_) = 1000;
   int64_t request_counter_ ABSL_GUARDED_BY(mu_) = 0;

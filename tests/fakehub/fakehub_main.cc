@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, owner, "fakehub", "owner of the hosted repository");
 ABSL_FLAG(std::string, repo, "tasks", "name of the hosted repository");
 ABSL_FLAG(int64_t, repo_id, 1000, "numeric id of the repository (used in Link URLs)");
 ABSL_FLAG(std::string, login, "fakehub-user", "login of the token's user (GET /user)");
+ABSL_FLAG(std::string, users, "",
+          "more accounts, comma-separated LOGIN:TOKEN:ROLE (ROLE read or write), e.g. "
+          "mallory:t2:read");
 ABSL_FLAG(std::string, token, "",
           "accepted token(s), comma-separated; empty accepts any non-empty token");
 ABSL_FLAG(int, lag_ms, 0, "new comments and issues are missing from lists for this long");
@@ -57,6 +60,21 @@ int main(int argc, char** argv) {
   options.repos = {RepoSpec{absl::GetFlag(FLAGS_owner), absl::GetFlag(FLAGS_repo),
                             absl::GetFlag(FLAGS_repo_id), true}};
   options.login = absl::GetFlag(FLAGS_login);
+  for (absl::string_view spec :
+       absl::StrSplit(absl::GetFlag(FLAGS_users), ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(spec, ':');
+    if (parts.size() != 3 || parts[0].empty() || parts[1].empty() ||
+        (parts[2] != "read" && parts[2] != "write")) {
+      std::fprintf(stderr, "fakehub: --users: expected LOGIN:TOKEN:ROLE (read or write), got %s\n",
+                   std::string(spec).c_str());
+      return 2;
+    }
+    tasksentinel::fakehub::FakeUser user;
+    user.login = parts[0];
+    user.token = parts[1];
+    user.role = parts[2];
+    options.users.push_back(user);
+  }
   for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_token), ',', absl::SkipEmpty())) {
     options.tokens.emplace_back(t);
   }

@@ -71,7 +71,7 @@ json IssueJson(int64_t number, const std::string& title, bool pull_request = fal
                 {"body", "text of " + title},
                 {"state", "open"},
                 {"labels", json::array({{{"name", "sentinel:queued"}}})},
-                {"user", {{"login", "octocat"}}},
+                {"user", {{"login", "octocat"}, {"id", 583231}}},
                 {"created_at", "2024-01-02T03:04:05Z"},
                 {"updated_at", "2024-01-02T03:04:06Z"},
                 {"some_future_field", {{"nested", true}}}};
@@ -82,7 +82,7 @@ json IssueJson(int64_t number, const std::string& title, bool pull_request = fal
 json CommentJson(int64_t id, const std::string& body) {
   return {{"id", id},
           {"body", body},
-          {"user", {{"login", "worker-bot"}}},
+          {"user", {{"login", "worker-bot"}, {"id", 4242}}},
           {"issue_url", "https://api.github.com/repos/o/r/issues/7"},
           {"created_at", "2024-01-02T03:04:05Z"},
           {"updated_at", "2024-01-02T03:04:05Z"}};
@@ -158,6 +158,7 @@ TEST_F(CurlGitHubApiTest, ListCommentsParsesEveryFieldOfARecording) {
     EXPECT_EQ(comment.issue_number, 25);
     EXPECT_EQ(comment.body, recorded[i]["body"].get<std::string>());
     EXPECT_EQ(comment.author, recorded[i]["user"]["login"].get<std::string>());
+    EXPECT_EQ(comment.author_id, recorded[i]["user"]["id"].get<int64_t>());
     EXPECT_EQ(comment.created_at, ParseIso(recorded[i]["created_at"]));
     EXPECT_EQ(comment.updated_at, ParseIso(recorded[i]["updated_at"]));
   }
@@ -215,6 +216,7 @@ TEST_F(CurlGitHubApiTest, ListIssuesParsesEveryFieldAndDropsPullRequests) {
     for (const json& label : expected[i]["labels"]) labels.push_back(label["name"]);
     EXPECT_EQ(issue.labels, labels);
     EXPECT_EQ(issue.author, expected[i]["user"]["login"].get<std::string>());
+    EXPECT_EQ(issue.author_id, expected[i]["user"]["id"].get<int64_t>());
     EXPECT_EQ(issue.created_at, ParseIso(expected[i]["created_at"]));
     EXPECT_EQ(issue.updated_at, ParseIso(expected[i]["updated_at"]));
   }
@@ -418,15 +420,16 @@ TEST_F(CurlGitHubApiTest, GetRepositoryReadsHasIssuesFromARecordedRepository) {
 
 TEST_F(CurlGitHubApiTest, SendsAuthorizationAcceptVersionAndUserAgent) {
   server_.SetHandler([](const httplib::Request&, httplib::Response& response) {
-    Reply(response, 200, {{"login", "octocat"}});
+    Reply(response, 200, {{"login", "octocat"}, {"id", 583231}});
     return true;
   });
   CurlGitHubApi::Options options = Options();
   options.user_agent = "sentinel-test/9.9";
   auto api = Api(options);
-  absl::StatusOr<std::string> login = api->CurrentUser();
+  absl::StatusOr<Account> login = api->CurrentUser();
   ASSERT_TRUE(login.ok()) << Checked(login.status());
-  EXPECT_EQ(*login, "octocat");
+  EXPECT_EQ(login->login, "octocat");
+  EXPECT_EQ(login->id, 583231);
   const std::vector<ReceivedRequest> requests = server_.requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].path, "/user");
@@ -978,7 +981,7 @@ TEST_F(CurlGitHubApiTest, StartupCheckNamesWhatToFix) {
       if (scenario == 0) {
         Reply(response, 401, {{"message", "Bad credentials"}});
       } else {
-        Reply(response, 200, {{"login", "sentinel-bot"}});
+        Reply(response, 200, {{"login", "sentinel-bot"}, {"id", 5}});
       }
     } else if (scenario == 1) {
       Reply(response, 404, {{"message", "Not Found"}});

@@ -122,11 +122,40 @@ void FakeGitHubApi::RunBeforeHook(const FakeGitHubWrite& write) {
   if (hook) hook(write);
 }
 
-absl::StatusOr<std::string> FakeGitHubApi::CurrentUser() {
+absl::StatusOr<github::Account> FakeGitHubApi::CurrentUser() {
   absl::MutexLock lock(&mu_);
   if (auto failure = Begin(FakeGitHubMethod::kCurrentUser)) return *failure;
   CountRead(FakeGitHubMethod::kCurrentUser, "user", login_);
-  return login_;
+  return github::Account{login_, UserIdLocked(login_)};
+}
+
+absl::StatusOr<github::Account> FakeGitHubApi::GetUser(const std::string& login) {
+  absl::MutexLock lock(&mu_);
+  if (auto failure = Begin(FakeGitHubMethod::kGetUser)) return *failure;
+  CountRead(FakeGitHubMethod::kGetUser, "users/" + login, login);
+  if (login.empty() || login.find('/') != std::string::npos || login == "nobody") {
+    return absl::NotFoundError("GET /users/" + login + ": 404 Not Found");
+  }
+  return github::Account{login, UserIdLocked(login)};
+}
+
+int64_t FakeGitHubApi::UserIdLocked(const std::string& login) {
+  auto [it, added] = user_ids_.emplace(login, 0);
+  if (added) it->second = 7'000'001 + static_cast<int64_t>(user_ids_.size());
+  return it->second;
+}
+
+int64_t FakeGitHubApi::UserId(const std::string& login) {
+  absl::MutexLock lock(&mu_);
+  return UserIdLocked(login);
+}
+
+void FakeGitHubApi::EditComment(int64_t comment_id, const std::string& body) {
+  absl::MutexLock lock(&mu_);
+  auto it = comments_.find(comment_id);
+  if (it == comments_.end()) return;
+  it->second.comment.body = body;
+  it->second.comment.updated_at = Stamp();
 }
 
 absl::StatusOr<github::Repository> FakeGitHubApi::GetRepository() {
@@ -225,6 +254,7 @@ absl::StatusOr<Comment> FakeGitHubApi::CreateComment(int64_t number, const std::
     created.issue_number = number;
     created.body = body;
     created.author = login_;
+    created.author_id = UserIdLocked(login_);
     created.created_at = created.updated_at = Stamp();
     comments_[created.id] = StoredComment{created, clock_->Now() + lag_};
     CountWrite(FakeGitHubMethod::kCreateComment);
@@ -295,6 +325,7 @@ absl::StatusOr<Issue> FakeGitHubApi::CreateIssue(const github::IssueDraft& draft
     created.body = draft.body;
     created.labels = Dedup(draft.labels);
     created.author = login_;
+    created.author_id = UserIdLocked(login_);
     created.created_at = created.updated_at = Stamp();
     issues_[created.number] = StoredIssue{created, clock_->Now() + lag_};
     CountWrite(FakeGitHubMethod::kCreateIssue);
@@ -374,6 +405,7 @@ int64_t FakeGitHubApi::AddComment(int64_t number, const std::string& body,
   c.issue_number = number;
   c.body = body;
   c.author = author;
+  c.author_id = UserIdLocked(author);
   c.created_at = c.updated_at = Stamp();
   comments_[c.id] = StoredComment{c, absl::InfinitePast()};
   return c.id;
@@ -389,6 +421,7 @@ int64_t FakeGitHubApi::AddIssue(const std::string& title, const std::string& bod
   i.body = body;
   i.labels = Dedup(labels);
   i.author = author;
+  i.author_id = UserIdLocked(author);
   i.created_at = i.updated_at = Stamp();
   issues_[i.number] = StoredIssue{i, absl::InfinitePast()};
   return i.number;

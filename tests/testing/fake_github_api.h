@@ -46,6 +46,7 @@ namespace tasksentinel {
 enum class FakeGitHubMethod {
   kAny,
   kCurrentUser,
+  kGetUser,
   kGetRepository,
   kListComments,
   kListIssues,
@@ -87,7 +88,9 @@ class FakeGitHubApi final : public github::GitHubApi {
   explicit FakeGitHubApi(Clock* clock, std::string login = "sentinel-bot");
 
   // GitHubApi.
-  absl::StatusOr<std::string> CurrentUser() override;
+  absl::StatusOr<github::Account> CurrentUser() override;
+  // Every login exists (with a stable id from UserId) except "nobody".
+  absl::StatusOr<github::Account> GetUser(const std::string& login) override;
   absl::StatusOr<github::Repository> GetRepository() override;
   absl::StatusOr<github::Read<std::vector<github::Comment>>> ListComments(
       int64_t number, std::optional<absl::Time> since) override;
@@ -129,6 +132,10 @@ class FakeGitHubApi final : public github::GitHubApi {
   // Opens an issue as another user.
   int64_t AddIssue(const std::string& title, const std::string& body,
                    const std::vector<std::string>& labels, const std::string& author);
+  // Replaces a comment's body as a person with write access would by hand (the author stays).
+  void EditComment(int64_t comment_id, const std::string& body);
+  // The numeric id of the account `login` (assigned on first use, stable).
+  int64_t UserId(const std::string& login);
   // Every comment of an issue (visible or not), ascending id.
   std::vector<github::Comment> AllComments(int64_t number);
   // An issue as stored; nullopt when it does not exist.
@@ -146,6 +153,7 @@ class FakeGitHubApi final : public github::GitHubApi {
     absl::Time visible_at;
   };
 
+  int64_t UserIdLocked(const std::string& login) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The second-resolution GitHub timestamp for now.
   absl::Time Stamp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An injected failure for `method`, if one is due (consumes it); counts the call.
@@ -165,6 +173,7 @@ class FakeGitHubApi final : public github::GitHubApi {
   int64_t next_comment_ ABSL_GUARDED_BY(mu_) = 1'000'001;
   std::map<int64_t, StoredIssue> issues_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, StoredComment> comments_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> user_ids_ ABSL_GUARDED_BY(mu_);
   absl::Duration lag_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   struct Failure {
     FakeGitHubMethod method;
