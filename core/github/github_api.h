@@ -105,9 +105,18 @@ struct Read {
   bool not_modified = false;  // answered 304 from the cache (free of primary rate limit)
 };
 
+// What the API implementation refused to believe or to read, for metrics.
+struct ApiCounters {
+  int64_t dates_ignored = 0;      // `Date` headers that jumped further than the local clock allows
+  int64_t oversized_answers = 0;  // answers refused for their size
+};
+
 class GitHubApi {
  public:
   virtual ~GitHubApi() = default;
+
+  // The implementation's counters (none by default).
+  virtual ApiCounters counters() const { return {}; }
 
   // The token's account (GET /user).
   virtual absl::StatusOr<Account> CurrentUser() = 0;

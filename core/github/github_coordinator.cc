@@ -89,24 +89,26 @@ absl::StatusOr<int> GitHubCoordinator::Deregister() {
     held_.Clear();
     return 0;
   }
+  // Claims that cannot be removed (a 403, GitHub down) never keep the worker from departing:
+  // marking it gone ends its epoch, which ends every claim of it for everyone.
   int released = 0;
   for (const LockInfo& lock : held_.Snapshot()) {
     absl::StatusOr<LockSite> site = locks_.Locate(lock.name);
-    if (!site.ok()) return site.status();
+    if (!site.ok()) continue;
     absl::StatusOr<ReleaseOutcome> out = locks_.Release(*site, lock.name, lock.token);
-    if (!out.ok()) return out.status();
-    if (*out == ReleaseOutcome::kReleased) ++released;
+    if (out.ok() && *out == ReleaseOutcome::kReleased) ++released;
   }
-  // Any other claim of this worker on the locks issue (e.g. left by a crash).
+  // Any other claim of this worker on the locks issue (e.g. left by a crash). Only claims that
+  // count (trust.h) are this worker's: a claim someone else planted under its name is foreign.
   absl::StatusOr<std::optional<int64_t>> issue = locks_issue_.Existing();
-  if (!issue.ok()) return issue.status();
-  if (issue->has_value()) {
+  if (issue.ok() && issue->has_value()) {
     absl::StatusOr<github::SnapshotPtr> snapshot = views_.Refresh(**issue, clock_->Now());
-    if (!snapshot.ok()) return snapshot.status();
-    for (const github::ViewedComment& c : (*snapshot)->comments) {
-      const github::ClaimRecord* r = c.As<github::ClaimRecord>();
-      if (r != nullptr && r->worker_id == config_.worker_id) {
-        if (absl::Status s = locks_.Withdraw(c.comment.id); !s.ok()) return s;
+    if (snapshot.ok()) {
+      for (const github::ViewedComment& c : (*snapshot)->comments) {
+        const github::ClaimRecord* r = c.As<github::ClaimRecord>();
+        if (r != nullptr && r->worker_id == config_.worker_id) {
+          (void)locks_.Withdraw(c.comment.id);  // best effort, as above
+        }
       }
     }
   }
@@ -306,6 +308,14 @@ std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
        "Merged shared-memory entries kept for answering reads (at most MEMORY_CACHE_SIZE).",
        false, static_cast<double>(stats_.memory_cache_entries.load())},
   };
+  const github::ApiCounters api = ctx_.api->counters();
+  metrics.push_back({"tasksentinel_github_dates_ignored_total",
+                     "GitHub answers whose Date jumped further than the local clock allows "
+                     "(ignored for GitHub's time).",
+                     true, static_cast<double>(api.dates_ignored)});
+  metrics.push_back({"tasksentinel_github_oversized_answers_total",
+                     "GitHub answers refused for being larger than the per-page cap.", true,
+                     static_cast<double>(api.oversized_answers)});
   for (size_t i = 0; i < static_cast<size_t>(github::ForeignReason::kCount); ++i) {
     const auto reason = static_cast<github::ForeignReason>(i);
     BackendMetric m{"tasksentinel_github_foreign_records_total",

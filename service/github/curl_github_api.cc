@@ -238,8 +238,20 @@ absl::StatusOr<Issue> ParseIssue(const json& object) {
 }
 
 // libcurl callbacks.
+// Where a response body goes, and how much of it is accepted.
+struct BodySink {
+  std::string* body;
+  size_t cap;
+  bool oversized = false;
+};
+
 size_t AppendBody(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
+  auto* sink = static_cast<BodySink*>(user);
+  if (sink->body->size() + size * count > sink->cap) {
+    sink->oversized = true;
+    return 0;  // libcurl aborts the transfer (CURLE_WRITE_ERROR)
+  }
+  sink->body->append(data, size * count);
   return size * count;
 }
 
@@ -340,16 +352,31 @@ std::string CurlGitHubApi::Redact(std::string text) const {
   return absl::StrReplaceAll(text, {{options_.token, "[redacted]"}});
 }
 
-void CurlGitHubApi::NoteServerTime(absl::Time date) {
+bool CurlGitHubApi::NoteServerTime(absl::Time date) {
   const absl::Time local = clock_->Now();
+  const absl::Duration offset = date - local;
   absl::MutexLock lock(&time_mu_);
+  if (server_offset_.has_value() && absl::AbsDuration(offset - *server_offset_) > kMaxDateJump) {
+    // Further from the estimate than the local clock allows since it was made: one answer
+    // cannot move GitHub's time. A run of answers that agree with each other can (the first
+    // anchor itself may have been the bad one, or GitHub's clock was really stepped).
+    dates_ignored_.fetch_add(1);
+    if (!disputed_.empty() && absl::AbsDuration(offset - disputed_.back()) > kDateAgreement) {
+      disputed_.clear();
+    }
+    disputed_.push_back(offset);
+    if (disputed_.size() < kDatesToReanchor) return false;
+    server_offset_.reset();
+  }
+  disputed_.clear();
   // Only a Date of a later second moves the anchor: the first answer of each second gives the
   // tightest estimate (Date is truncated to the second, so the estimate never runs ahead of
   // GitHub's clock by more than the request's latency).
   if (!server_offset_.has_value() || date > server_date_) {
-    server_offset_ = date - local;
+    server_offset_ = offset;
     server_date_ = date;
   }
+  return true;
 }
 
 absl::Time CurlGitHubApi::ServerNow() {
@@ -402,7 +429,8 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, header_list);
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &AppendBody);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &answer.body);
+  BodySink sink{&answer.body, options_.max_answer_bytes};
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &AppendHeader);
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, &answer.headers);
   if (method == "GET") {
@@ -424,6 +452,12 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
   curl_slist_free_all(header_list);
   handles_->Give(handle);
 
+  if (sink.oversized) {
+    oversized_answers_.fetch_add(1);
+    return absl::OutOfRangeError(Redact(absl::StrCat(
+        Describe(method, url), ": answer refused: larger than ", options_.max_answer_bytes,
+        " bytes")));
+  }
   if (code != CURLE_OK) {
     std::string why = code == CURLE_OPERATION_TIMEDOUT
                           ? absl::StrCat("timed out after ", absl::FormatDuration(options_.timeout))
@@ -448,14 +482,22 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
     }
     const bool may_retry = attempt < options_.max_retries;
     absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers);
+    if (absl::IsOutOfRange(answer.status())) {
+      // Too large: asking again would get the same answer.
+      return absl::UnavailableError(answer.status().message());
+    }
     if (!answer.ok()) {
       if (!may_retry) {
         return absl::UnavailableError(
             absl::StrCat(answer.status().message(), " (after ", attempt + 1, " attempts)"));
       }
     } else {
-      const std::optional<absl::Time> date = DateOf(*answer);
-      if (date.has_value()) NoteServerTime(*date);
+      std::optional<absl::Time> date = DateOf(*answer);
+      if (date.has_value() && !NoteServerTime(*date)) {
+        // A Date the local clock cannot account for: nobody downstream may use it.
+        answer->headers.erase("date");
+        date.reset();
+      }
       RateLimitAnswer observed;
       observed.status = static_cast<int>(answer->status);
       observed.headers = answer->headers;

@@ -33,6 +33,7 @@
 #ifndef TASK_SENTINEL_SERVICE_GITHUB_CURL_GITHUB_API_H_
 #define TASK_SENTINEL_SERVICE_GITHUB_CURL_GITHUB_API_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -73,6 +74,9 @@ class CurlGitHubApi final : public GitHubApi {
     size_t etag_cache_entries = 1024;
     size_t etag_cache_bytes = 64 << 20;
     int max_pages = 1000;  // a list longer than this many pages is an error
+    // A larger answer (one page) is refused: 100 comments of 65,536 characters, each up to 4
+    // bytes of UTF-8, with GitHub's JSON around them, stay below it.
+    size_t max_answer_bytes = size_t{32} << 20;
     // Secondary-limit backoff when GitHub gives no retry-after.
     absl::Duration min_secondary_backoff = absl::Seconds(60);
     absl::Duration max_secondary_backoff = absl::Minutes(15);
@@ -120,6 +124,15 @@ class CurlGitHubApi final : public GitHubApi {
 
   // The write budget (for metrics).
   const WriteQueue& write_queue() const { return write_queue_; }
+
+  ApiCounters counters() const override {
+    return ApiCounters{dates_ignored_.load(), oversized_answers_.load()};
+  }
+  // Answers refused for their size (tasksentinel_github_oversized_answers_total).
+  int64_t oversized_answers() const { return oversized_answers_.load(); }
+  // `Date` headers ignored because they jumped further than the local clock allows
+  // (tasksentinel_github_dates_ignored_total).
+  int64_t dates_ignored() const { return dates_ignored_.load(); }
 
   // The options in force (the token included: do not log them).
   const Options& options() const { return options_; }
@@ -169,8 +182,8 @@ class CurlGitHubApi final : public GitHubApi {
   std::string Describe(absl::string_view method, const std::string& url) const;
   // Removes the token from `text` (defence in depth for messages built from foreign text).
   std::string Redact(std::string text) const;
-  // Records an answer's Date for ServerNow().
-  void NoteServerTime(absl::Time date);
+  // Feeds GitHub's clock estimate with an answer's Date; false when the Date was ignored.
+  bool NoteServerTime(absl::Time date);
   // Waits `d` on the clock (retry backoff).
   void Sleep(absl::Duration d);
 
@@ -190,7 +203,16 @@ class CurlGitHubApi final : public GitHubApi {
   uint64_t cache_clock_ ABSL_GUARDED_BY(cache_mu_) = 0;
   size_t cache_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
 
+  // How far a Date may differ from the estimate (local clock + offset) and still be believed:
+  // latency, retries and GitHub's one-second resolution fit well inside it.
+  static constexpr absl::Duration kMaxDateJump = absl::Minutes(2);
+  // This many disputed Dates in a row that agree within kDateAgreement replace the estimate.
+  static constexpr size_t kDatesToReanchor = 3;
+  static constexpr absl::Duration kDateAgreement = absl::Seconds(10);
+  std::atomic<int64_t> oversized_answers_{0};
+  std::atomic<int64_t> dates_ignored_{0};
   absl::Mutex time_mu_;
+  std::vector<absl::Duration> disputed_ ABSL_GUARDED_BY(time_mu_);  // offsets of disputed Dates
   std::optional<absl::Duration> server_offset_ ABSL_GUARDED_BY(time_mu_);    // Date - local
   absl::Time server_date_ ABSL_GUARDED_BY(time_mu_) = absl::InfinitePast();  // its Date
 

@@ -890,6 +890,71 @@ TEST_F(CurlGitHubApiTest, ServerTimeComesFromTheDateHeader) {
   EXPECT_EQ(api->ServerNow(), date + absl::Seconds(5));
 }
 
+TEST_F(CurlGitHubApiTest, OneAnswerWithAFarDateCannotMoveGitHubsTime) {
+  const absl::Time date = absl::FromUnixSeconds(1507651200);  // kDate
+  std::atomic<bool> future{false};
+  server_.SetHandler([&](const httplib::Request&, httplib::Response& response) {
+    Reply(response, 200, IssueJson(1, "one"));
+    if (future.load()) {
+      response.headers.erase("Date");
+      response.set_header("Date", "Tue, 10 Oct 2034 16:00:00 GMT");  // 17 years ahead
+    }
+    return true;
+  });
+  auto api = Api(Options());
+  ASSERT_TRUE(api->GetIssue(1).ok());
+  EXPECT_EQ(api->ServerNow(), date);
+  future = true;
+  absl::StatusOr<Read<Issue>> poisoned = api->GetIssue(1);
+  ASSERT_TRUE(poisoned.ok()) << Checked(poisoned.status());
+  EXPECT_EQ(poisoned->server_time, date);  // the estimate, not the far Date
+  EXPECT_EQ(api->ServerNow(), date);
+  EXPECT_EQ(api->counters().dates_ignored, 1);
+  // Sane answers again: the estimate simply goes on.
+  future = false;
+  clock_.Advance(absl::Seconds(3));
+  ASSERT_TRUE(api->GetIssue(1).ok());
+  EXPECT_EQ(api->ServerNow(), date + absl::Seconds(3));
+  EXPECT_EQ(api->counters().dates_ignored, 1);
+}
+
+TEST_F(CurlGitHubApiTest, AnswersThatAgreeOnANewTimeReplaceABadFirstEstimate) {
+  std::atomic<bool> future{true};
+  server_.SetHandler([&](const httplib::Request&, httplib::Response& response) {
+    Reply(response, 200, IssueJson(1, "one"));
+    if (future.load()) {
+      response.headers.erase("Date");
+      response.set_header("Date", "Tue, 10 Oct 2034 16:00:00 GMT");
+    }
+    return true;
+  });
+  auto api = Api(Options());
+  ASSERT_TRUE(api->GetIssue(1).ok());  // the very first answer is the bad one
+  future = false;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(api->GetIssue(1).ok());
+  EXPECT_EQ(api->ServerNow(), absl::FromUnixSeconds(1507651200));  // kDate: recovered
+  EXPECT_EQ(api->counters().dates_ignored, 3);
+}
+
+TEST_F(CurlGitHubApiTest, AnAnswerLargerThanTheCapIsRefusedAndCounted) {
+  server_.SetHandler([](const httplib::Request&, httplib::Response& response) {
+    json comments = json::array();
+    for (int i = 0; i < 40; ++i) comments.push_back(CommentJson(i + 1, std::string(4096, 'x')));
+    Reply(response, 200, comments);
+    return true;
+  });
+  CurlGitHubApi::Options options = Options();
+  options.max_answer_bytes = 64 * 1024;
+  auto api = Api(options);
+  absl::StatusOr<Read<std::vector<Comment>>> read = api->ListComments(7, std::nullopt);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kUnavailable) << read.status();
+  EXPECT_TRUE(absl::StrContains(read.status().message(), "larger than 65536 bytes"))
+      << read.status();
+  EXPECT_EQ(api->counters().oversized_answers, 1);
+  EXPECT_EQ(server_.request_count(), 1);  // not retried: the same answer would come back
+}
+
 TEST_F(CurlGitHubApiTest, PaginationNeverLeavesTheApiHost) {
   server_.SetHandler([](const httplib::Request&, httplib::Response& response) {
     response.set_header("Link",
