@@ -850,7 +850,12 @@ FakeHub::Answer FakeHub::HandleApi(const httplib::Request& req) {
   if (spends_limit) ++primary_used_;
 
   const std::string version = req.get_header_value("X-GitHub-Api-Version");
-  a.headers.emplace_back("Date", HttpDate(now));
+  absl::Time date = now;
+  if (faults_.skewed_date_next > 0) {
+    --faults_.skewed_date_next;
+    date += faults_.date_skew;
+  }
+  a.headers.emplace_back("Date", HttpDate(date));
   a.headers.emplace_back("X-GitHub-Media-Type", "github.v3; format=json");
   a.headers.emplace_back("X-GitHub-Api-Version-Selected", version.empty() ? kApiVersion : version);
   a.headers.emplace_back("X-GitHub-Request-Id", absl::StrFormat("FAKE:%08X", request_counter_));

@@ -89,6 +89,10 @@ struct Faults {
   // Lists (issues, comments) leave out an issue or comment for this long after its creation;
   // fetching it by number or id sees it at once. Applies to objects created while it is set.
   absl::Duration read_lag = absl::ZeroDuration();
+  // The next N answers carry a `Date` this far from the fake's clock (then counts down): a
+  // GitHub, or a proxy, answering with a wrong clock.
+  int skewed_date_next = 0;
+  absl::Duration date_skew = absl::Hours(24 * 365 * 10);
 };
 
 // Rate limits (GitHub's defaults).

@@ -550,6 +550,10 @@ class Cluster {
         {"GITHUB_TIMEOUT_MS", "5000"},
         {"GITHUB_MIN_SECONDARY_BACKOFF_MS", "2000"},
     };
+    // The same cases run with signed records (tests/integration/BUILD.bazel).
+    if (const char* secret = std::getenv("CLUSTER_WORKER_SECRET"); secret != nullptr) {
+      env["WORKER_SECRET"] = secret;
+    }
     for (const auto& [k, v] : overrides) env[k] = v;
     return env;
   }
