@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "core/github/task_issue.h"
+#include "core/github/record_seal.h"
 #include "gtest/gtest.h"
 #include "tests/core/github/github_world.h"
 #include "tests/testing/status_matchers.h"
@@ -35,6 +36,17 @@ TEST(RecordsTest, TheDocumentedClaimCommentIsWhatIsWritten) {
             "🔒 lock \"42\" claimed by worker-7 (epoch 3, ttl 300s)\n"
             "<!-- task-sentinel {\"epoch\":3,\"lock\":\"42\",\"ttl_ms\":300000,"
             "\"type\":\"LOCK_CLAIM\",\"v\":1,\"worker_id\":\"worker-7\"} -->");
+  // As written, sealed (the nonce and signature vary; their lengths do not).
+  const std::string sealed = github::RecordSeal("documented-example-secret", "acme/work")
+                                 .Body(r, 42, absl::FromUnixMicros(1700000000000000));
+  const std::string prefix =
+      "🔒 lock \"42\" claimed by worker-7 (epoch 3, ttl 300s)\n"
+      "<!-- task-sentinel {\"epoch\":3,\"lock\":\"42\",\"ttl_ms\":300000,"
+      "\"type\":\"LOCK_CLAIM\",\"v\":1,\"worker_id\":\"worker-7\",\"at\":1700000000000000,"
+      "\"nonce\":\"";
+  ASSERT_EQ(sealed.substr(0, prefix.size()), prefix);
+  EXPECT_EQ(sealed.size(), prefix.size() + 32 + std::string("\",\"sig\":\"").size() + 64 +
+                               std::string("\"} -->").size());
 }
 
 TEST(RecordsTest, RegistrationRoundTrips) {
