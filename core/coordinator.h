@@ -41,6 +41,10 @@ class Coordinator {
   // The backend's own counters and gauges (none by default).
   virtual std::vector<BackendMetric> BackendMetrics() { return {}; }
 
+  // Conditions an operator should know about, one line each (GET /health "notices"), e.g. a
+  // lease stretched to fit the write budget. None by default.
+  virtual std::vector<std::string> Notices() { return {}; }
+
   // Lifecycle: registration at start-up; departure (release every lock, mark the worker gone)
   // at shutdown; Interrupt() wakes every blocked call for good (shutdown).
   virtual absl::StatusOr<WorkerRecord> Register() = 0;

@@ -199,6 +199,9 @@ HttpServer::Reply HttpServer::Health() {
     j["last_heartbeat"] = nullptr;
     j["lease_expires_at"] = nullptr;
   }
+  if (std::vector<std::string> notices = coordinator_->Notices(); !notices.empty()) {
+    j["notices"] = notices;
+  }
   return {live ? 200 : 503, kJson, Dump(j)};
 }
 

@@ -132,6 +132,9 @@ int Run(int argc, char** argv) {
     GitHubCoordinator::Options coordination;
     coordination.background_sync = true;
     coordination.poll_interval = config->github_poll_interval;
+    coordination.on_pace = [](const std::string& line) {
+      Logger::Global().Info("github", "lease_stretched", {{"detail", line}});
+    };
     coordination.on_foreign_record = [](const github::Comment& c, github::ForeignReason reason) {
       Logger::Global().Debug("github", "foreign_record",
                              {{"reason", std::string(github::ForeignReasonName(reason))},

@@ -36,6 +36,11 @@ CoordinationIssue::CoordinationIssue(GitHubApi* api, Clock* clock, absl::Duratio
                                      const RecordScreen* screen)
     : api_(api), clock_(clock), settle_(settle), retries_(retries), kind_(kind), screen_(screen) {}
 
+std::optional<int64_t> CoordinationIssue::Known() {
+  absl::MutexLock lock(&mu_);
+  return number_;
+}
+
 absl::StatusOr<int64_t> CoordinationIssue::Number() {
   absl::MutexLock lock(&mu_);  // held across the search: one search per sidecar
   if (number_.has_value()) return *number_;

@@ -60,6 +60,8 @@ class CoordinationIssue {
   absl::StatusOr<int64_t> Number() ABSL_LOCKS_EXCLUDED(mu_);
   // The issue's number if it exists (one conditional list until it is found); creates nothing.
   absl::StatusOr<std::optional<int64_t>> Existing() ABSL_LOCKS_EXCLUDED(mu_);
+  // The issue's number if it was found already; sends nothing.
+  std::optional<int64_t> Known() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   absl::StatusOr<int64_t> FindOrCreate();

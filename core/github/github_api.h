@@ -118,6 +118,10 @@ class GitHubApi {
   // The implementation's counters (none by default).
   virtual ApiCounters counters() const { return {}; }
 
+  // Tells the write budget that `sharers` live sidecars (this one included) write as the same
+  // identity, so that this one keeps to its share (no-op by default).
+  virtual void SetWriteSharers(int sharers) { (void)sharers; }
+
   // The token's account (GET /user).
   virtual absl::StatusOr<Account> CurrentUser() = 0;
 

@@ -50,6 +50,9 @@ struct GitHubOptions {
   RecordBounds bounds;
   // Called once for each record that does not count (for a debug log line); may be null.
   std::function<void(const Comment&, ForeignReason)> on_foreign_record;
+  // Called when the lease stretches for the fleet's write budget, with one line saying why, e.g.
+  // "lease 6m0s: 40 workers share 500 writes/h (...)"; may be null.
+  std::function<void(const std::string&)> on_pace;
   // Whether the coordinator runs a background thread that flushes memory when due and keeps
   // the coordination issue's view fresh. Off in tests (they drive a FakeClock and call
   // GitHubCoordinator::Tick()); the sidecar binary turns it on.

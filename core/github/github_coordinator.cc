@@ -62,7 +62,35 @@ void GitHubCoordinator::BackgroundLoop() {
   }
 }
 
-absl::Status GitHubCoordinator::Tick() { return memory_.Flush(/*force=*/false); }
+absl::Status GitHubCoordinator::Tick() {
+  ReleaseLocksOfASilentWorker();
+  return memory_.Flush(/*force=*/false);
+}
+
+void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
+  {
+    absl::MutexLock lock(&worker_mu_);
+    if (last_worker_heartbeat_ == absl::InfinitePast() ||
+        clock_->Now() - last_worker_heartbeat_ <= config_.stale_threshold) {
+      return;
+    }
+  }
+  if (!registry_.Pace().stretched) return;  // the lease itself lapses within the threshold
+  for (const LockInfo& lock : held_.Snapshot()) {
+    // As the worker's own ReleaseLock would (a task goes back to the queue at once).
+    absl::StatusOr<ReleaseOutcome> out = ReleaseLock(lock.name, lock.token);
+    if (out.ok() && *out == ReleaseOutcome::kReleased) {
+      absl::MutexLock lock_worker(&worker_mu_);
+      released_while_silent_.push_back(lock);
+    }
+  }
+}
+
+std::vector<std::string> GitHubCoordinator::Notices() {
+  const github::FleetPace pace = registry_.Pace();
+  if (!pace.stretched) return {};
+  return {pace.Describe(config_.github_writes_per_hour)};
+}
 
 absl::Status GitHubCoordinator::ResolveTrust() {
   absl::MutexLock lock(&trust_mu_);
@@ -188,6 +216,10 @@ absl::StatusOr<std::vector<LockInfo>> GitHubCoordinator::ListLocks() {
 }
 
 absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatReport& report) {
+  {
+    absl::MutexLock lock(&worker_mu_);
+    last_worker_heartbeat_ = clock_->Now();
+  }
   (void)memory_.Flush(/*force=*/false);
   const std::vector<LockInfo> held = held_.Snapshot();
   const OwnLease before = registry_.Current();
@@ -217,6 +249,11 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
   if (new_epoch) lost = held;  // every lock of the old epoch is dead
   HeartbeatResult result;
   result.lost_locks = held_.TakeLost(lost);
+  {
+    absl::MutexLock lock(&worker_mu_);
+    for (LockInfo& l : released_while_silent_) result.lost_locks.push_back(std::move(l));
+    released_while_silent_.clear();
+  }
   result.lease_expires_at = lease->ends_at();
   result.lease_epoch = lease->epoch;
   notifier_.Notify();
@@ -308,6 +345,19 @@ std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
        "Merged shared-memory entries kept for answering reads (at most MEMORY_CACHE_SIZE).",
        false, static_cast<double>(stats_.memory_cache_entries.load())},
   };
+  const github::FleetPace pace = registry_.Pace();
+  metrics.push_back({"tasksentinel_github_identity_sidecars",
+                     "Live sidecars writing as this sidecar's GitHub identity (this one included); "
+                     "each keeps to its share of GITHUB_WRITES_PER_MINUTE and _PER_HOUR.",
+                     false, static_cast<double>(pace.sharers)});
+  metrics.push_back({"tasksentinel_github_lease_seconds",
+                     "The lease this sidecar writes: STALE_WORKER_THRESHOLD_MS, stretched when the "
+                     "identity's write budget cannot carry a heartbeat write every "
+                     "HEARTBEAT_INTERVAL_MS for every sidecar.",
+                     false, absl::ToDoubleSeconds(pace.lease)});
+  metrics.push_back({"tasksentinel_github_renew_interval_seconds",
+                     "The least time between two registration writes of this sidecar.", false,
+                     absl::ToDoubleSeconds(pace.renew_interval)});
   const github::ApiCounters api = ctx_.api->counters();
   metrics.push_back({"tasksentinel_github_dates_ignored_total",
                      "GitHub answers whose Date jumped further than the local clock allows "

@@ -111,6 +111,10 @@ class GitHubCoordinator final : public Coordinator {
   // The backend's counters (foreign comments seen, claims, memory flushes).
   const github::GitHubStats& stats() const { return stats_; }
   std::vector<BackendMetric> BackendMetrics() override;
+  // The lease stretched for the identity's write budget, when it is.
+  std::vector<std::string> Notices() override;
+  // How the registration writes are paced (registry.h).
+  github::FleetPace Pace() { return registry_.Pace(); }
 
  private:
   void BackgroundLoop();
@@ -136,6 +140,15 @@ class GitHubCoordinator final : public Coordinator {
   github::LockProtocol locks_;
   github::GitHubTasks tasks_;
   github::GitHubMemory memory_;
+
+  // When the worker last called Heartbeat (local clock; InfinitePast before the first).
+  absl::Mutex worker_mu_;
+  absl::Time last_worker_heartbeat_ ABSL_GUARDED_BY(worker_mu_) = absl::InfinitePast();
+  // Locks released that way, for the worker's next heartbeat to report as lost.
+  std::vector<LockInfo> released_while_silent_ ABSL_GUARDED_BY(worker_mu_);
+  // Releases every held lock when the worker stopped heartbeating for a stale threshold while
+  // the sidecar lives and the lease is stretched (it would keep the locks alive much longer).
+  void ReleaseLocksOfASilentWorker();
 
   absl::Mutex background_mu_;
   bool stopping_ ABSL_GUARDED_BY(background_mu_) = false;

@@ -2,9 +2,12 @@
 #include "core/github/registry.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace tasksentinel::github {
 namespace {
@@ -157,10 +160,76 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
   return out;
 }
 
+FleetPace PaceFor(int sharers, const Config& config) {
+  FleetPace pace;
+  pace.sharers = std::max(1, sharers);
+  // Heartbeats get half of this sidecar's share of each window; the rest is for tasks.
+  absl::Duration interval = config.heartbeat_interval;
+  if (config.github_writes_per_hour > 0) {
+    interval = std::max(interval, absl::Hours(1) * 2 * pace.sharers / config.github_writes_per_hour);
+  }
+  if (config.github_writes_per_minute > 0) {
+    interval =
+        std::max(interval, absl::Minutes(1) * 2 * pace.sharers / config.github_writes_per_minute);
+  }
+  pace.renew_interval = interval;
+  pace.stretched = interval > config.heartbeat_interval;
+  pace.lease = pace.stretched ? config.stale_threshold *
+                                    absl::FDivDuration(interval, config.heartbeat_interval)
+                              : config.stale_threshold;
+  pace.lease = absl::Ceil(pace.lease, absl::Milliseconds(1));
+  return pace;
+}
+
+std::string FleetPace::Describe(int writes_per_hour) const {
+  return absl::StrCat("lease ", absl::FormatDuration(absl::Trunc(lease, absl::Seconds(1))), ": ",
+                      sharers, sharers == 1 ? " worker has " : " workers share ",
+                      writes_per_hour, " writes/h (a heartbeat write every ",
+                      absl::FormatDuration(absl::Trunc(renew_interval, absl::Seconds(1))), ")");
+}
+
 Registry::Registry(const GitHubContext& ctx) : ctx_(ctx) {
   absl::MutexLock lock(&mu_);
   own_.worker_id = ctx_.config->worker_id;
   max_tasks_ = static_cast<uint32_t>(ctx_.config->max_tasks);
+  pace_ = PaceFor(1, *ctx_.config);
+}
+
+FleetPace Registry::Pace() {
+  absl::MutexLock lock(&mu_);
+  return pace_;
+}
+
+void Registry::UpdatePaceLocked(absl::Time now) {
+  int sharers = 1;  // this sidecar, visible yet or not
+  const int64_t self = ctx_.screen->authors().self().id;
+  if (std::optional<int64_t> issue = ctx_.coordination->Known(); issue.has_value()) {
+    // A view at most one renewal interval old (a conditional list, usually a free 304).
+    const absl::Time local_now = ctx_.clock->Now();
+    absl::StatusOr<SnapshotPtr> fresh =
+        ctx_.views->FreshSince(*issue, local_now - pace_.renew_interval, local_now);
+    SnapshotPtr snapshot = fresh.ok() ? *fresh : ctx_.views->Latest(*issue);
+    if (snapshot != nullptr) {
+      std::set<std::string> live;
+      for (const ViewedComment& c : snapshot->comments) {
+        const RegistrationRecord* r = c.As<RegistrationRecord>();
+        if (r == nullptr || r->gone || c.comment.author_id != self) continue;
+        if (r->worker_id == ctx_.config->worker_id) continue;
+        // Live, or due for renewal since the view was taken.
+        if (c.comment.updated_at + r->lease + pace_.renew_interval + ctx_.options->slack > now) {
+          live.insert(r->worker_id);
+        }
+      }
+      sharers += static_cast<int>(live.size());
+    }
+  }
+  const FleetPace next = PaceFor(sharers, *ctx_.config);
+  ctx_.api->SetWriteSharers(next.sharers);
+  const bool announce = next.stretched && (!pace_.stretched || next.lease != pace_.lease);
+  pace_ = next;
+  if (announce && ctx_.options->on_pace) {
+    ctx_.options->on_pace(pace_.Describe(ctx_.config->github_writes_per_hour));
+  }
 }
 
 RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now) {
@@ -169,8 +238,8 @@ RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now) {
   r.hostname = ctx_.config->hostname;
   r.health = static_cast<int>(health_);
   r.epoch = epoch;
-  r.lease = ctx_.config->stale_threshold * (stretch_next_ ? 2 : 1);
-  r.next_renewal_at = now + ctx_.config->heartbeat_interval;
+  r.lease = pace_.lease * (stretch_next_ ? 2 : 1);
+  r.next_renewal_at = now + pace_.renew_interval;
   r.lease_expires_at = now + r.lease;
   r.registered_at = registered_at_ == absl::InfinitePast() ? now : registered_at_;
   r.max_tasks = max_tasks_;
@@ -266,6 +335,12 @@ absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool
                                      : static_cast<uint32_t>(ctx_.config->max_tasks);
   health_ = report.health;
   const absl::Time now = ctx_.api->ServerNow();
+  UpdatePaceLocked(now);
+  if (pace_.stretched && own_.LiveAt(now) && now - own_.renewed_at < pace_.renew_interval &&
+      own_.ends_at() - now > pace_.renew_interval) {
+    // Not due: the worker is alive, which the sidecar knew; the lease carries on.
+    return own_;
+  }
   if (own_.LiveAt(now)) {
     RegistrationRecord r = Draft(own_.epoch, now);
     r.renews_until = own_.ends_at();

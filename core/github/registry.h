@@ -42,6 +42,7 @@
 #include "core/model.h"
 #include "core/github/comment_view.h"
 #include "core/github/github_context.h"
+#include "core/config.h"
 #include "core/github/records.h"
 
 namespace tasksentinel::github {
@@ -141,6 +142,27 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
                                     const std::map<std::string, uint32_t>& active_tasks,
                                     bool include_gone, const RegistrationEntry& own);
 
+// How often a sidecar writes its registration, given the identity's write budget and how many
+// live sidecars share it (registrations on the coordination issue written by the same account):
+// heartbeats may use at most half of this sidecar's share of GITHUB_WRITES_PER_HOUR and
+// _PER_MINUTE, so a write happens at most every `renew_interval` (never more often than
+// HEARTBEAT_INTERVAL_MS), and the lease stretches by the same factor as the interval
+// (STALE_WORKER_THRESHOLD_MS × renew_interval / HEARTBEAT_INTERVAL_MS), so a live worker always
+// has several renewals inside its lease. The worker's Heartbeat RPC may come as often as it
+// likes: between due writes it only checks the held locks.
+struct FleetPace {
+  int sharers = 1;
+  absl::Duration renew_interval = absl::ZeroDuration();
+  absl::Duration lease = absl::ZeroDuration();
+  bool stretched = false;  // renew_interval > HEARTBEAT_INTERVAL_MS
+
+  // "lease 6m0s: 40 workers share 500 writes/h" (for logs and /health).
+  std::string Describe(int writes_per_hour) const;
+};
+
+// The pace for `sharers` sidecars on one identity with `config`'s budget and timings.
+FleetPace PaceFor(int sharers, const Config& config);
+
 class Registry {
  public:
   // The registry of the worker `ctx.config` names. Nothing is written until Register or
@@ -179,6 +201,9 @@ class Registry {
   // The registry, listing the coordination issue again (conditionally) when its view was
   // fetched before `not_before` on the local clock (InfiniteFuture: always).
   absl::StatusOr<RegistryView> View(absl::Time not_before = absl::InfiniteFuture());
+
+  // How this sidecar paces its registration writes (see FleetPace).
+  FleetPace Pace() ABSL_LOCKS_EXCLUDED(mu_);
   // The registry as `snapshot` shows it.
   RegistryView ViewOf(const CommentSnapshot& snapshot);
 
@@ -201,6 +226,10 @@ class Registry {
   std::vector<std::string> active_tasks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint32_t> type_history_ ABSL_GUARDED_BY(mu_);
   bool stretch_next_ ABSL_GUARDED_BY(mu_) = false;
+  FleetPace pace_ ABSL_GUARDED_BY(mu_);
+  // Recounts the sidecars sharing the identity (from the latest list of the coordination
+  // issue), tells the write queue, and updates pace_.
+  void UpdatePaceLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace tasksentinel::github

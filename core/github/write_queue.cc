@@ -64,16 +64,39 @@ absl::Time WriteQueue::BudgetFreeAtLocked(absl::Time now) const {
     // The limit-th most recent start must leave the window before another write may start.
     free_at = std::max(free_at, starts_[starts_.size() - limit] + length);
   };
-  window(options_.per_minute, kMinute);
-  window(options_.per_hour, kHour);
+  window(SharedLimit(options_.per_minute), kMinute);
+  window(SharedLimit(options_.per_hour), kHour);
   return free_at;
+}
+
+int WriteQueue::SharedLimit(int identity_limit) const {
+  if (identity_limit <= 0) return identity_limit;
+  return std::max(1, identity_limit / std::max(1, sharers_));
+}
+
+void WriteQueue::SetSharers(int sharers) {
+  absl::MutexLock lock(&mu_);
+  const int next = std::max(1, sharers);
+  if (next == sharers_) return;
+  sharers_ = next;
+  ++generation_;  // a larger share may let a waiter go
+}
+
+int WriteQueue::sharers() const {
+  absl::MutexLock lock(&mu_);
+  return sharers_;
 }
 
 std::string WriteQueue::BudgetMessage(absl::Time free_at) const {
   const absl::Time now = clock_->Now();
-  return absl::StrCat("GitHub write budget exhausted (", options_.per_minute, " writes/min, ",
-                      options_.per_hour, " writes/h, ", absl::FormatDuration(options_.spacing),
-                      " apart): frees up at ",
+  return absl::StrCat("GitHub write budget exhausted (", SharedLimit(options_.per_minute),
+                      " writes/min, ", SharedLimit(options_.per_hour), " writes/h",
+                      sharers_ > 1 ? absl::StrCat(": this sidecar's share of the identity's ",
+                                                  options_.per_minute, "/min and ",
+                                                  options_.per_hour, "/h among ", sharers_,
+                                                  " sidecars")
+                                   : std::string(),
+                      ", ", absl::FormatDuration(options_.spacing), " apart): frees up at ",
                       absl::FormatTime("%H:%M:%SZ", free_at, absl::UTCTimeZone()), " (in ",
                       absl::FormatDuration(absl::Ceil(free_at - now, absl::Milliseconds(1))), ")");
 }

@@ -102,6 +102,13 @@ class WriteQueue {
     return fn();
   }
 
+  // Shares the windows with `sharers` sidecars writing as the same identity (GitHub's secondary
+  // limits belong to the account or app, not to a sidecar): from now on this sidecar's windows
+  // are per_minute / sharers and per_hour / sharers (at least 1 each). 1 (the default) is the
+  // whole budget.
+  void SetSharers(int sharers) ABSL_LOCKS_EXCLUDED(mu_);
+  int sharers() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // The earliest time a write could start by the budget alone (spacing and windows), ignoring
   // the queue and any write in flight.
   absl::Time BudgetFreeAt() const;
@@ -120,6 +127,8 @@ class WriteQueue {
   void PruneLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseTicket(bool sent);
   std::string BudgetMessage(absl::Time free_at) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // This sidecar's share of an identity-wide window limit.
+  int SharedLimit(int identity_limit) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   Clock* const clock_;
@@ -129,6 +138,7 @@ class WriteQueue {
   uint64_t next_arrival_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped whenever a waiter might proceed
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  int sharers_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Time in_flight_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_end_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::deque<absl::Time> starts_ ABSL_GUARDED_BY(mu_);  // ascending, the last hour's

@@ -125,6 +125,7 @@ class CurlGitHubApi final : public GitHubApi {
   // The write budget (for metrics).
   const WriteQueue& write_queue() const { return write_queue_; }
 
+  void SetWriteSharers(int sharers) override { write_queue_.SetSharers(sharers); }
   ApiCounters counters() const override {
     return ApiCounters{dates_ignored_.load(), oversized_answers_.load()};
   }

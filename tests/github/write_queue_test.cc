@@ -74,6 +74,32 @@ TEST(WriteQueueTest, PerMinuteSlidingWindow) {
   EXPECT_EQ(clock.Now(), start + absl::Seconds(70));
 }
 
+TEST(WriteQueueTest, SharersSplitTheIdentitysWindows) {
+  FakeClock clock;
+  WriteQueue queue(Budget(absl::ZeroDuration(), 8, 40), &clock);
+  queue.SetSharers(4);  // four sidecars on one token: 2 a minute, 10 an hour each
+  EXPECT_EQ(queue.sharers(), 4);
+  const absl::Time start = clock.Now();
+  ASSERT_TRUE(queue.Acquire(WritePriority::kHeartbeat, start + absl::Hours(2)).ok());
+  ASSERT_TRUE(queue.Acquire(WritePriority::kHeartbeat, start + absl::Hours(2)).ok());
+  EXPECT_EQ(clock.Now(), start);
+  absl::StatusOr<WriteQueue::Ticket> refused =
+      queue.Acquire(WritePriority::kHeartbeat, start + absl::Seconds(30));
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "2 writes/min, 10 writes/h"))
+      << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "among 4 sidecars"))
+      << refused.status();
+  // The fleet shrinks: the whole budget is this sidecar's again.
+  queue.SetSharers(1);
+  ASSERT_TRUE(queue.Acquire(WritePriority::kHeartbeat, start + absl::Seconds(30)).ok());
+  EXPECT_EQ(clock.Now(), start);
+  // Never less than one write per window, however large the fleet.
+  queue.SetSharers(1000);
+  ASSERT_TRUE(queue.Acquire(WritePriority::kHeartbeat, start + absl::Hours(2)).ok());
+  EXPECT_GT(clock.Now(), start);
+}
+
 TEST(WriteQueueTest, PerHourSlidingWindow) {
   FakeClock clock;
   WriteQueue queue(Budget(absl::ZeroDuration(), 0, 5), &clock);

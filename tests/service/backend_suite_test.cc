@@ -66,6 +66,8 @@ class GitHubBackend final : public Backend {
     c.github_repo = hub.github_repo;
     c.github_token = hub.github_token;
     c.github_api_url = hub.github_api_url;
+    c.github_writes_per_minute = hub.github_writes_per_minute;  // the budget the API enforces
+    c.github_writes_per_hour = hub.github_writes_per_hour;
     return std::unique_ptr<SentinelServer>(env_.Release(env_.Start(c)));
   }
   absl::Duration TakeoverTime(const Config& config) const override {

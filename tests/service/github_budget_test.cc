@@ -614,8 +614,13 @@ TEST_F(IdleWorker, OneWritePerHeartbeatAndFreePolling) {
     seed.labels = {"sentinel:queued"};
     ASSERT_TRUE(hub_->SeedIssue(seed).ok());
   }
+  // A budget that carries a registration write at every 1 s heartbeat (at GitHub's 80/min and
+  // 500/h a lone sidecar would write every 14.4 s: core/github/registry.h, FleetPace), so that
+  // each heartbeat's own cost is measured.
   Sidecar& w = Start("idle-worker", {{"HEARTBEAT_INTERVAL_MS", "1000"},
-                                     {"MEMORY_SYNC_INTERVAL_MS", "1000"}});
+                                     {"MEMORY_SYNC_INTERVAL_MS", "1000"},
+                                     {"GITHUB_WRITES_PER_MINUTE", "10000"},
+                                     {"GITHUB_WRITES_PER_HOUR", "100000"}});
   for (int i = 0; i < 2; ++i) {
     grpc::Status s;
     v1::NextTaskResponse next = Next(w, absl::ZeroDuration(), &s);

@@ -139,6 +139,16 @@ absl::StatusOr<github::Account> FakeGitHubApi::GetUser(const std::string& login)
   return github::Account{login, UserIdLocked(login)};
 }
 
+void FakeGitHubApi::SetWriteSharers(int sharers) {
+  absl::MutexLock lock(&mu_);
+  write_sharers_ = sharers;
+}
+
+int FakeGitHubApi::write_sharers() {
+  absl::MutexLock lock(&mu_);
+  return write_sharers_;
+}
+
 int64_t FakeGitHubApi::UserIdLocked(const std::string& login) {
   auto [it, added] = user_ids_.emplace(login, 0);
   if (added) it->second = 7'000'001 + static_cast<int64_t>(user_ids_.size());

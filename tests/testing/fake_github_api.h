@@ -107,6 +107,9 @@ class FakeGitHubApi final : public github::GitHubApi {
   absl::StatusOr<github::Issue> UpdateIssue(int64_t number, const github::IssuePatch& patch,
                                             github::WritePriority priority) override;
   absl::Time ServerNow() override;
+  void SetWriteSharers(int sharers) override;
+  // The latest SetWriteSharers value (1 before any).
+  int write_sharers();
 
   // Faults.
 
@@ -174,6 +177,7 @@ class FakeGitHubApi final : public github::GitHubApi {
   std::map<int64_t, StoredIssue> issues_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, StoredComment> comments_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> user_ids_ ABSL_GUARDED_BY(mu_);
+  int write_sharers_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Duration lag_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   struct Failure {
     FakeGitHubMethod method;

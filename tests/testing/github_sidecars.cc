@@ -37,6 +37,8 @@ Config GitHubSidecars::MakeConfig(const std::string& id) const {
   c.github_api_url = hub_->base_url();
   c.github_claim_settle = absl::Milliseconds(50);
   c.github_write_spacing = absl::ZeroDuration();
+  c.github_writes_per_minute = 100000;  // as MakeApiOptions: the budget the API enforces
+  c.github_writes_per_hour = 1000000;
   return c;
 }
 

@@ -21,13 +21,15 @@
 namespace tasksentinel {
 
 // TestConfig (core_harness.h) plus the GitHub settings at their defaults: claims settle for 1 s;
-// memory syncs every 5 s.
+// memory syncs every 5 s. The write budget is large enough that registrations are written at
+// every 10 s heartbeat (fleet_test.cc tests the pacing that a smaller budget brings).
 inline Config GitHubTestConfig(const std::string& worker_id) {
   Config c = TestConfig(worker_id);
   c.github_claim_settle = absl::Seconds(1);
   c.memory_sync_interval = absl::Seconds(5);
   c.github_owner = "octo";
   c.github_repo = "sentinel";
+  c.github_writes_per_hour = 100000;
   return c;
 }
 
