@@ -503,17 +503,19 @@ Worker::Options WithWork(std::function<absl::Duration()> work) {
 // One fakehub and the sidecars pointed at it.
 class Cluster {
  public:
-  static fakehub::FakeHubOptions HubOptions() {
+  static fakehub::FakeHubOptions HubOptions(int secondary_per_minute = 1'000'000) {
     fakehub::FakeHubOptions o;
     o.repos = {fakehub::RepoSpec{kOwner, kRepo, 1000, true}};
     o.tokens = {kToken};
     o.limits.primary_limit = 10'000'000;
-    o.limits.secondary_per_minute = 1'000'000;
+    o.limits.secondary_per_minute = secondary_per_minute;
     o.threads = 256;
     return o;
   }
 
-  Cluster() : hub_(HubOptions()) {
+  // `secondary_per_minute`: the login's limit on content-creating requests (one login for all).
+  explicit Cluster(int secondary_per_minute = 1'000'000)
+      : hub_(HubOptions(secondary_per_minute)) {
     absl::Status s = hub_.Start();
     EXPECT_TRUE(s.ok()) << s;
   }
@@ -1201,6 +1203,93 @@ void SecondaryLimitMidRun(bool retry_after) {
 }
 
 TEST(GitHubClusterTest, SecondaryLimitWithRetryAfter) { SecondaryLimitMidRun(true); }
+
+// ---------------------------------------------------------------------------------------------
+// 7. One identity carries a fleet (issue 10): 8 sidecars on ONE login whose secondary limit is
+// scaled to 120 content-creating requests a minute (fakehub enforces it; every sidecar is told
+// so with GITHUB_WRITES_PER_MINUTE), heartbeat interval 1 s: idle for 15 s, then a queue of 8
+// tasks, then kill -9 of a sidecar holding a task. No secondary-limit refusal at any time, no
+// lease lapse of a live worker, every task done once, the takeover within the stretched lease.
+TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
+  constexpr int kPerMinute = 120;
+  Cluster cluster(kPerMinute);
+  const std::vector<std::string> ids = Ids("worker-", 8);
+  const std::map<std::string, std::string> fleet = {
+      {"HEARTBEAT_INTERVAL_MS", "1000"},
+      {"STALE_WORKER_THRESHOLD_MS", "3000"},
+      {"GITHUB_WRITES_PER_MINUTE", absl::StrCat(kPerMinute)},
+      {"GITHUB_WRITES_PER_HOUR", "100000"},
+      {"GITHUB_WRITE_SPACING_MS", "100"},
+  };
+  ASSERT_TRUE(cluster.Start(ids, fleet));
+  for (const std::string& id : ids) cluster.Play(id, NoTasks());  // heartbeat RPCs every 300 ms
+  // Once the sidecars have seen each other (one pace interval), measure 12 s of idling.
+  absl::SleepFor(absl::Seconds(5));
+  const int64_t idle_start = cluster.hub().Counts().content_creating;
+  absl::SleepFor(absl::Seconds(12));
+  const int64_t idle_writes = cluster.hub().Counts().content_creating - idle_start;
+  EXPECT_EQ(cluster.hub().Counts().by_status[403], 0) << "secondary-limit refusals while idle";
+
+  const std::vector<int64_t> tasks = cluster.SeedTasks(8);
+  for (const std::string& id : ids) cluster.Play(id);
+  const bool all = WaitFor([&] { return cluster.ledger().ok_completions() >= 8; },
+                           absl::Seconds(60));
+  EXPECT_TRUE(all) << cluster.ledger().ok_completions() << " of 8; "
+                   << cluster.ledger().ErrorSummary();
+  CheckExactlyOnce(cluster.ledger(), tasks);
+  EXPECT_EQ(cluster.hub().Counts().by_status[403], 0) << "secondary-limit refusals under load";
+
+  // The victim takes one more task and dies with it; the others take it over.
+  for (const std::string& id : ids) cluster.Play(id, NoTasks());
+  const std::vector<int64_t> last = cluster.SeedTasks(1, "last");
+  Worker* victim = cluster.Play("worker-7", NoTasks());
+  std::optional<std::string> held;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::NextTaskResponse resp;
+        grpc::Status s =
+            cluster.sidecar("worker-7").stub->NextTask(Ctx().get(), v1::NextTaskRequest(), &resp);
+        if (s.ok() && resp.has_task()) {
+          cluster.ledger().AddGrant(resp.task().id(), "worker-7", resp.lock().fencing_token());
+          held = resp.task().id();
+        }
+        return held.has_value() || cluster.ledger().ok_completions() >= 9;
+      },
+      absl::Seconds(30)));
+  if (held.has_value()) {
+    victim->StopHeartbeats();
+    const absl::Time killed = absl::Now();
+    cluster.sidecar("worker-7").process->Signal(SIGKILL);
+    ASSERT_TRUE(cluster.sidecar("worker-7").process->Wait(absl::Seconds(5)).has_value());
+    for (const std::string& id : ids) {
+      if (id != "worker-7") cluster.Play(id);
+    }
+    EXPECT_TRUE(WaitFor([&] { return cluster.ledger().completed_at(*held).has_value(); },
+                        absl::Seconds(60)))
+        << cluster.ledger().ErrorSummary();
+    const std::optional<absl::Time> at = cluster.ledger().completed_at(*held);
+    // The stretched lease (8 sidecars share 120 writes a minute, half for heartbeats: a write
+    // every 8 s, lease 3 s x 8 = 24 s), the lock-delay, a second of slack, and a margin for
+    // polling and the write budget.
+    const absl::Duration lease = absl::Seconds(24);
+    const absl::Duration bound = lease + absl::Milliseconds(kLockDelayMs) + absl::Seconds(1) +
+                                 absl::Seconds(8);
+    ASSERT_TRUE(at.has_value());
+    EXPECT_LT(*at - killed, bound);
+    Figure("t7_takeover_after_kill", absl::StrCat(Ms(*at - killed), "; bound ", Ms(bound)));
+  }
+  cluster.StopWorkers();
+  EXPECT_EQ(cluster.hub().Counts().by_status[403], 0) << "secondary-limit refusals";
+  for (const std::string& id : ids) {
+    if (id == "worker-7") continue;
+    EXPECT_EQ(cluster.ledger().epochs(id).size(), 1u) << id << "'s lease lapsed while it lived";
+  }
+  // Idle, heartbeats may use half the identity's budget: 60 a minute, 12 in 12 s (+ one write
+  // per sidecar due at the window's edge).
+  Figure("t7_idle_writes_in_12s", absl::StrCat(idle_writes, " (heartbeats' half of the budget: ",
+                                               kPerMinute / 2 / 5, ")"));
+  EXPECT_LE(idle_writes, kPerMinute / 2 / 5 + 8);
+}
 TEST(GitHubClusterTest, SecondaryLimitWithoutRetryAfter) { SecondaryLimitMidRun(false); }
 
 // ---------------------------------------------------------------------------------------------
