@@ -26,6 +26,7 @@
 #include "core/held_locks.h"
 #include "core/embedded/embedded_coordinator.h"
 #include "core/embedded/memory_store.h"
+#include "core/github/github_coordinator.h"
 #include "core/notifier.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -34,6 +35,8 @@
 #include "service/rpc_metrics.h"
 #include "service/server.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/fake_github_api.h"
 
 namespace tasksentinel {
 namespace {
@@ -195,6 +198,39 @@ TEST_F(HttpServerTest, HealthCountsActiveTasksAgainstCapacity) {
   EXPECT_EQ(c["utilized_capacity"], 1);
   EXPECT_EQ(c["tasks_in_progress"], 1);
   EXPECT_EQ(c["tasks_queued"], 0);
+}
+
+TEST_F(HttpServerTest, HealthListsTheBackendsNoticesSuchAsAStretchedLease) {
+  // Eight GitHub sidecars on one login with a budget too small for a write per heartbeat.
+  FakeClock clock;
+  FakeGitHubApi api(&clock);
+  std::vector<std::unique_ptr<GitHubCoordinator>> fleet;
+  for (int i = 0; i < 8; ++i) {
+    Config c = HttpTestConfig("worker-" + std::to_string(i));
+    c.github_owner = "octo";
+    c.github_repo = "sentinel";
+    c.github_writes_per_minute = 80;
+    c.github_writes_per_hour = 500;
+    fleet.push_back(std::make_unique<GitHubCoordinator>(c, &api, &clock));
+    ASSERT_TRUE(fleet.back()->Register().ok());
+  }
+  ASSERT_TRUE(fleet[0]->Workers(false).ok());  // sees the whole fleet
+  for (auto& f : fleet) ASSERT_TRUE(f->Heartbeat({}).ok());
+  Metrics metrics;
+  HttpServer http(fleet[0].get(), HttpTestConfig("worker-0"), &clock, &metrics);
+  ASSERT_TRUE(http.Start("127.0.0.1:0").ok());
+  httplib::Client client("127.0.0.1", http.port());
+  nlohmann::json j = JsonBody(client.Get("/health"));
+  EXPECT_EQ(j["status"], "healthy");
+  ASSERT_TRUE(j.contains("notices")) << j.dump();
+  ASSERT_EQ(j["notices"].size(), 1u);
+  EXPECT_THAT(j["notices"][0].get<std::string>(), ::testing::HasSubstr("8 workers share 500 writes/h"));
+  http.Stop();
+
+  // The embedded store has none: no "notices" key at all.
+  Sidecar a(HttpTestConfig("worker-a"), &store_, &clock_);
+  ASSERT_TRUE(a.Start().ok());
+  EXPECT_FALSE(JsonBody(a.Get("/health")).contains("notices"));
 }
 
 TEST_F(HttpServerTest, ClusterHealthHasTheSeedsShape) {
