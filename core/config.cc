@@ -145,6 +145,20 @@ class Loader {
                                      ": must be greater than ",
                                      Stated("HEARTBEAT_INTERVAL_MS", config)));
     }
+    const int app_parts = !config.github_app_id.empty() +
+                          !config.github_app_private_key_path.empty() +
+                          !config.github_app_installation_id.empty();
+    if (app_parts != 0 && app_parts != 3) {
+      errors_.push_back(
+          "GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH and GITHUB_APP_INSTALLATION_ID: set all "
+          "three for a GitHub App identity, or none");
+    }
+    const int credentials = !config.github_token.empty() + !config.github_token_file.empty() +
+                            (app_parts == 3);
+    if (credentials > 1) {
+      errors_.push_back(
+          "GITHUB_TOKEN, GITHUB_TOKEN_FILE and a GitHub App (GITHUB_APP_*): set only one");
+    }
     if (valid("GITHUB_OWNER") && valid("GITHUB_REPO") &&
         config.github_owner.empty() != config.github_repo.empty()) {
       const bool owner_set = !config.github_owner.empty();

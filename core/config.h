@@ -129,6 +129,14 @@ struct Config {
   // GITHUB_MIN_SECONDARY_BACKOFF_MS: how long a secondary rate limit without `retry-after`
   // blocks at first (doubling on each consecutive one, at most 15 minutes), 100..900000 ms.
   absl::Duration github_min_secondary_backoff = absl::Milliseconds(60000);
+  // GITHUB_TOKEN_FILE: a file holding the token, read again whenever it changes (rotation
+  // without a restart). Instead of GITHUB_TOKEN.
+  std::string github_token_file;
+  // GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_PATH, GITHUB_APP_INSTALLATION_ID: a GitHub App
+  // installation as the identity, instead of a token (all three together).
+  std::string github_app_id;
+  std::string github_app_private_key_path;
+  std::string github_app_installation_id;
   // SENTINEL_TRUSTED_AUTHORS: logins (besides the token's own account) whose records count,
   // e.g. other fleets' bots ("name[bot]" for a GitHub App). Resolved to account ids at start-up.
   std::vector<std::string> trusted_authors;

@@ -192,6 +192,30 @@ std::vector<Setting> GitHubAccessSettings() {
 }
 
 // Who may write the records that count (docs/protocol.md, "Trust").
+// Other credentials than GITHUB_TOKEN: a rotating token file, or a GitHub App.
+std::vector<Setting> GitHubIdentitySettings() {
+  auto digits = [](absl::string_view v) {
+    return v.empty() || HasChars(v, 1, 20, [](char c) { return c >= '0' && c <= '9'; })
+               ? absl::OkStatus()
+               : MustBe("empty or a number");
+  };
+  auto any_path = [](absl::string_view) { return absl::OkStatus(); };
+  return {
+    StringSetting("GITHUB_TOKEN_FILE",
+                  "A file holding the GitHub token, read again whenever it changes (rotation "
+                  "without a restart); instead of GITHUB_TOKEN",
+                  &Config::github_token_file, any_path),
+    StringSetting("GITHUB_APP_ID", "GitHub App identity: the app's id (with the two below)",
+                  &Config::github_app_id, digits),
+    StringSetting("GITHUB_APP_PRIVATE_KEY_PATH",
+                  "GitHub App identity: the app's private key (PEM) file", &Config::github_app_private_key_path,
+                  any_path),
+    StringSetting("GITHUB_APP_INSTALLATION_ID",
+                  "GitHub App identity: the installation's id on the repository's owner",
+                  &Config::github_app_installation_id, digits),
+  };
+}
+
 std::vector<Setting> TrustSettings() {
   return {
     ListSetting("SENTINEL_TRUSTED_AUTHORS",
@@ -270,7 +294,7 @@ const std::vector<Setting>& Settings() {
     auto* settings = new std::vector<Setting>;
     for (std::vector<Setting> (*group)() :
          {WorkerAndLeaseSettings, SchedulingAndMemorySettings, SidecarSettings,
-          GitHubAccessSettings, GitHubBudgetSettings, TrustSettings}) {
+          GitHubAccessSettings, GitHubBudgetSettings, GitHubIdentitySettings, TrustSettings}) {
       for (Setting& setting : group()) settings->push_back(std::move(setting));
     }
     return settings;

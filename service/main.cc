@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -64,6 +66,10 @@
   X(github_timeout_ms, "GITHUB_TIMEOUT_MS")                                                   \
   X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")                                       \
   X(github_min_secondary_backoff_ms, "GITHUB_MIN_SECONDARY_BACKOFF_MS")                         \
+  X(github_token_file, "GITHUB_TOKEN_FILE")                                                   \
+  X(github_app_id, "GITHUB_APP_ID")                                                           \
+  X(github_app_private_key_path, "GITHUB_APP_PRIVATE_KEY_PATH")                               \
+  X(github_app_installation_id, "GITHUB_APP_INSTALLATION_ID")                                 \
   X(sentinel_trusted_authors, "SENTINEL_TRUSTED_AUTHORS")                                     \
   X(sentinel_task_intake, "SENTINEL_TASK_INTAKE")
 
@@ -118,6 +124,25 @@ int Run(int argc, char** argv) {
     github::CurlGitHubApi::Options options;
     options.api_url = config->github_api_url;
     options.token = config->github_token;
+    if (!config->github_token_file.empty()) {
+      options.token_source = std::make_shared<github::FileTokenSource>(config->github_token_file);
+    } else if (!config->github_app_id.empty()) {
+      github::AppTokenSource::Options app;
+      app.api_url = config->github_api_url;
+      app.app_id = config->github_app_id;
+      app.installation_id = config->github_app_installation_id;
+      app.timeout = config->github_timeout;
+      std::ifstream key_file(config->github_app_private_key_path, std::ios::binary);
+      std::stringstream key;
+      key << key_file.rdbuf();
+      if (!key_file.is_open() || key.str().empty()) {
+        return Fail(absl::StrCat("GITHUB_APP_PRIVATE_KEY_PATH ",
+                                 config->github_app_private_key_path,
+                                 ": cannot read the app's private key"));
+      }
+      app.private_key_pem = key.str();
+      options.token_source = std::make_shared<github::AppTokenSource>(app, &clock);
+    }
     options.owner = config->github_owner;
     options.repo = config->github_repo;
     options.timeout = config->github_timeout;

@@ -348,8 +348,24 @@ std::string CurlGitHubApi::Describe(absl::string_view method, const std::string&
 }
 
 std::string CurlGitHubApi::Redact(std::string text) const {
-  if (options_.token.empty()) return text;
-  return absl::StrReplaceAll(text, {{options_.token, "[redacted]"}});
+  if (!options_.token.empty()) text = absl::StrReplaceAll(text, {{options_.token, "[redacted]"}});
+  absl::MutexLock lock(&tokens_mu_);
+  for (const std::string& token : tokens_seen_) {
+    if (!token.empty()) text = absl::StrReplaceAll(text, {{token, "[redacted]"}});
+  }
+  return text;
+}
+
+absl::StatusOr<std::string> CurlGitHubApi::CurrentToken() {
+  if (options_.token_source == nullptr) return options_.token;
+  absl::StatusOr<std::string> token = options_.token_source->Token();
+  if (!token.ok()) return token.status();
+  absl::MutexLock lock(&tokens_mu_);
+  if (std::find(tokens_seen_.begin(), tokens_seen_.end(), *token) == tokens_seen_.end()) {
+    tokens_seen_.push_back(*token);
+    if (tokens_seen_.size() > 16) tokens_seen_.erase(tokens_seen_.begin());
+  }
+  return token;
 }
 
 bool CurlGitHubApi::NoteServerTime(absl::Time date) {
@@ -397,12 +413,14 @@ void CurlGitHubApi::Sleep(absl::Duration d) {
 absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
     absl::string_view method, const std::string& url, const std::string* body,
     const std::vector<std::string>& extra_headers) {
+  absl::StatusOr<std::string> token = CurrentToken();
+  if (!token.ok()) return token.status();
   CURL* handle = handles_->Take();
   if (handle == nullptr) return absl::InternalError("libcurl could not create a handle");
 
   // Header strings live until the request is done; the Authorization one is never logged.
   std::vector<std::string> lines = {
-      absl::StrCat("Authorization: Bearer ", options_.token),
+      absl::StrCat("Authorization: Bearer ", *token),
       "Accept: application/vnd.github+json",
       absl::StrCat("X-GitHub-Api-Version: ", kApiVersion),
       "Expect:",
@@ -485,6 +503,10 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
     if (absl::IsOutOfRange(answer.status())) {
       // Too large: asking again would get the same answer.
       return absl::UnavailableError(answer.status().message());
+    }
+    if (!answer.ok() && !absl::IsUnavailable(answer.status()) &&
+        !absl::IsInternal(answer.status())) {
+      return absl::Status(answer.status().code(), Redact(std::string(answer.status().message())));
     }
     if (!answer.ok()) {
       if (!may_retry) {
@@ -684,6 +706,11 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Write(absl::string_view
 }
 
 absl::StatusOr<Account> CurlGitHubApi::CurrentUser() {
+  if (options_.token_source != nullptr) {
+    absl::StatusOr<std::optional<Account>> known = options_.token_source->KnownAccount();
+    if (!known.ok()) return known.status();
+    if (known->has_value()) return **known;
+  }
   const std::string url = absl::StrCat(base_url_, "/user");
   absl::StatusOr<Read<std::string>> read = GetOne(url);
   if (!read.ok()) return read.status();

@@ -50,6 +50,7 @@
 #include "core/github/github_api.h"
 #include "core/github/rate_limit.h"
 #include "core/github/write_queue.h"
+#include "service/github/token_source.h"
 
 namespace tasksentinel::github {
 
@@ -60,6 +61,8 @@ class CurlGitHubApi final : public GitHubApi {
     // http://127.0.0.1:PORT. A trailing slash is ignored.
     std::string api_url = "https://api.github.com";
     std::string token;  // never logged, never put in a message
+    // Where the token comes from instead of `token` (a rotating file, a GitHub App), if set.
+    std::shared_ptr<TokenSource> token_source;
     std::string owner;
     std::string repo;
     std::string user_agent = "task-sentinel/0.1.0";
@@ -210,6 +213,10 @@ class CurlGitHubApi final : public GitHubApi {
   // This many disputed Dates in a row that agree within kDateAgreement replace the estimate.
   static constexpr size_t kDatesToReanchor = 3;
   static constexpr absl::Duration kDateAgreement = absl::Seconds(10);
+  // The token for the next request (from the source, when there is one).
+  absl::StatusOr<std::string> CurrentToken() ABSL_LOCKS_EXCLUDED(tokens_mu_);
+  mutable absl::Mutex tokens_mu_;
+  std::vector<std::string> tokens_seen_ ABSL_GUARDED_BY(tokens_mu_);  // for Redact
   std::atomic<int64_t> oversized_answers_{0};
   std::atomic<int64_t> dates_ignored_{0};
   absl::Mutex time_mu_;

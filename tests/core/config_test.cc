@@ -193,7 +193,9 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
                   "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
                   "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS",
-                  "GITHUB_MIN_SECONDARY_BACKOFF_MS", "SENTINEL_TRUSTED_AUTHORS",
+                  "GITHUB_MIN_SECONDARY_BACKOFF_MS", "GITHUB_TOKEN_FILE", "GITHUB_APP_ID",
+                  "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_APP_INSTALLATION_ID",
+                  "SENTINEL_TRUSTED_AUTHORS",
                   "SENTINEL_TASK_INTAKE", "WORKER_SECRET"));
   EXPECT_EQ(defaults["WORKER_ID"], "<hostname>-<pid>");
   EXPECT_EQ(defaults["WORKER_MAX_TASKS"], "10");
@@ -321,6 +323,31 @@ TEST_F(ConfigTest, TrustSettingsAreCheckedAndTheSecretNeverShows) {
                                                 "labelled or trusted"));
   EXPECT_THAT(bad.status().message(), HasSubstr("WORKER_SECRET (env): must be empty or at least 16"));
   EXPECT_THAT(bad.status().message(), Not(HasSubstr("short-secret")));
+}
+
+TEST_F(ConfigTest, OneCredentialAtATimeAndAnAppNeedsAllThreeParts) {
+  env_ = {{"GITHUB_APP_ID", "12345"}, {"GITHUB_APP_PRIVATE_KEY_PATH", "/etc/app.pem"}};
+  absl::StatusOr<Config> partial = Load();
+  ASSERT_FALSE(partial.ok());
+  EXPECT_THAT(partial.status().message(), HasSubstr("set all three for a GitHub App identity"));
+
+  env_ = {{"GITHUB_TOKEN", "t0ken-never-shown"}, {"GITHUB_TOKEN_FILE", "/run/secrets/token"}};
+  absl::StatusOr<Config> two = Load();
+  ASSERT_FALSE(two.ok());
+  EXPECT_THAT(two.status().message(), HasSubstr("set only one"));
+  EXPECT_THAT(two.status().message(), Not(HasSubstr("t0ken-never-shown")));
+
+  env_ = {{"GITHUB_APP_ID", "12x"}};
+  absl::StatusOr<Config> bad = Load();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("GITHUB_APP_ID (env) = \"12x\": must be empty or a number"));
+
+  env_ = {{"GITHUB_APP_ID", "12345"},
+          {"GITHUB_APP_PRIVATE_KEY_PATH", "/etc/app.pem"},
+          {"GITHUB_APP_INSTALLATION_ID", "678"}};
+  absl::StatusOr<Config> app = Load();
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_EQ(app->github_app_installation_id, "678");
 }
 
 TEST_F(ConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {

@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/github/jwt.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -620,6 +621,7 @@ FakeHub::FakeHub(FakeHubOptions options)
   user_ids_[login_] = options.user_id;
   tokens_ = std::move(options.tokens);
   users_ = std::move(options.users);
+  app_ = std::move(options.app);
   for (FakeUser& u : users_) {
     if (u.id == 0) u.id = 7'100'000 + static_cast<int64_t>(user_ids_.size());
     user_ids_[u.login] = u.id;
@@ -786,6 +788,25 @@ FakeHub::Answer FakeHub::HandleApi(const httplib::Request& req) {
       user_token = true;
     }
   }
+  // The app's own endpoints take its JWT; its installation tokens act as its bot until expiry.
+  std::optional<Answer> app_answer;
+  if (app_.has_value() && absl::StartsWith(req.path, "/app")) {
+    absl::StatusOr<github::AppJwtClaims> claims = github::VerifyAppJwt(token, app_->public_key_pem);
+    if (!claims.ok() || claims->issuer != app_->app_id || claims->expires_at <= now ||
+        claims->issued_at > now + absl::Seconds(60)) {
+      app_answer = Message(401, "A JSON web token could not be decoded");
+    } else {
+      user_token = true;
+    }
+  } else if (auto it = installation_tokens_.find(token); it != installation_tokens_.end()) {
+    if (it->second <= now) {
+      app_answer = Message(401, "Bad credentials");
+    } else {
+      caller_ = absl::StrCat(app_->slug, "[bot]");
+      caller_writes_ = true;
+      user_token = true;
+    }
+  }
   if (inject_error) {
     a = Message(faults_.error_status, "Server Error");
   } else if (absl::StripAsciiWhitespace(req.get_header_value("User-Agent")).empty()) {
@@ -794,6 +815,8 @@ FakeHub::Answer FakeHub::HandleApi(const httplib::Request& req) {
     a.body = kUserAgentMessage;
   } else if (token.empty()) {
     a = Message(401, "Requires authentication");
+  } else if (app_answer.has_value()) {
+    a = *app_answer;
   } else if (!user_token && !tokens_.empty() &&
              std::find(tokens_.begin(), tokens_.end(), token) == tokens_.end()) {
     a = Message(401, "Bad credentials");
@@ -917,6 +940,7 @@ FakeHub::Answer FakeHub::Dispatch(const httplib::Request& req, absl::Time now) {
     if (s.empty()) return NotFound();
   }
   if (seg.size() == 1 && seg[0] == "user") return method == "GET" ? GetUser(now) : NotFound();
+  if (seg[0] == "app" && app_.has_value()) return AppEndpoint(seg, method, now);
   if (seg.size() == 2 && seg[0] == "users") {
     return method == "GET" ? GetUserByLogin(seg[1], now) : NotFound();
   }
@@ -1114,6 +1138,29 @@ std::optional<FakeHub::Answer> FakeHub::RequireWriteOrAuthor(const std::string& 
   if (caller_writes_ || caller_ == author) return std::nullopt;
   return Message(403, "Must have admin rights to Repository.",
                  "https://docs.github.com/rest/issues/comments");
+}
+
+FakeHub::Answer FakeHub::AppEndpoint(const std::vector<std::string>& seg,
+                                     const std::string& method, absl::Time now) {
+  if (seg.size() == 1 && method == "GET") {
+    return JsonAnswer(200, Json{{"id", std::atoll(app_->app_id.c_str())},
+                                {"slug", app_->slug},
+                                {"name", app_->slug},
+                                {"created_at", Iso(now)}});
+  }
+  if (seg.size() == 4 && seg[1] == "installations" && seg[3] == "access_tokens" &&
+      method == "POST") {
+    if (seg[2] != absl::StrCat(app_->installation_id)) return NotFound();
+    const std::string token = absl::StrCat("ghs_fake", ++installation_tokens_issued_, "_",
+                                           absl::ToUnixNanos(now));
+    installation_tokens_[token] = now + app_->token_lifetime;
+    UserId(absl::StrCat(app_->slug, "[bot]"));  // the bot account exists from now on
+    return JsonAnswer(201, Json{{"token", token},
+                                {"expires_at", Iso(now + app_->token_lifetime)},
+                                {"permissions", {{"issues", "write"}, {"metadata", "read"}}},
+                                {"repository_selection", "all"}});
+  }
+  return NotFound();
 }
 
 FakeHub::Answer FakeHub::GetUserByLogin(const std::string& login, absl::Time now) {
@@ -1682,6 +1729,11 @@ void FakeHub::AdvanceClock(absl::Duration by) {
 void FakeHub::SetAcceptedTokens(std::vector<std::string> tokens) {
   absl::MutexLock lock(&mu_);
   tokens_ = std::move(tokens);
+}
+
+int64_t FakeHub::installation_tokens_issued() const {
+  absl::MutexLock lock(&mu_);
+  return installation_tokens_issued_;
 }
 
 std::vector<LogEntry> FakeHub::RequestLog() const {

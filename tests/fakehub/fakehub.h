@@ -116,6 +116,18 @@ struct FakeUser {
   std::string role = "read";  // "read" or "write"
 };
 
+// A GitHub App installed on the hosted repositories. GET /app and
+// POST /app/installations/{id}/access_tokens need a JWT signed with the app's key (RS256,
+// `iss` = app_id, not expired); the installation tokens they hand out act as "SLUG[bot]" (write
+// role) and stop working after `token_lifetime` (GitHub: an hour).
+struct FakeApp {
+  std::string app_id;
+  std::string slug;
+  std::string public_key_pem;
+  int64_t installation_id = 0;
+  absl::Duration token_lifetime = absl::Hours(1);
+};
+
 struct FakeHubOptions {
   // At least one; the first is the default `repo` of the state methods below.
   std::vector<RepoSpec> repos = {RepoSpec{"fakehub", "tasks", 1000, true}};
@@ -125,6 +137,8 @@ struct FakeHubOptions {
   std::vector<std::string> tokens;
   // More accounts (their tokens act as them and are always accepted).
   std::vector<FakeUser> users;
+  // A GitHub App, if any.
+  std::optional<FakeApp> app;
   RateLimits limits;
   Faults faults;
   absl::Duration clock_offset = absl::ZeroDuration();  // the fake's clock = real time + offset
@@ -287,6 +301,8 @@ class FakeHub {
 
   // --- Tokens (empty: any non-empty token).
   void SetAcceptedTokens(std::vector<std::string> tokens);
+  // How many installation tokens the app endpoint handed out.
+  int64_t installation_tokens_issued() const;
 
   // --- Request log.
   std::vector<LogEntry> RequestLog() const;
@@ -312,6 +328,9 @@ class FakeHub {
   // Endpoint handlers (each requires mu_).
   Answer GetUser(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Answer GetUserByLogin(const std::string& login, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // GET /app and POST /app/installations/{id}/access_tokens, the JWT already verified.
+  Answer AppEndpoint(const std::vector<std::string>& seg, const std::string& method, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // 403 unless the caller may write or is `author`.
   std::optional<Answer> RequireWriteOrAuthor(const std::string& author)
@@ -373,6 +392,9 @@ class FakeHub {
   std::map<std::string, int64_t> user_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
   std::vector<FakeUser> users_ ABSL_GUARDED_BY(mu_);
+  std::optional<FakeApp> app_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time> installation_tokens_ ABSL_GUARDED_BY(mu_);  // -> expiry
+  int64_t installation_tokens_issued_ ABSL_GUARDED_BY(mu_) = 0;
   // The account of the request being handled, and whether it may write (label, moderate).
   std::string caller_ ABSL_GUARDED_BY(mu_);
   bool caller_writes_ ABSL_GUARDED_BY(mu_) = true;

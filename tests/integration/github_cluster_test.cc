@@ -1183,7 +1183,9 @@ void SecondaryLimitMidRun(bool retry_after) {
   EXPECT_EQ(cluster.ledger().lost_total(), 0u);
   for (const std::string& id : ids) {
     EXPECT_EQ(cluster.ledger().epochs(id).size(), 1u) << id;
-    EXPECT_EQ(max_lease_ms[id], 2 * kStale) << id << ": no stretched registration was written";
+    // Doubled from the lease the pace gives (at least STALE_WORKER_THRESHOLD_MS; more when the
+    // identity's budget cannot carry a write per heartbeat for every sidecar: registry.h).
+    EXPECT_GE(max_lease_ms[id], 2 * kStale) << id << ": no stretched registration was written";
   }
   EXPECT_EQ(bad_next_renewal, 0);
 
@@ -1265,15 +1267,16 @@ TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
       if (id != "worker-7") cluster.Play(id);
     }
     EXPECT_TRUE(WaitFor([&] { return cluster.ledger().completed_at(*held).has_value(); },
-                        absl::Seconds(60)))
+                        absl::Seconds(75)))
         << cluster.ledger().ErrorSummary();
     const std::optional<absl::Time> at = cluster.ledger().completed_at(*held);
     // The stretched lease (8 sidecars share 120 writes a minute, half for heartbeats: a write
-    // every 8 s, lease 3 s x 8 = 24 s), the lock-delay, a second of slack, and a margin for
-    // polling and the write budget.
+    // every 8 s, lease 3 s x 8 = 24 s) — doubled when a heartbeat write had to wait for the
+    // budget (registry.h) — the lock-delay, a second of slack, and a margin for polling and the
+    // write budget.
     const absl::Duration lease = absl::Seconds(24);
-    const absl::Duration bound = lease + absl::Milliseconds(kLockDelayMs) + absl::Seconds(1) +
-                                 absl::Seconds(8);
+    const absl::Duration bound = 2 * lease + absl::Milliseconds(kLockDelayMs) +
+                                 absl::Seconds(1) + absl::Seconds(8);
     ASSERT_TRUE(at.has_value());
     EXPECT_LT(*at - killed, bound);
     Figure("t7_takeover_after_kill", absl::StrCat(Ms(*at - killed), "; bound ", Ms(bound)));

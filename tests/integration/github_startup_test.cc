@@ -1,8 +1,14 @@
 // The sidecar binary on the GitHub backend: start-up checks the token, the repository and its
 // issues at once and stops with one clear line that never contains the token; with a good
-// configuration it serves and leaves on SIGTERM.
+// configuration it serves and leaves on SIGTERM; a GitHub App works as the identity.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <signal.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -91,6 +97,68 @@ TEST_F(GitHubStartupTest, AGoodConfigurationServesAndStopsOnSigterm) {
                   absl::StrContains(c.body, "worker-1");
   }
   EXPECT_TRUE(registered);
+}
+
+// A GitHub App as the identity: the sidecar signs its JWT, gets an installation token, and
+// registers as the app's bot; a key it cannot read stops start-up with one line.
+TEST(GitHubAppStartupTest, TheSidecarRunsAsAGitHubAppsBot) {
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  BIO* priv = BIO_new(BIO_s_mem());
+  BIO* pub = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(priv, key, nullptr, nullptr, 0, nullptr, nullptr);
+  PEM_write_bio_PUBKEY(pub, key);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(priv, &data);
+  const std::string private_pem(data, n);
+  n = BIO_get_mem_data(pub, &data);
+  const std::string public_pem(data, n);
+  BIO_free(priv);
+  BIO_free(pub);
+  EVP_PKEY_free(key);
+
+  fakehub::FakeHubOptions options;
+  options.repos = {fakehub::RepoSpec{"acme", "work", 2000, true}};
+  options.tokens = {"only-the-app-may-write"};
+  options.app = fakehub::FakeApp{"31337", "fleet-app", public_pem, 9, absl::Hours(1)};
+  fakehub::FakeHub hub(options);
+  ASSERT_TRUE(hub.Start().ok());
+  const std::string key_path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/app.pem");
+  { std::ofstream(key_path) << private_pem; }
+  std::map<std::string, std::string> env = {
+      {"WORKER_ID", "worker-1"},
+      {"SENTINEL_GRPC_ADDR", absl::StrCat("127.0.0.1:", PickFreePort())},
+      {"SENTINEL_HTTP_ADDR", ""},
+      {"GITHUB_API_URL", hub.base_url()},
+      {"GITHUB_OWNER", "acme"},
+      {"GITHUB_REPO", "work"},
+      {"GITHUB_APP_ID", "31337"},
+      {"GITHUB_APP_PRIVATE_KEY_PATH", key_path},
+      {"GITHUB_APP_INSTALLATION_ID", "9"},
+      {"GITHUB_WRITE_SPACING_MS", "0"},
+      {"GITHUB_CLAIM_SETTLE_MS", "50"}};
+  {
+    SidecarProcess sidecar(env);
+    ASSERT_TRUE(sidecar.WaitServing(env["SENTINEL_GRPC_ADDR"], absl::Seconds(10)))
+        << sidecar.Stderr();
+    sidecar.Signal(SIGTERM);
+    std::optional<int> rc = sidecar.Wait(absl::Seconds(10));
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_EQ(*rc, 0) << sidecar.Stderr();
+    EXPECT_FALSE(absl::StrContains(sidecar.Stderr(), "PRIVATE KEY"));
+  }
+  bool registered = false;
+  for (const fakehub::CommentState& c : hub.Comments(0, "acme/work")) {
+    registered |= absl::StrContains(c.body, "WORKER_REGISTRATION") && c.user == "fleet-app[bot]";
+  }
+  EXPECT_TRUE(registered);
+  EXPECT_EQ(hub.installation_tokens_issued(), 1);
+
+  env["GITHUB_APP_PRIVATE_KEY_PATH"] = key_path + ".missing";
+  SidecarProcess refused(env);
+  std::optional<int> rc = refused.Wait(absl::Seconds(10));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 0);
+  EXPECT_TRUE(absl::StrContains(refused.Stderr(), "GITHUB_APP_PRIVATE_KEY_PATH")) << refused.Stderr();
 }
 
 }  // namespace
