@@ -175,7 +175,9 @@ void RecordScreen::ScreenComments(int64_t issue, absl::Time server_time,
     } else if (!seal_->Verify(p, issue)) {
       reason = p.sig.empty() ? ForeignReason::kUnsigned : ForeignReason::kBadSignature;
     } else if (nonces.count(p.nonce) > 0 ||
-               p.sealed_at < c.updated_at - bounds_.max_write_delay) {
+               p.sealed_at < c.created_at - bounds_.max_write_delay) {
+      // (created_at, not updated_at: whether anything but a body edit moves updated_at is not
+      // documented, and a genuine record is never sealed long before its comment existed.)
       reason = ForeignReason::kReplay;
     } else if (p.sealed_at > c.updated_at + bounds_.clock_slack ||
                !InRange(*p.record, server_time)) {

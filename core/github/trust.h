@@ -8,9 +8,9 @@
 //   2. with WORKER_SECRET set, its signature holds for this repository, issue and record kind
 //      (record_seal.h): no hand edit, no record moved from another issue;
 //   3. it is not a replay: its nonce appears on no earlier comment of the issue, and it was
-//      sealed no later than GitHub stamped the comment (plus slack) and no earlier than the
-//      longest a write can wait before it is sent — so a byte-for-byte copy of a genuine record
-//      posted later as a new comment does not count;
+//      sealed no later than GitHub last stamped the comment (plus slack) and no earlier than the
+//      comment's creation minus the longest a write can wait before it is sent — so a
+//      byte-for-byte copy of a genuine record posted later as a new comment does not count;
 //   4. every number in it is in range: no time further ahead of GitHub's clock than the slack,
 //      no lease or ttl beyond the configured maxima, no epoch going back for one worker, no
 //      count beyond the API's limits.
