@@ -22,6 +22,7 @@
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
 #include "service/github/curl_github_api.h"
+#include "service/grpc_log.h"
 #include "service/log.h"
 #include "service/server.h"
 
@@ -150,7 +151,10 @@ int Run(int argc, char** argv) {
   }
 
   SentinelServer server(*config, std::move(coordinator), &clock);
+  RouteGrpcLogs();
+  HoldGrpcLogs(true);  // a failed start says so in one line of its own
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));
+  HoldGrpcLogs(false);
   Logger::Global().Info("sidecar", "started",
                         {{"grpc_addr", config->grpc_addr},
                          {"port", std::to_string(server.port())},

@@ -33,6 +33,9 @@ absl::Status SentinelServer::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // One address, one sidecar: without SO_REUSEPORT a second sidecar on a used address fails to
+  // bind instead of sharing the port (and its calls) with the first.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&service_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
@@ -40,14 +43,18 @@ absl::Status SentinelServer::Start() {
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on SENTINEL_GRPC_ADDR ", config_.grpc_addr));
+    // Another sidecar may serve this worker on that address: leave its registration alone.
+    deregister_on_shutdown_ = false;
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on SENTINEL_GRPC_ADDR ", config_.grpc_addr,
+        " (address in use, by another sidecar or process, or not a local address)"));
   }
   if (!config_.http_addr.empty()) {
     auto http = std::make_unique<HttpServer>(coordinator_.get(), config_, clock_, &metrics_);
     if (absl::Status s = http->Start(config_.http_addr); !s.ok()) {
       server_->Shutdown(std::chrono::system_clock::now());
       server_.reset();
+      deregister_on_shutdown_ = false;
       return s;
     }
     http_ = std::move(http);
@@ -73,6 +80,7 @@ absl::Status SentinelServer::Shutdown(absl::Duration grace) {
     coordinator_->Interrupt();  // blocked NextTask/AcquireLock/WatchMemory return now
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   }
+  if (!deregister_on_shutdown_) return absl::OkStatus();
   absl::StatusOr<int> released = coordinator_->Deregister();
   return released.status();
 }

@@ -34,8 +34,10 @@ class SentinelServer {
 
   // Registers the worker and starts serving on config.grpc_addr (a TCP port of 0 picks a free
   // port: see port()), then HTTP on config.http_addr unless it is empty (likewise: see
-  // http_port()). UNAVAILABLE when either address cannot be bound; the gRPC server is then
-  // stopped again (Shutdown still deregisters the worker).
+  // http_port()). The gRPC port is bound without SO_REUSEPORT, so an address another process
+  // listens on is refused. UNAVAILABLE, naming the address, when either address cannot be
+  // bound; the gRPC server is then stopped again and Shutdown leaves the worker's registration
+  // as it is (another sidecar on that address may be serving the same worker).
   absl::Status Start();
 
   // The bound TCP port (0 for a unix socket).
@@ -62,6 +64,8 @@ class SentinelServer {
   std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   bool shut_down_ = false;
+  // False once Start failed to bind: Shutdown then does not deregister the worker.
+  bool deregister_on_shutdown_ = true;
 };
 
 }  // namespace tasksentinel

@@ -105,6 +105,43 @@ TEST(SidecarProcessTest, AnInvalidSettingStopsStartUpWithOneClearLine) {
   EXPECT_NE(lines[0].find("lots"), std::string::npos) << err;
 }
 
+// Issue #11: gRPC used to set SO_REUSEPORT, so a second sidecar on a used address started
+// and the two shared its calls. Now the second one fails with one line naming the address,
+// and leaves the first (same worker) serving with its lock.
+TEST(SidecarProcessTest, ASecondSidecarOnAUsedAddressFailsWithOneLine) {
+  const std::string dir = FreshDir("reuse");
+  const std::string addr = absl::StrCat("127.0.0.1:", PickFreePort());
+  SidecarProcess first(Env("worker-1", addr, dir));
+  ASSERT_TRUE(first.WaitServing(addr, absl::Seconds(10))) << first.Stderr();
+  auto stub = Stub(addr);
+  grpc::ClientContext ctx;
+  v1::AcquireLockRequest req;
+  req.set_task_id("res");
+  v1::AcquireLockResponse held;
+  ASSERT_TRUE(stub->AcquireLock(Ctx(&ctx), req, &held).ok());
+  ASSERT_TRUE(held.acquired());
+
+  SidecarProcess second(Env("worker-1", addr, dir));
+  std::optional<int> rc = second.Wait(absl::Seconds(10));
+  ASSERT_TRUE(rc.has_value()) << "the second sidecar kept running";
+  EXPECT_NE(*rc, 0);
+  const std::string err = second.Stderr();
+  std::vector<std::string> lines = absl::StrSplit(err, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u) << err;
+  EXPECT_NE(lines[0].find(addr), std::string::npos) << err;
+
+  // The first still answers every call, and its worker still holds the lock.
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext c;
+    v1::ListLocksResponse locks;
+    ASSERT_TRUE(stub->ListLocks(Ctx(&c), v1::ListLocksRequest(), &locks).ok());
+    ASSERT_EQ(locks.locks_size(), 1);
+    EXPECT_EQ(locks.locks(0).holder(), "worker-1");
+  }
+  first.Signal(SIGTERM);
+  EXPECT_EQ(first.Wait(absl::Seconds(5)), std::optional<int>(0)) << first.Stderr();
+}
+
 TEST(SidecarProcessTest, ListensOnAUnixSocket) {
   const std::string dir = FreshDir("unix");
   // Short path: unix socket paths are limited to ~108 bytes.
