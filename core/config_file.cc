@@ -101,6 +101,12 @@ constexpr FileKey kFileKeys[] = {
     {"sentinel.grpcAddr", "SENTINEL_GRPC_ADDR"},
     {"sentinel.httpAddr", "SENTINEL_HTTP_ADDR"},
     {"sentinel.dataDir", "SENTINEL_DATA_DIR"},
+    {"sentinel.apiTokenFile", "SENTINEL_API_TOKEN_FILE"},
+    {"sentinel.tlsCert", "SENTINEL_TLS_CERT"},
+    {"sentinel.tlsKey", "SENTINEL_TLS_KEY"},
+    {"sentinel.tlsClientCa", "SENTINEL_TLS_CLIENT_CA"},
+    {"sentinel.grpcSocketMode", "SENTINEL_GRPC_SOCKET_MODE"},
+    {"sentinel.allowInsecure", "SENTINEL_ALLOW_INSECURE"},
 };
 constexpr absl::string_view kConflictResolutionPath = "distributed.memorySync.conflictResolution";
 

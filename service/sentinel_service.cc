@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/validation.h"
+#include "service/auth.h"
 #include "service/convert.h"
 
 namespace tasksentinel {
@@ -31,11 +32,33 @@ std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
 
 SentinelService::SentinelService(Coordinator* coordinator, const Config& config,
                                  Metrics* metrics)
-    : coordinator_(coordinator), heartbeat_interval_(config.heartbeat_interval), metrics_(metrics) {}
+    : coordinator_(coordinator),
+      heartbeat_interval_(config.heartbeat_interval),
+      worker_id_(config.worker_id),
+      api_token_(config.api_token),
+      metrics_(metrics) {}
+
+grpc::Status SentinelService::Authorize(const grpc::ServerContext* context) const {
+  if (api_token_.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it != metadata.end() &&
+      BearerMatches(api_token_, absl::string_view(it->second.data(), it->second.size()))) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "this sidecar needs \"authorization: Bearer <SENTINEL_API_TOKEN>\" metadata; "
+                      "it was missing or did not match");
+}
+
+void SentinelService::HideOthersToken(v1::Lock* lock) const {
+  if (lock->holder() != worker_id_) lock->set_fencing_token(0);
+}
 
 grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
                                           const v1::AcquireLockRequest* request,
                                           v1::AcquireLockResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   AcquireRequest req;
   req.name = request->task_id();
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
@@ -51,12 +74,16 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   if (!got.ok()) return ToGrpc(got.status());
   if (metrics_ != nullptr) metrics_->RecordLockAcquisition(got->acquired);
   response->set_acquired(got->acquired);
-  if (got->lock.has_value()) ToProto(*got->lock, response->mutable_lock());
+  if (got->lock.has_value()) {
+    ToProto(*got->lock, response->mutable_lock());
+    HideOthersToken(response->mutable_lock());  // a conflict names the holder, not its token
+  }
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::RenewLock(grpc::ServerContext*, const v1::RenewLockRequest* request,
+grpc::Status SentinelService::RenewLock(grpc::ServerContext* context, const v1::RenewLockRequest* request,
                                         v1::RenewLockResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::Duration ttl;
   if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
   absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->task_id(), request->fencing_token(), ttl);
@@ -65,9 +92,10 @@ grpc::Status SentinelService::RenewLock(grpc::ServerContext*, const v1::RenewLoc
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ReleaseLock(grpc::ServerContext*,
+grpc::Status SentinelService::ReleaseLock(grpc::ServerContext* context,
                                           const v1::ReleaseLockRequest* request,
                                           v1::ReleaseLockResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<ReleaseOutcome> out =
       coordinator_->ReleaseLock(request->task_id(), request->fencing_token());
   if (!out.ok()) return ToGrpc(out.status());
@@ -81,8 +109,9 @@ grpc::Status SentinelService::ReleaseLock(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+grpc::Status SentinelService::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                         v1::HeartbeatResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   if (request->max_tasks() > 10000) {
     return ToGrpc(absl::InvalidArgumentError("max_tasks must be at most 10000"));
   }
@@ -105,16 +134,18 @@ grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::Heartbea
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::GetMemory(grpc::ServerContext*, const v1::GetMemoryRequest* request,
+grpc::Status SentinelService::GetMemory(grpc::ServerContext* context, const v1::GetMemoryRequest* request,
                                         v1::GetMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<MemoryEntry> entry = coordinator_->GetMemory(request->namespace_(), request->key());
   if (!entry.ok()) return ToGrpc(entry.status());
   ToProto(*entry, response->mutable_entry());
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::SetMemory(grpc::ServerContext*, const v1::SetMemoryRequest* request,
+grpc::Status SentinelService::SetMemory(grpc::ServerContext* context, const v1::SetMemoryRequest* request,
                                         v1::SetMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   SetRequest req;
   req.ns = request->namespace_();
   req.key = request->key();
@@ -128,9 +159,10 @@ grpc::Status SentinelService::SetMemory(grpc::ServerContext*, const v1::SetMemor
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::DeleteMemory(grpc::ServerContext*,
+grpc::Status SentinelService::DeleteMemory(grpc::ServerContext* context,
                                            const v1::DeleteMemoryRequest* request,
                                            v1::DeleteMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   std::optional<uint64_t> expected;
   if (request->has_expected_version()) expected = request->expected_version();
   absl::StatusOr<bool> deleted =
@@ -141,9 +173,10 @@ grpc::Status SentinelService::DeleteMemory(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
+grpc::Status SentinelService::ListMemory(grpc::ServerContext* context,
                                          const v1::ListMemoryRequest* request,
                                          v1::ListMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<MemoryEntry>> entries =
       coordinator_->ListMemory(request->namespace_(), request->prefix());
   if (!entries.ok()) return ToGrpc(entries.status());
@@ -154,6 +187,7 @@ grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
 grpc::Status SentinelService::WatchMemory(grpc::ServerContext* context,
                                           const v1::WatchMemoryRequest* request,
                                           grpc::ServerWriter<v1::WatchMemoryEvent>* writer) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::Status status = coordinator_->WatchMemory(
       request->namespace_(), request->prefix(), request->include_initial(),
       [writer](const MemoryEvent& event) {
@@ -173,9 +207,10 @@ grpc::Status SentinelService::WatchMemory(grpc::ServerContext* context,
   return ToGrpc(status);
 }
 
-grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
+grpc::Status SentinelService::CreateTask(grpc::ServerContext* context,
                                          const v1::CreateTaskRequest* request,
                                          v1::CreateTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   NewTask task{request->title(), request->body(), request->type(), request->priority(),
                request->max_attempts()};
   absl::StatusOr<TaskRecord> created = coordinator_->CreateTask(task);
@@ -188,6 +223,7 @@ grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
 grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
                                        const v1::NextTaskRequest* request,
                                        v1::NextTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::Duration wait;
   if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
     return ToGrpc(s);
@@ -205,9 +241,10 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
+grpc::Status SentinelService::CompleteTask(grpc::ServerContext* context,
                                            const v1::CompleteTaskRequest* request,
                                            v1::CompleteTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task =
       coordinator_->CompleteTask(request->task_id(), request->fencing_token(), request->result());
   if (!task.ok()) return ToGrpc(task.status());
@@ -216,8 +253,9 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* request,
+grpc::Status SentinelService::FailTask(grpc::ServerContext* context, const v1::FailTaskRequest* request,
                                        v1::FailTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task = coordinator_->FailTask(request->task_id(), request->fencing_token(),
                                                 request->error(), request->retryable());
   if (!task.ok()) return ToGrpc(task.status());
@@ -231,17 +269,19 @@ grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskR
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::GetTask(grpc::ServerContext*, const v1::GetTaskRequest* request,
+grpc::Status SentinelService::GetTask(grpc::ServerContext* context, const v1::GetTaskRequest* request,
                                       v1::GetTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task = coordinator_->GetTask(request->task_id());
   if (!task.ok()) return ToGrpc(task.status());
   ToProto(*task, response->mutable_task());
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
+grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext* context,
                                                const v1::GetClusterHealthRequest*,
                                                v1::GetClusterHealthResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<ClusterHealth> h = coordinator_->Health();
   if (!h.ok()) return ToGrpc(h.status());
   response->set_status(h->status == ClusterStatus::kHealthy   ? v1::GetClusterHealthResponse::HEALTHY
@@ -260,17 +300,23 @@ grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListLocks(grpc::ServerContext*, const v1::ListLocksRequest*,
+grpc::Status SentinelService::ListLocks(grpc::ServerContext* context, const v1::ListLocksRequest*,
                                         v1::ListLocksResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<LockInfo>> locks = coordinator_->ListLocks();
   if (!locks.ok()) return ToGrpc(locks.status());
-  for (const LockInfo& l : *locks) ToProto(l, response->add_locks());
+  for (const LockInfo& l : *locks) {
+    v1::Lock* out = response->add_locks();
+    ToProto(l, out);
+    HideOthersToken(out);
+  }
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListWorkers(grpc::ServerContext*,
+grpc::Status SentinelService::ListWorkers(grpc::ServerContext* context,
                                           const v1::ListWorkersRequest* request,
                                           v1::ListWorkersResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<WorkerInfo>> workers = coordinator_->Workers(request->include_gone());
   if (!workers.ok()) return ToGrpc(workers.status());
   for (const WorkerInfo& w : *workers) ToProto(w, response->add_workers());

@@ -1,9 +1,13 @@
-// The tasksentinel.v1.Sentinel gRPC service: decodes each request, calls the core protocol that
-// answers it, and encodes the answer. No coordination logic lives here.
+// The tasksentinel.v1.Sentinel gRPC service: checks the caller's bearer token (when
+// SENTINEL_API_TOKEN is set), decodes each request, calls the core protocol that answers it, and
+// encodes the answer, showing fencing tokens only of the locks this sidecar's worker holds. No
+// coordination logic lives here.
 //
 // Thread safety: safe for concurrent calls (the sync server runs each on its own thread).
 #ifndef TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
 #define TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
+
+#include <string>
 
 #include "core/config.h"
 #include "core/coordinator.h"
@@ -56,8 +60,17 @@ class SentinelService final : public v1::Sentinel::Service {
                            v1::ListWorkersResponse* response) override;
 
  private:
+  // OK when no token is configured or the call carries `authorization: Bearer <token>`;
+  // UNAUTHENTICATED otherwise (the presented value is never quoted).
+  grpc::Status Authorize(const grpc::ServerContext* context) const;
+  // Sets the fencing token of a lock held by another worker to 0: callers see who holds a lock,
+  // never the token that would let them act as its holder.
+  void HideOthersToken(v1::Lock* lock) const;
+
   Coordinator* coordinator_;
   absl::Duration heartbeat_interval_;
+  std::string worker_id_;
+  std::string api_token_;  // empty: no token required
   Metrics* metrics_;  // may be null
 };
 

@@ -200,6 +200,20 @@ TEST(SidecarProcessTest, AnEmptyOrDamagedStoreStopsStartUpWithOneLine) {
   }
 }
 
+// Issue #11: SENTINEL_GRPC_ADDR=0.0.0.0:PORT served anyone with no TLS, no token, no warning.
+TEST(SidecarProcessTest, AnUnprotectedNonLoopbackAddressStopsStartUpWithOneLine) {
+  auto env = Env("worker-1", absl::StrCat("0.0.0.0:", PickFreePort()), FreshDir("insecure"));
+  SidecarProcess sidecar(env);
+  std::optional<int> rc = sidecar.Wait(absl::Seconds(10));
+  ASSERT_TRUE(rc.has_value()) << "it started";
+  EXPECT_NE(*rc, 0);
+  const std::string err = sidecar.Stderr();
+  std::vector<std::string> lines = absl::StrSplit(err, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u) << err;
+  EXPECT_NE(lines[0].find("SENTINEL_GRPC_ADDR"), std::string::npos) << err;
+  EXPECT_NE(lines[0].find("SENTINEL_ALLOW_INSECURE"), std::string::npos) << err;
+}
+
 TEST(SidecarProcessTest, ListensOnAUnixSocket) {
   const std::string dir = FreshDir("unix");
   // Short path: unix socket paths are limited to ~108 bytes.
