@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/embedded/embedded_coordinator.h"
+#include "service/malformed_request.h"
 #include "service/rpc_metrics.h"
 
 namespace tasksentinel {
@@ -90,6 +91,7 @@ absl::Status SentinelServer::Start() {
   builder.AddListeningPort(config_.grpc_addr, *credentials, &port_);
   builder.RegisterService(&service_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
   creators.push_back(std::make_unique<RpcMetricsInterceptorFactory>(&metrics_));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();
