@@ -122,6 +122,9 @@ struct Config {
   // SENTINEL_ALLOW_INSECURE: allow a non-loopback SENTINEL_GRPC_ADDR with neither TLS nor a
   // token, and a non-loopback SENTINEL_HTTP_ADDR without a token.
   bool allow_insecure = false;
+  // SENTINEL_MAX_WATCHES: the most WatchMemory streams served at once, 1..100000; more are
+  // refused with RESOURCE_EXHAUSTED.
+  int max_watches = 4096;
 
   // GITHUB_TOKEN: the GitHub API token; never printed. May not contain whitespace.
   std::string github_token;

@@ -107,6 +107,7 @@ constexpr FileKey kFileKeys[] = {
     {"sentinel.tlsClientCa", "SENTINEL_TLS_CLIENT_CA"},
     {"sentinel.grpcSocketMode", "SENTINEL_GRPC_SOCKET_MODE"},
     {"sentinel.allowInsecure", "SENTINEL_ALLOW_INSECURE"},
+    {"sentinel.maxWatches", "SENTINEL_MAX_WATCHES"},
 };
 constexpr absl::string_view kConflictResolutionPath = "distributed.memorySync.conflictResolution";
 

@@ -172,6 +172,9 @@ std::vector<Setting> TransportSecuritySettings() {
                 "Allow a non-loopback gRPC address with neither TLS nor a token, and a "
                 "non-loopback HTTP address without a token (true/false)",
                 &Config::allow_insecure),
+    IntSetting("SENTINEL_MAX_WATCHES",
+               "The most WatchMemory streams served at once (1..100000)", &Config::max_watches,
+               1, 100000),
   };
 }
 

@@ -61,6 +61,7 @@
   X(sentinel_tls_client_ca, "SENTINEL_TLS_CLIENT_CA")                                         \
   X(sentinel_grpc_socket_mode, "SENTINEL_GRPC_SOCKET_MODE")                                   \
   X(sentinel_allow_insecure, "SENTINEL_ALLOW_INSECURE")                                       \
+  X(sentinel_max_watches, "SENTINEL_MAX_WATCHES")                                             \
   X(github_owner, "GITHUB_OWNER")                                                             \
   X(github_repo, "GITHUB_REPO")                                                               \
   X(github_api_url, "GITHUB_API_URL")                                                         \

@@ -2,6 +2,12 @@
 #include "service/sentinel_service.h"
 
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 #include "core/validation.h"
 #include "service/auth.h"
@@ -23,6 +29,30 @@ absl::Duration BoundedWait(grpc::ServerContext* context, absl::Duration wait) {
   return std::max(absl::ZeroDuration(), std::min(wait, left));
 }
 
+// A place among the calls of one method that wait; released when it goes out of scope.
+class WaitSlot {
+ public:
+  WaitSlot(std::atomic<int>* count, bool waits) : count_(waits ? count : nullptr) {
+    if (count_ != nullptr) taken_ = count_->fetch_add(1) < kMaxWaitingCallsPerMethod;
+  }
+  ~WaitSlot() {
+    if (count_ != nullptr) count_->fetch_sub(1);
+  }
+  // False when the method already has kMaxWaitingCallsPerMethod waiting calls.
+  bool ok() const { return taken_; }
+
+ private:
+  std::atomic<int>* count_;
+  bool taken_ = true;
+};
+
+grpc::Status TooManyWaiting(absl::string_view method) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat(kMaxWaitingCallsPerMethod, " ", method,
+                                   " calls are already waiting on this sidecar; retry later or "
+                                   "call without a wait"));
+}
+
 std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
   if (!has) return std::nullopt;
   return FenceRef{f.task_id(), f.token()};
@@ -30,15 +60,16 @@ std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
 
 }  // namespace
 
-SentinelService::SentinelService(Coordinator* coordinator, const Config& config,
-                                 Metrics* metrics)
+SentinelService::SentinelService(Coordinator* coordinator, WatchHub* watches,
+                                 const Config& config, Metrics* metrics)
     : coordinator_(coordinator),
+      watches_(watches),
       heartbeat_interval_(config.heartbeat_interval),
       worker_id_(config.worker_id),
       api_token_(config.api_token),
       metrics_(metrics) {}
 
-grpc::Status SentinelService::Authorize(const grpc::ServerContext* context) const {
+grpc::Status SentinelService::Authorize(const grpc::ServerContextBase* context) const {
   if (api_token_.empty()) return grpc::Status::OK;
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
@@ -70,6 +101,8 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   req.wait_timeout = wait > kMaxWait || wait < absl::ZeroDuration() ? wait
                                                                      : BoundedWait(context, wait);
   req.metadata.insert(request->metadata().begin(), request->metadata().end());
+  WaitSlot slot(&waiting_acquires_, req.wait_timeout > absl::ZeroDuration());
+  if (!slot.ok()) return TooManyWaiting("AcquireLock");
   absl::StatusOr<AcquireAttempt> got = coordinator_->AcquireLock(req, CancelledBy(context));
   if (!got.ok()) return ToGrpc(got.status());
   if (metrics_ != nullptr) metrics_->RecordLockAcquisition(got->acquired);
@@ -184,27 +217,137 @@ grpc::Status SentinelService::ListMemory(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::WatchMemory(grpc::ServerContext* context,
-                                          const v1::WatchMemoryRequest* request,
-                                          grpc::ServerWriter<v1::WatchMemoryEvent>* writer) {
-  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
-  absl::Status status = coordinator_->WatchMemory(
-      request->namespace_(), request->prefix(), request->include_initial(),
-      [writer](const MemoryEvent& event) {
-        v1::WatchMemoryEvent out;
-        out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryEvent::PUT
-                                                           : v1::WatchMemoryEvent::DELETE);
-        if (event.type == MemoryEvent::Type::kPut) {
-          ToProto(event.entry, out.mutable_entry());
-        } else {
-          out.mutable_entry()->set_namespace_(event.entry.ns);
-          out.mutable_entry()->set_key(event.entry.key);
-          out.mutable_entry()->set_version(event.entry.record.version);
+namespace {
+
+// The most events a stream may have queued for a slow client before it is ended.
+constexpr size_t kMaxQueuedEvents = 65536;
+
+v1::WatchMemoryEvent ToEvent(const MemoryEvent& event) {
+  v1::WatchMemoryEvent out;
+  out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryEvent::PUT
+                                                     : v1::WatchMemoryEvent::DELETE);
+  if (event.type == MemoryEvent::Type::kPut) {
+    ToProto(event.entry, out.mutable_entry());
+  } else {
+    out.mutable_entry()->set_namespace_(event.entry.ns);
+    out.mutable_entry()->set_key(event.entry.key);
+    out.mutable_entry()->set_version(event.entry.record.version);
+  }
+  return out;
+}
+
+// One WatchMemory stream: events from the hub are queued and written one at a time. gRPC
+// operations (StartWrite, Finish) are started outside the lock; OnDone leaves the hub and
+// deletes the reactor, which is the only way it is deleted.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>,
+                           public WatchHub::Subscriber {
+ public:
+  explicit WatchReactor(WatchHub* hub) : hub_(hub) {}
+
+  // Subscribes; on failure finishes the stream with the error.
+  void Begin(const v1::WatchMemoryRequest& request) {
+    absl::Status s = hub_->Subscribe(request.namespace_(), request.prefix(),
+                                     request.include_initial(), this);
+    if (!s.ok()) End(ToGrpc(s));
+  }
+
+  // Ends the stream with `status` (once), after the write in flight.
+  void End(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      final_ = status;
+      queue_.clear();
+      if (writing_) return;  // OnWriteDone finishes
+    }
+    Finish(status);
+  }
+
+  void OnEvents(std::vector<MemoryEvent> events) override {
+    bool write = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      if (queue_.size() + events.size() > kMaxQueuedEvents) {
+        finishing_ = true;
+        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "the watcher fell too far behind the changes; watch again");
+        queue_.clear();
+        finish = !writing_;  // else OnWriteDone finishes
+        status = final_;
+      } else {
+        for (const MemoryEvent& e : events) queue_.push_back(ToEvent(e));
+        if (!writing_ && !queue_.empty()) {
+          writing_ = true;
+          write = true;
+          current_ = std::move(queue_.front());
+          queue_.pop_front();
         }
-        return writer->Write(out);  // false once the client is gone
-      },
-      CancelledBy(context));
-  return ToGrpc(status);
+      }
+    }
+    if (finish) Finish(status);
+    if (write) StartWrite(&current_);
+  }
+
+  void OnEnd(const absl::Status& status) override { End(ToGrpc(status)); }
+
+  void OnWriteDone(bool ok) override {
+    bool next = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok && !finishing_) {  // the client is gone
+        finishing_ = true;
+        final_ = grpc::Status::CANCELLED;
+        queue_.clear();
+      }
+      if (finishing_) {
+        finish = true;
+        status = final_;
+      } else if (!queue_.empty()) {
+        writing_ = true;
+        next = true;
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (finish) Finish(status);
+    if (next) StartWrite(&current_);
+  }
+
+  void OnCancel() override { End(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    hub_->Unsubscribe(this);  // a no-op when the hub ended the stream
+    delete this;
+  }
+
+ private:
+  WatchHub* const hub_;
+  absl::Mutex mu_;
+  std::deque<v1::WatchMemoryEvent> queue_ ABSL_GUARDED_BY(mu_);
+  v1::WatchMemoryEvent current_;  // the write in flight; touched only by its writer
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::WatchMemoryEvent>* SentinelService::WatchMemory(
+    grpc::CallbackServerContext* context, const v1::WatchMemoryRequest* request) {
+  auto* reactor = new WatchReactor(watches_);
+  if (grpc::Status denied = Authorize(context); !denied.ok()) {
+    reactor->End(denied);
+  } else {
+    reactor->Begin(*request);
+  }
+  return reactor;
 }
 
 grpc::Status SentinelService::CreateTask(grpc::ServerContext* context,
@@ -230,6 +373,8 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
   }
   if (wait >= absl::ZeroDuration() && wait <= kMaxWait) wait = BoundedWait(context, wait);
   std::vector<std::string> types(request->task_types().begin(), request->task_types().end());
+  WaitSlot slot(&waiting_nexts_, wait > absl::ZeroDuration());
+  if (!slot.ok()) return TooManyWaiting("NextTask");
   absl::StatusOr<std::optional<HandedOutTask>> next =
       coordinator_->NextTask(types, wait, CancelledBy(context));
   if (!next.ok()) return ToGrpc(next.status());

@@ -64,7 +64,12 @@ SentinelServer::SentinelServer(const Config& config, std::unique_ptr<Coordinator
     : config_(config),
       clock_(clock),
       coordinator_(std::move(coordinator)),
-      service_(coordinator_.get(), config_, &metrics_) {}
+      watches_(std::make_unique<WatchHub>(
+          coordinator_.get(),
+          WatchHub::Options{config_.github_owner.empty() ? config_.poll_interval
+                                                         : config_.github_poll_interval,
+                            config_.max_watches, config_.namespaces})),
+      service_(coordinator_.get(), watches_.get(), config_, &metrics_) {}
 
 SentinelServer::~SentinelServer() { Shutdown(absl::ZeroDuration()).IgnoreError(); }
 
@@ -88,6 +93,11 @@ absl::Status SentinelServer::Start() {
   // One address, one sidecar: without SO_REUSEPORT a second sidecar on a used address fails to
   // bind instead of sharing the port (and its calls) with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
+  grpc::ResourceQuota quota("sentinel");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
   builder.AddListeningPort(config_.grpc_addr, *credentials, &port_);
   builder.RegisterService(&service_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
@@ -142,7 +152,8 @@ absl::Status SentinelServer::Shutdown(absl::Duration grace) {
   if (http_ != nullptr) http_->Stop();  // probes see the sidecar gone before calls are refused
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
-    coordinator_->Interrupt();  // blocked NextTask/AcquireLock/WatchMemory return now
+    coordinator_->Interrupt();  // blocked NextTask/AcquireLock return now
+    watches_->Stop();           // WatchMemory streams end (OK)
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   }
   if (!deregister_on_shutdown_) return absl::OkStatus();

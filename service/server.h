@@ -17,12 +17,23 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/coordinator.h"
+#include "core/watch_hub.h"
 #include "core/embedded/store.h"
 #include "service/http_server.h"
 #include "service/metrics.h"
 #include "service/sentinel_service.h"
 
 namespace tasksentinel {
+
+// The gRPC server's limits (docs/configuration.md, Limits).
+// The largest request accepted: a Heartbeat may list 10,000 active task ids of up to 128
+// characters; everything else is far smaller. Larger requests get RESOURCE_EXHAUSTED.
+inline constexpr int kMaxRequestBytes = 2 << 20;
+// Concurrent streams (calls) on one client connection.
+inline constexpr int kMaxStreamsPerConnection = 1000;
+// Threads of the sync server (every RPC but WatchMemory runs on one while it runs); calls
+// beyond get RESOURCE_EXHAUSTED.
+inline constexpr int kMaxServerThreads = 512;
 
 class SentinelServer {
  public:
@@ -59,6 +70,7 @@ class SentinelServer {
   Clock* clock_;
   std::unique_ptr<Coordinator> coordinator_;
   Metrics metrics_;
+  std::unique_ptr<WatchHub> watches_;  // WatchMemory's feeds
   SentinelService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;

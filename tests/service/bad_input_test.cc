@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -86,6 +87,47 @@ TEST_F(BadInputTest, InvalidUtf8InAStringFieldIsInvalidArgumentWithAMessage) {
   v1::ListMemoryResponse listed;
   ASSERT_TRUE(stub_->ListMemory(Ctx().get(), list, &listed).ok());
   EXPECT_EQ(listed.entries_size(), 0);
+}
+
+// Issue #11: WatchMemory streams had no cap. Beyond SENTINEL_MAX_WATCHES they are refused.
+TEST(WatchLimitTest, StreamsBeyondTheLimitGetResourceExhausted) {
+  MemoryStore store;
+  RealClock clock;
+  Config c;
+  c.worker_id = "worker-a";
+  c.grpc_addr = "127.0.0.1:0";
+  c.http_addr = "";
+  c.max_watches = 2;
+  SentinelServer server(c, &store, &clock);
+  ASSERT_TRUE(server.Start().ok());
+  auto stub = v1::Sentinel::NewStub(server.NewChannel());
+  v1::WatchMemoryRequest req;
+  req.set_namespace_("swarm");
+  req.set_include_initial(true);
+  v1::SetMemoryRequest set;
+  set.set_namespace_("swarm");
+  set.set_key("k");
+  set.set_value("v");
+  v1::SetMemoryResponse written;
+  ASSERT_TRUE(stub->SetMemory(Ctx().get(), set, &written).ok());
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchMemoryEvent>>> open;
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(Ctx());
+    open.push_back(stub->WatchMemory(contexts.back().get(), req));
+    v1::WatchMemoryEvent initial;
+    ASSERT_TRUE(open.back()->Read(&initial));  // the stream is being served
+    EXPECT_EQ(initial.entry().key(), "k");
+  }
+  auto ctx = Ctx();
+  auto refused = stub->WatchMemory(ctx.get(), req);
+  v1::WatchMemoryEvent event;
+  EXPECT_FALSE(refused->Read(&event));
+  grpc::Status s = refused->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("SENTINEL_MAX_WATCHES"), std::string::npos);
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& r : open) r->Finish();
 }
 
 TEST(QuoteInputTest, QuotesAShortEscapedPrefix) {
