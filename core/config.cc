@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <thread>
 #include <utility>
@@ -18,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "core/config_file.h"
 #include "core/config_setting.h"
 
@@ -29,10 +32,12 @@ using config_internal::FileValues;
 using config_internal::FindSetting;
 using config_internal::IsIdChar;
 using config_internal::Json;
+using config_internal::CheckApiToken;
+using config_internal::kApiTokenFileSetting;
+using config_internal::kApiTokenSetting;
 using config_internal::kConfigSetting;
 using config_internal::kMaxCpuCores;
 using config_internal::kMaxWorkerIdLength;
-using config_internal::kSecretSetting;
 using config_internal::kTokenSetting;
 using config_internal::Quote;
 using config_internal::RawValue;
@@ -119,6 +124,7 @@ class Loader {
                         : Quote(raw->text),
                     ": ", status.message()));
     }
+    ReadTokenFile(config);
     CheckRelations(config);
     if (errors_.empty()) return config;
     return absl::InvalidArgumentError(WithoutSecrets(absl::StrJoin(errors_, "\n")));
@@ -136,9 +142,74 @@ class Loader {
     return std::nullopt;
   }
 
+  // Fills config.api_token from SENTINEL_API_TOKEN_FILE, if set. Its contents never reach an
+  // error (they are redacted like every secret, should a message ever quote them).
+  void ReadTokenFile(Config& config) {
+    if (config.api_token_file.empty() || invalid_.count(kApiTokenFileSetting) != 0) return;
+    if (!config.api_token.empty()) {
+      errors_.push_back(absl::StrCat(Stated(kApiTokenFileSetting, config), ": set ",
+                                     kApiTokenSetting, " or ", kApiTokenFileSetting,
+                                     ", not both"));
+      return;
+    }
+    std::ifstream in(config.api_token_file, std::ios::binary);
+    if (!in.is_open()) {
+      errors_.push_back(absl::StrCat(Stated(kApiTokenFileSetting, config),
+                                     ": cannot open it (missing or not readable)"));
+      return;
+    }
+    std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      errors_.push_back(absl::StrCat(Stated(kApiTokenFileSetting, config), ": cannot read it"));
+      return;
+    }
+    token_file_contents_ = contents;
+    const std::string token(absl::StripTrailingAsciiWhitespace(contents));
+    absl::Status shape = CheckApiToken(token);
+    if (token.empty()) shape = absl::InvalidArgumentError("the file is empty");
+    if (!shape.ok()) {
+      errors_.push_back(absl::StrCat(Stated(kApiTokenFileSetting, config),
+                                     ": the token in it ", shape.message()));
+      return;
+    }
+    config.api_token = token;
+  }
+
   // The relations between settings, checked once both sides are valid.
   void CheckRelations(const Config& config) {
     auto valid = [this](const char* name) { return invalid_.count(name) == 0; };
+    if (valid("SENTINEL_TLS_CERT") && valid("SENTINEL_TLS_KEY") &&
+        config.tls_cert.empty() != config.tls_key.empty()) {
+      const bool cert_set = !config.tls_cert.empty();
+      errors_.push_back(absl::StrCat(Stated(cert_set ? "SENTINEL_TLS_CERT" : "SENTINEL_TLS_KEY",
+                                            config),
+                                     ": ", cert_set ? "SENTINEL_TLS_KEY" : "SENTINEL_TLS_CERT",
+                                     " must be set too (set both or neither)"));
+    }
+    if (valid("SENTINEL_TLS_CLIENT_CA") && !config.tls_client_ca.empty() &&
+        config.tls_cert.empty()) {
+      errors_.push_back(absl::StrCat(Stated("SENTINEL_TLS_CLIENT_CA", config),
+                                     ": needs SENTINEL_TLS_CERT and SENTINEL_TLS_KEY (mutual TLS "
+                                     "is TLS with client certificates)"));
+    }
+    if (errors_.empty() && !config.allow_insecure) {
+      if (!IsLocalOnlyAddress(config.grpc_addr) && config.tls_cert.empty() &&
+          config.api_token.empty()) {
+        errors_.push_back(absl::StrCat(
+            Stated("SENTINEL_GRPC_ADDR", config),
+            ": serving beyond this machine needs TLS (SENTINEL_TLS_CERT, SENTINEL_TLS_KEY) or a "
+            "token (SENTINEL_API_TOKEN_FILE); or use a unix: socket or loopback address, or set "
+            "SENTINEL_ALLOW_INSECURE=true"));
+      }
+      if (!config.http_addr.empty() && !IsLocalOnlyAddress(config.http_addr) &&
+          config.api_token.empty()) {
+        errors_.push_back(absl::StrCat(
+            Stated("SENTINEL_HTTP_ADDR", config),
+            ": /metrics and /cluster/health beyond this machine need a token "
+            "(SENTINEL_API_TOKEN_FILE); or use a loopback address, leave it empty, or set "
+            "SENTINEL_ALLOW_INSECURE=true"));
+      }
+    }
     if (valid("STALE_WORKER_THRESHOLD_MS") && valid("HEARTBEAT_INTERVAL_MS") &&
         config.stale_threshold <= config.heartbeat_interval) {
       errors_.push_back(absl::StrCat(Stated("STALE_WORKER_THRESHOLD_MS", config),
@@ -175,17 +246,23 @@ class Loader {
                         ") = ", Quote(FindSetting(name)->format(config)));
   }
 
-  // `message` with every token given anywhere (flag, env or file) replaced by "(redacted)".
+  // `message` with every secret given anywhere (flag, env, config file or token file)
+  // replaced by "(redacted)".
   std::string WithoutSecrets(std::string message) const {
     std::vector<std::string> tokens;
-    for (const char* secret : {kTokenSetting, kSecretSetting}) {
-      if (auto it = sources_.flags.find(secret); it != sources_.flags.end()) {
+    for (const Setting& setting : Settings()) {
+      if (!setting.secret) continue;
+      if (auto it = sources_.flags.find(setting.name); it != sources_.flags.end()) {
         tokens.push_back(it->second);
       }
-      if (std::optional<std::string> token = env_(secret)) tokens.push_back(*token);
-      if (auto it = file_values_.find(secret); it != file_values_.end()) {
+      if (std::optional<std::string> token = env_(setting.name)) tokens.push_back(*token);
+      if (auto it = file_values_.find(setting.name); it != file_values_.end()) {
         tokens.push_back(it->second.raw.text);
       }
+    }
+    if (!token_file_contents_.empty()) {
+      tokens.push_back(token_file_contents_);
+      tokens.push_back(std::string(absl::StripAsciiWhitespace(token_file_contents_)));
     }
     // Longest first, so that no token is left half-replaced by one it contains.
     std::sort(tokens.begin(), tokens.end(),
@@ -202,6 +279,7 @@ class Loader {
   std::map<std::string, std::string> origins_;  // of the settings not left at their defaults
   std::set<std::string> invalid_;               // settings whose values did not parse
   std::vector<std::string> errors_;
+  std::string token_file_contents_;  // SENTINEL_API_TOKEN_FILE's, once read
 };
 
 }  // namespace
@@ -217,6 +295,15 @@ std::string Config::DebugString() const {
 }
 
 absl::StatusOr<Config> LoadConfig(const ConfigSources& sources) { return Loader(sources).Load(); }
+
+bool IsLocalOnlyAddress(absl::string_view addr) {
+  if (absl::StartsWith(addr, "unix:")) return true;
+  const size_t colon = addr.rfind(':');
+  absl::string_view host = colon == absl::string_view::npos ? addr : addr.substr(0, colon);
+  if (host == "localhost" || host == "[::1]") return true;
+  return absl::StartsWith(host, "127.") &&
+         host.find_first_not_of("0123456789.") == absl::string_view::npos;
+}
 
 const std::vector<SettingInfo>& AllSettings() {
   static const std::vector<SettingInfo>* const kInfos = [] {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/load_balancer.h"
 
@@ -101,6 +102,30 @@ struct Config {
   // SENTINEL_CONFIG: the path of the JSON config file; empty means none.
   std::string config_path;
 
+  // SENTINEL_API_TOKEN: when set, every RPC but grpc.health.v1 must carry
+  // `authorization: Bearer <token>`, and so must the HTTP endpoints other than /health. 16..4096
+  // characters without whitespace; never printed. Filled from api_token_file when that is set.
+  std::string api_token;
+  // SENTINEL_API_TOKEN_FILE: a file holding the token (trailing whitespace is dropped); set this
+  // or api_token, not both. LoadConfig reads it.
+  std::string api_token_file;
+  // SENTINEL_TLS_CERT, SENTINEL_TLS_KEY: PEM files of the gRPC server's certificate chain and
+  // private key; both or neither. Set, the gRPC API is served over TLS only.
+  std::string tls_cert;
+  std::string tls_key;
+  // SENTINEL_TLS_CLIENT_CA: PEM file of the CAs that sign client certificates; set (with
+  // tls_cert), clients must present a certificate it verifies (mutual TLS).
+  std::string tls_client_ca;
+  // SENTINEL_GRPC_SOCKET_MODE: the file mode of a unix: gRPC socket, applied after bind; 0..0777
+  // written in octal.
+  int grpc_socket_mode = 0660;
+  // SENTINEL_ALLOW_INSECURE: allow a non-loopback SENTINEL_GRPC_ADDR with neither TLS nor a
+  // token, and a non-loopback SENTINEL_HTTP_ADDR without a token.
+  bool allow_insecure = false;
+  // SENTINEL_MAX_WATCHES: the most WatchMemory streams served at once, 1..100000; more are
+  // refused with RESOURCE_EXHAUSTED.
+  int max_watches = 4096;
+
   // GITHUB_TOKEN: the GitHub API token; never printed. May not contain whitespace.
   std::string github_token;
   // GITHUB_OWNER: the repository owner; set together with github_repo, or neither.
@@ -148,8 +173,8 @@ struct Config {
   // signed records do not count. Never printed. Empty: authorship alone decides.
   std::string worker_secret;
 
-  // One "NAME=value" line per setting, in AllSettings() order; GITHUB_TOKEN shows as "(set)" or
-  // "(unset)", never its value.
+  // One "NAME=value" line per setting, in AllSettings() order; secrets (GITHUB_TOKEN,
+  // SENTINEL_API_TOKEN) show as "(set)" or "(unset)", never their values.
   std::string DebugString() const;
 };
 
@@ -168,8 +193,15 @@ struct ConfigSources {
 // line each, naming the setting, where its value came from and what is allowed, e.g.
 //   WORKER_MAX_TASKS (env) = "abc": must be an integer in 1..10000
 // An unreadable or malformed config file is one line naming the path (and the position of the
-// parse error). GITHUB_TOKEN's value never appears in an error.
+// parse error). No secret (GITHUB_TOKEN, SENTINEL_API_TOKEN, the contents of
+// SENTINEL_API_TOKEN_FILE) ever appears in an error. Also refuses, in one line, a non-loopback
+// SENTINEL_GRPC_ADDR with neither TLS nor a token, and a non-loopback SENTINEL_HTTP_ADDR without
+// a token, unless SENTINEL_ALLOW_INSECURE is true.
 absl::StatusOr<Config> LoadConfig(const ConfigSources& sources);
+
+// Whether `addr` (a SENTINEL_GRPC_ADDR or SENTINEL_HTTP_ADDR value) is reachable from this
+// machine only: a unix: socket, localhost, 127.0.0.0/8 or [::1].
+bool IsLocalOnlyAddress(absl::string_view addr);
 
 // A setting, for defining flags and for --help.
 struct SettingInfo {

@@ -108,6 +108,13 @@ constexpr FileKey kFileKeys[] = {
     {"security.trustedAuthors", "SENTINEL_TRUSTED_AUTHORS"},
     {"security.taskIntake", "SENTINEL_TASK_INTAKE"},
     {"security.workerSecret", "WORKER_SECRET"},
+    {"sentinel.apiTokenFile", "SENTINEL_API_TOKEN_FILE"},
+    {"sentinel.tlsCert", "SENTINEL_TLS_CERT"},
+    {"sentinel.tlsKey", "SENTINEL_TLS_KEY"},
+    {"sentinel.tlsClientCa", "SENTINEL_TLS_CLIENT_CA"},
+    {"sentinel.grpcSocketMode", "SENTINEL_GRPC_SOCKET_MODE"},
+    {"sentinel.allowInsecure", "SENTINEL_ALLOW_INSECURE"},
+    {"sentinel.maxWatches", "SENTINEL_MAX_WATCHES"},
 };
 constexpr absl::string_view kConflictResolutionPath = "distributed.memorySync.conflictResolution";
 

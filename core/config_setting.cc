@@ -212,6 +212,42 @@ Setting ListSetting(std::string name, std::string description,
       [=](const Config& config) { return absl::StrJoin(config.*field, ","); }};
 }
 
+absl::Status CheckApiToken(absl::string_view token) {
+  if (token.empty() ||
+      HasChars(token, kMinApiTokenLength, kMaxApiTokenLength, IsVisible)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "must be ", kMinApiTokenLength, "..", kMaxApiTokenLength,
+      " characters without whitespace or control characters (value not shown)"));
+}
+
+Setting OctalModeSetting(std::string name, std::string description, int Config::*field) {
+  return {std::move(name), std::move(description), JsonKind::kString,
+          [=](const RawValue& raw, Config* config) {
+            const std::string& t = raw.text;
+            int mode = 0;
+            if (t.empty() || t.size() > 4) return MustBe("an octal file mode in 0..0777, e.g. 0660");
+            for (char c : t) {
+              if (c < '0' || c > '7') return MustBe("an octal file mode in 0..0777, e.g. 0660");
+              mode = mode * 8 + (c - '0');
+            }
+            if (mode > 0777) return MustBe("an octal file mode in 0..0777, e.g. 0660");
+            config->*field = mode;
+            return absl::OkStatus();
+          },
+          [=](const Config& config) {
+            const int m = config.*field;
+            return absl::StrCat("0", (m >> 6) & 7, (m >> 3) & 7, m & 7);
+          }};
+}
+
+Setting PathSetting(std::string name, std::string description, std::string Config::*field) {
+  return StringSetting(std::move(name), std::move(description), field, [](absl::string_view v) {
+    return v.find('\0') == absl::string_view::npos ? absl::OkStatus() : MustBe("a path");
+  });
+}
+
 Setting WithComputedDefault(Setting setting, std::string how) {
   setting.computed_default = std::move(how);
   return setting;

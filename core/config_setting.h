@@ -30,6 +30,13 @@ inline constexpr int kMaxCpuCores = 4096;
 inline constexpr char kConfigSetting[] = "SENTINEL_CONFIG";
 inline constexpr char kTokenSetting[] = "GITHUB_TOKEN";
 inline constexpr char kSecretSetting[] = "WORKER_SECRET";
+inline constexpr char kApiTokenSetting[] = "SENTINEL_API_TOKEN";
+inline constexpr char kApiTokenFileSetting[] = "SENTINEL_API_TOKEN_FILE";
+inline constexpr size_t kMinApiTokenLength = 16;
+inline constexpr size_t kMaxApiTokenLength = 4096;
+
+// Checks an API token's shape without ever quoting it.
+absl::Status CheckApiToken(absl::string_view token);
 
 // A setting's value as given, before parsing.
 struct RawValue {
@@ -109,6 +116,10 @@ Setting IntSetting(std::string name, std::string description, int Config::*field
 Setting DurationSetting(std::string name, std::string description, absl::Duration Config::*field,
                         absl::Duration unit, int64_t lo, int64_t hi);
 Setting BoolSetting(std::string name, std::string description, bool Config::*field);
+// A file mode written in octal (e.g. 0660), within 0..0777.
+Setting OctalModeSetting(std::string name, std::string description, int Config::*field);
+// A path to a file read at start-up; empty for none.
+Setting PathSetting(std::string name, std::string description, std::string Config::*field);
 // A string accepted when `check` returns OK; `check` explains what is allowed otherwise.
 Setting StringSetting(std::string name, std::string description, std::string Config::*field,
                       std::function<absl::Status(absl::string_view)> check);

@@ -148,6 +148,36 @@ std::vector<Setting> SidecarSettings() {
   };
 }
 
+// Who may call: the API token, TLS, the unix socket's mode, the insecure override.
+std::vector<Setting> TransportSecuritySettings() {
+  return {
+    Secret(StringSetting(kApiTokenSetting,
+                         "Bearer token every RPC (but health) and the HTTP endpoints (but "
+                         "/health) must carry; 16..4096 characters (never printed)",
+                         &Config::api_token, CheckApiToken)),
+    PathSetting(kApiTokenFileSetting,
+                "File holding SENTINEL_API_TOKEN (trailing whitespace dropped); empty for none",
+                &Config::api_token_file),
+    PathSetting("SENTINEL_TLS_CERT",
+                "PEM certificate chain of the gRPC server; with SENTINEL_TLS_KEY, serves TLS",
+                &Config::tls_cert),
+    PathSetting("SENTINEL_TLS_KEY", "PEM private key of SENTINEL_TLS_CERT", &Config::tls_key),
+    PathSetting("SENTINEL_TLS_CLIENT_CA",
+                "PEM CA certificates; set, clients must present a certificate they sign (mTLS)",
+                &Config::tls_client_ca),
+    OctalModeSetting("SENTINEL_GRPC_SOCKET_MODE",
+                     "File mode of a unix: gRPC socket, in octal (0..0777), applied after bind",
+                     &Config::grpc_socket_mode),
+    BoolSetting("SENTINEL_ALLOW_INSECURE",
+                "Allow a non-loopback gRPC address with neither TLS nor a token, and a "
+                "non-loopback HTTP address without a token (true/false)",
+                &Config::allow_insecure),
+    IntSetting("SENTINEL_MAX_WATCHES",
+               "The most WatchMemory streams served at once (1..100000)", &Config::max_watches,
+               1, 100000),
+  };
+}
+
 // Which GitHub repository, and how to reach it.
 std::vector<Setting> GitHubAccessSettings() {
   return {
@@ -294,7 +324,8 @@ const std::vector<Setting>& Settings() {
     auto* settings = new std::vector<Setting>;
     for (std::vector<Setting> (*group)() :
          {WorkerAndLeaseSettings, SchedulingAndMemorySettings, SidecarSettings,
-          GitHubAccessSettings, GitHubBudgetSettings, GitHubIdentitySettings, TrustSettings}) {
+          TransportSecuritySettings, GitHubAccessSettings, GitHubBudgetSettings,
+          GitHubIdentitySettings, TrustSettings}) {
       for (Setting& setting : group()) settings->push_back(std::move(setting));
     }
     return settings;

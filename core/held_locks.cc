@@ -5,6 +5,10 @@ namespace tasksentinel {
 
 void HeldLocks::Add(const LockInfo& lock) {
   absl::MutexLock l(&mu_);
+  auto it = locks_.find(lock.name);
+  if (it != locks_.end() && it->second.lock.token != lock.token && !it->second.releasing) {
+    superseded_.push_back(it->second.lock);
+  }
   locks_[lock.name] = Entry{lock, false};
 }
 
@@ -29,6 +33,7 @@ void HeldLocks::Remove(const std::string& name, uint64_t token) {
 void HeldLocks::Clear() {
   absl::MutexLock l(&mu_);
   locks_.clear();
+  superseded_.clear();
 }
 
 std::vector<LockInfo> HeldLocks::Snapshot() {
@@ -49,6 +54,8 @@ std::vector<LockInfo> HeldLocks::TakeLost(const std::vector<LockInfo>& candidate
     lost.push_back(c);
     locks_.erase(it);
   }
+  lost.insert(lost.end(), superseded_.begin(), superseded_.end());
+  superseded_.clear();
   return lost;
 }
 

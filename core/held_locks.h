@@ -20,7 +20,10 @@ namespace tasksentinel {
 
 class HeldLocks {
  public:
-  // Records that the worker holds `lock` (replacing an older instance of the same name).
+  // Records that the worker holds `lock`. An older instance of the same name that the worker
+  // was not releasing is one it lost (a lock is re-taken only once its old instance is dead, for
+  // instance when NextTask hands the same task back after a lapse): it is kept aside and
+  // returned by the next TakeLost, so that every lapse is reported exactly once.
   void Add(const LockInfo& lock) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Marks instance `token` of `name` as being released by the worker. Call before the release
@@ -38,7 +41,8 @@ class HeldLocks {
   std::vector<LockInfo> Snapshot() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Of `candidates` (found not live by a heartbeat), forgets and returns those still recorded
-  // under the same token and not being released by the worker: the locks it lost.
+  // under the same token and not being released by the worker, followed by the instances that
+  // Add replaced since the last call: the locks it lost, each returned once.
   std::vector<LockInfo> TakeLost(const std::vector<LockInfo>& candidates)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -49,6 +53,8 @@ class HeldLocks {
   };
   absl::Mutex mu_;
   std::map<std::string, Entry> locks_ ABSL_GUARDED_BY(mu_);
+  // Lost instances replaced by a newer one of the same name, not yet reported.
+  std::vector<LockInfo> superseded_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tasksentinel

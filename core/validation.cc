@@ -32,6 +32,21 @@ absl::Status ValidateChars(absl::string_view field, absl::string_view s, size_t 
 
 }  // namespace
 
+std::string QuoteInput(absl::string_view input) {
+  std::string out = "\"";
+  for (char c : input.substr(0, kMaxQuotedInput)) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') {
+      out.push_back(c);
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+    }
+  }
+  out.push_back('"');
+  if (input.size() > kMaxQuotedInput) absl::StrAppend(&out, "... (", input.size(), " bytes)");
+  return out;
+}
+
 absl::Status ValidateId(absl::string_view field, absl::string_view id) {
   return ValidateChars(field, id, 1, kMaxIdLength, IsIdChar, "[A-Za-z0-9._:/@-]");
 }
@@ -46,8 +61,8 @@ absl::Status ValidateKeyPrefix(absl::string_view field, absl::string_view prefix
 
 absl::Status ValidateNamespace(absl::string_view ns, const std::vector<std::string>& allowed) {
   if (std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown namespace \"", ns,
-                                                   "\": configured namespaces are ",
+    return absl::InvalidArgumentError(absl::StrCat("unknown namespace ", QuoteInput(ns),
+                                                   ": configured namespaces are ",
                                                    absl::StrJoin(allowed, ", ")));
   }
   return absl::OkStatus();
@@ -93,8 +108,9 @@ absl::Status ValidateMetadata(const std::map<std::string, std::string>& metadata
           absl::StrCat("metadata keys must be 1..", kMaxMetadataKeyLength, " characters"));
     }
     if (v.size() > kMaxMetadataValueLength) {
-      return absl::InvalidArgumentError(absl::StrCat("metadata value of \"", k, "\" exceeds ",
-                                                     kMaxMetadataValueLength, " characters"));
+      return absl::InvalidArgumentError(absl::StrCat("metadata value of ", QuoteInput(k),
+                                                     " exceeds ", kMaxMetadataValueLength,
+                                                     " characters"));
     }
   }
   return absl::OkStatus();

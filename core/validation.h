@@ -34,6 +34,15 @@ inline constexpr absl::Duration kMaxMemoryTtl = absl::Hours(24 * 30);
 inline constexpr int32_t kMaxPriority = 1000;
 inline constexpr uint32_t kMaxTaskAttempts = 100;
 
+// The longest prefix of an input that an error message quotes.
+inline constexpr size_t kMaxQuotedInput = 64;
+
+// `input` for an error message: at most its first kMaxQuotedInput bytes, in double quotes, with
+// bytes that are not printable ASCII (and quotes and backslashes) escaped as \xNN, followed by
+// "... (N bytes)" when cut. Errors never echo a whole input, so a huge or binary value cannot
+// swell or garble them (gRPC status messages travel in headers).
+std::string QuoteInput(absl::string_view input);
+
 // An id (task id, lock name, worker id): 1..128 characters of [A-Za-z0-9._:/@-].
 absl::Status ValidateId(absl::string_view field, absl::string_view id);
 
@@ -43,7 +52,7 @@ absl::Status ValidateKey(absl::string_view field, absl::string_view key);
 // A key prefix: like a key, but may be empty.
 absl::Status ValidateKeyPrefix(absl::string_view field, absl::string_view prefix);
 
-// `ns` must be one of `allowed`.
+// `ns` must be one of `allowed`. The error quotes a short prefix of `ns` (QuoteInput).
 absl::Status ValidateNamespace(absl::string_view ns, const std::vector<std::string>& allowed);
 
 // A task type: 0..64 characters of [a-z0-9_.-].

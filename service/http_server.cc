@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/auth.h"
 
 namespace tasksentinel {
 namespace {
@@ -83,6 +84,7 @@ HttpServer::HttpServer(Coordinator* coordinator, const Config& config, Clock* cl
                        const Metrics* metrics)
     : coordinator_(coordinator),
       worker_id_(config.worker_id),
+      api_token_(config.api_token),
       max_tasks_(config.max_tasks),
       clock_(clock),
       metrics_(metrics) {}
@@ -108,10 +110,25 @@ absl::Status HttpServer::Start(const std::string& addr) {
   server->set_read_timeout(std::chrono::seconds(2));
   server->set_write_timeout(std::chrono::seconds(2));
 
-  server->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  server->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!KnownPath(req.path)) {
       res.status = 404;
-      res.set_content(JsonError(absl::StrCat("no such endpoint: ", req.path)), kJson);
+      // A short prefix of the path only: errors never echo a whole input.
+      const std::string shown =
+          req.path.size() > 64 ? absl::StrCat(req.path.substr(0, 64), "...") : req.path;
+      res.set_content(JsonError(absl::StrCat("no such endpoint: ", shown)), kJson);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // /health stays open for probes; the rest shows the cluster and needs the token, if any.
+    if (req.path != "/health" &&
+        !BearerMatches(api_token_, req.get_header_value("Authorization"))) {
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content(JsonError(absl::StrCat(req.path,
+                                             " needs \"Authorization: Bearer "
+                                             "<SENTINEL_API_TOKEN>\"; it was missing or did not "
+                                             "match")),
+                      kJson);
       return httplib::Server::HandlerResponse::Handled;
     }
     if (req.method != "GET" && req.method != "HEAD") {

@@ -2,7 +2,8 @@
 //   GET /health           this worker: 200 while its lease is live, else 503 (JSON)
 //   GET /cluster/health   the cluster summary: 200 unless unhealthy, then 503 (JSON)
 //   GET /metrics          Prometheus text format
-// Any other path is 404 and any method but GET (or HEAD) on these paths 405, both with a JSON
+// When SENTINEL_API_TOKEN is set, every path but /health answers 401 unless the request carries
+// `Authorization: Bearer <token>`. Any other path is 404 and any method but GET (or HEAD) on these paths 405, both with a JSON
 // body. Served by cpp-httplib on a thread of its own with a small worker pool.
 //
 // Thread safety: Start and Stop are called from one thread; requests are served concurrently.
@@ -64,6 +65,7 @@ class HttpServer {
 
   Coordinator* coordinator_;
   std::string worker_id_;
+  std::string api_token_;  // empty: no token required
   int max_tasks_;
   Clock* clock_;
   const Metrics* metrics_;

@@ -24,11 +24,13 @@
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
 #include "service/github/curl_github_api.h"
+#include "service/grpc_log.h"
 #include "service/log.h"
 #include "service/server.h"
 
-// One optional flag per setting (lower-case name of the environment variable). GITHUB_TOKEN has
-// no flag: a secret on a command line is visible to every user of the machine.
+// One optional flag per setting (lower-case name of the environment variable). GITHUB_TOKEN and
+// SENTINEL_API_TOKEN have no flag: a secret on a command line is visible to every user of the
+// machine (SENTINEL_API_TOKEN_FILE names a file instead).
 #define TS_SETTINGS(X)                                                                        \
   X(worker_id, "WORKER_ID")                                                                   \
   X(worker_hostname, "WORKER_HOSTNAME")                                                       \
@@ -55,6 +57,13 @@
   X(sentinel_poll_interval_ms, "SENTINEL_POLL_INTERVAL_MS")                                   \
   X(sentinel_log_level, "SENTINEL_LOG_LEVEL")                                                 \
   X(sentinel_config, "SENTINEL_CONFIG")                                                       \
+  X(sentinel_api_token_file, "SENTINEL_API_TOKEN_FILE")                                       \
+  X(sentinel_tls_cert, "SENTINEL_TLS_CERT")                                                   \
+  X(sentinel_tls_key, "SENTINEL_TLS_KEY")                                                     \
+  X(sentinel_tls_client_ca, "SENTINEL_TLS_CLIENT_CA")                                         \
+  X(sentinel_grpc_socket_mode, "SENTINEL_GRPC_SOCKET_MODE")                                   \
+  X(sentinel_allow_insecure, "SENTINEL_ALLOW_INSECURE")                                       \
+  X(sentinel_max_watches, "SENTINEL_MAX_WATCHES")                                             \
   X(github_owner, "GITHUB_OWNER")                                                             \
   X(github_repo, "GITHUB_REPO")                                                               \
   X(github_api_url, "GITHUB_API_URL")                                                         \
@@ -187,7 +196,10 @@ int Run(int argc, char** argv) {
   }
 
   SentinelServer server(*config, std::move(coordinator), &clock);
+  RouteGrpcLogs();
+  HoldGrpcLogs(true);  // a failed start says so in one line of its own
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));
+  HoldGrpcLogs(false);
   Logger::Global().Info("sidecar", "started",
                         {{"grpc_addr", config->grpc_addr},
                          {"port", std::to_string(server.port())},

@@ -2,8 +2,15 @@
 #include "service/sentinel_service.h"
 
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 #include "core/validation.h"
+#include "service/auth.h"
 #include "service/convert.h"
 
 namespace tasksentinel {
@@ -22,6 +29,30 @@ absl::Duration BoundedWait(grpc::ServerContext* context, absl::Duration wait) {
   return std::max(absl::ZeroDuration(), std::min(wait, left));
 }
 
+// A place among the calls of one method that wait; released when it goes out of scope.
+class WaitSlot {
+ public:
+  WaitSlot(std::atomic<int>* count, bool waits) : count_(waits ? count : nullptr) {
+    if (count_ != nullptr) taken_ = count_->fetch_add(1) < kMaxWaitingCallsPerMethod;
+  }
+  ~WaitSlot() {
+    if (count_ != nullptr) count_->fetch_sub(1);
+  }
+  // False when the method already has kMaxWaitingCallsPerMethod waiting calls.
+  bool ok() const { return taken_; }
+
+ private:
+  std::atomic<int>* count_;
+  bool taken_ = true;
+};
+
+grpc::Status TooManyWaiting(absl::string_view method) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat(kMaxWaitingCallsPerMethod, " ", method,
+                                   " calls are already waiting on this sidecar; retry later or "
+                                   "call without a wait"));
+}
+
 std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
   if (!has) return std::nullopt;
   return FenceRef{f.task_id(), f.token()};
@@ -29,13 +60,36 @@ std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
 
 }  // namespace
 
-SentinelService::SentinelService(Coordinator* coordinator, const Config& config,
-                                 Metrics* metrics)
-    : coordinator_(coordinator), heartbeat_interval_(config.heartbeat_interval), metrics_(metrics) {}
+SentinelService::SentinelService(Coordinator* coordinator, WatchHub* watches,
+                                 const Config& config, Metrics* metrics)
+    : coordinator_(coordinator),
+      watches_(watches),
+      heartbeat_interval_(config.heartbeat_interval),
+      worker_id_(config.worker_id),
+      api_token_(config.api_token),
+      metrics_(metrics) {}
+
+grpc::Status SentinelService::Authorize(const grpc::ServerContextBase* context) const {
+  if (api_token_.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it != metadata.end() &&
+      BearerMatches(api_token_, absl::string_view(it->second.data(), it->second.size()))) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "this sidecar needs \"authorization: Bearer <SENTINEL_API_TOKEN>\" metadata; "
+                      "it was missing or did not match");
+}
+
+void SentinelService::HideOthersToken(v1::Lock* lock) const {
+  if (lock->holder() != worker_id_) lock->set_fencing_token(0);
+}
 
 grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
                                           const v1::AcquireLockRequest* request,
                                           v1::AcquireLockResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   AcquireRequest req;
   req.name = request->task_id();
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
@@ -47,16 +101,22 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   req.wait_timeout = wait > kMaxWait || wait < absl::ZeroDuration() ? wait
                                                                      : BoundedWait(context, wait);
   req.metadata.insert(request->metadata().begin(), request->metadata().end());
+  WaitSlot slot(&waiting_acquires_, req.wait_timeout > absl::ZeroDuration());
+  if (!slot.ok()) return TooManyWaiting("AcquireLock");
   absl::StatusOr<AcquireAttempt> got = coordinator_->AcquireLock(req, CancelledBy(context));
   if (!got.ok()) return ToGrpc(got.status());
   if (metrics_ != nullptr) metrics_->RecordLockAcquisition(got->acquired);
   response->set_acquired(got->acquired);
-  if (got->lock.has_value()) ToProto(*got->lock, response->mutable_lock());
+  if (got->lock.has_value()) {
+    ToProto(*got->lock, response->mutable_lock());
+    HideOthersToken(response->mutable_lock());  // a conflict names the holder, not its token
+  }
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::RenewLock(grpc::ServerContext*, const v1::RenewLockRequest* request,
+grpc::Status SentinelService::RenewLock(grpc::ServerContext* context, const v1::RenewLockRequest* request,
                                         v1::RenewLockResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::Duration ttl;
   if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
   absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->task_id(), request->fencing_token(), ttl);
@@ -65,9 +125,10 @@ grpc::Status SentinelService::RenewLock(grpc::ServerContext*, const v1::RenewLoc
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ReleaseLock(grpc::ServerContext*,
+grpc::Status SentinelService::ReleaseLock(grpc::ServerContext* context,
                                           const v1::ReleaseLockRequest* request,
                                           v1::ReleaseLockResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<ReleaseOutcome> out =
       coordinator_->ReleaseLock(request->task_id(), request->fencing_token());
   if (!out.ok()) return ToGrpc(out.status());
@@ -81,8 +142,9 @@ grpc::Status SentinelService::ReleaseLock(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+grpc::Status SentinelService::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                         v1::HeartbeatResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   if (request->max_tasks() > 10000) {
     return ToGrpc(absl::InvalidArgumentError("max_tasks must be at most 10000"));
   }
@@ -105,16 +167,18 @@ grpc::Status SentinelService::Heartbeat(grpc::ServerContext*, const v1::Heartbea
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::GetMemory(grpc::ServerContext*, const v1::GetMemoryRequest* request,
+grpc::Status SentinelService::GetMemory(grpc::ServerContext* context, const v1::GetMemoryRequest* request,
                                         v1::GetMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<MemoryEntry> entry = coordinator_->GetMemory(request->namespace_(), request->key());
   if (!entry.ok()) return ToGrpc(entry.status());
   ToProto(*entry, response->mutable_entry());
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::SetMemory(grpc::ServerContext*, const v1::SetMemoryRequest* request,
+grpc::Status SentinelService::SetMemory(grpc::ServerContext* context, const v1::SetMemoryRequest* request,
                                         v1::SetMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   SetRequest req;
   req.ns = request->namespace_();
   req.key = request->key();
@@ -128,9 +192,10 @@ grpc::Status SentinelService::SetMemory(grpc::ServerContext*, const v1::SetMemor
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::DeleteMemory(grpc::ServerContext*,
+grpc::Status SentinelService::DeleteMemory(grpc::ServerContext* context,
                                            const v1::DeleteMemoryRequest* request,
                                            v1::DeleteMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   std::optional<uint64_t> expected;
   if (request->has_expected_version()) expected = request->expected_version();
   absl::StatusOr<bool> deleted =
@@ -141,9 +206,10 @@ grpc::Status SentinelService::DeleteMemory(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
+grpc::Status SentinelService::ListMemory(grpc::ServerContext* context,
                                          const v1::ListMemoryRequest* request,
                                          v1::ListMemoryResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<MemoryEntry>> entries =
       coordinator_->ListMemory(request->namespace_(), request->prefix());
   if (!entries.ok()) return ToGrpc(entries.status());
@@ -151,31 +217,143 @@ grpc::Status SentinelService::ListMemory(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::WatchMemory(grpc::ServerContext* context,
-                                          const v1::WatchMemoryRequest* request,
-                                          grpc::ServerWriter<v1::WatchMemoryEvent>* writer) {
-  absl::Status status = coordinator_->WatchMemory(
-      request->namespace_(), request->prefix(), request->include_initial(),
-      [writer](const MemoryEvent& event) {
-        v1::WatchMemoryEvent out;
-        out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryEvent::PUT
-                                                           : v1::WatchMemoryEvent::DELETE);
-        if (event.type == MemoryEvent::Type::kPut) {
-          ToProto(event.entry, out.mutable_entry());
-        } else {
-          out.mutable_entry()->set_namespace_(event.entry.ns);
-          out.mutable_entry()->set_key(event.entry.key);
-          out.mutable_entry()->set_version(event.entry.record.version);
-        }
-        return writer->Write(out);  // false once the client is gone
-      },
-      CancelledBy(context));
-  return ToGrpc(status);
+namespace {
+
+// The most events a stream may have queued for a slow client before it is ended.
+constexpr size_t kMaxQueuedEvents = 65536;
+
+v1::WatchMemoryEvent ToEvent(const MemoryEvent& event) {
+  v1::WatchMemoryEvent out;
+  out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryEvent::PUT
+                                                     : v1::WatchMemoryEvent::DELETE);
+  if (event.type == MemoryEvent::Type::kPut) {
+    ToProto(event.entry, out.mutable_entry());
+  } else {
+    out.mutable_entry()->set_namespace_(event.entry.ns);
+    out.mutable_entry()->set_key(event.entry.key);
+    out.mutable_entry()->set_version(event.entry.record.version);
+  }
+  return out;
 }
 
-grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
+// One WatchMemory stream: events from the hub are queued and written one at a time. gRPC
+// operations (StartWrite, Finish) are started outside the lock; OnDone leaves the hub and
+// deletes the reactor, which is the only way it is deleted.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>,
+                           public WatchHub::Subscriber {
+ public:
+  explicit WatchReactor(WatchHub* hub) : hub_(hub) {}
+
+  // Subscribes; on failure finishes the stream with the error.
+  void Begin(const v1::WatchMemoryRequest& request) {
+    absl::Status s = hub_->Subscribe(request.namespace_(), request.prefix(),
+                                     request.include_initial(), this);
+    if (!s.ok()) End(ToGrpc(s));
+  }
+
+  // Ends the stream with `status` (once), after the write in flight.
+  void End(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      final_ = status;
+      queue_.clear();
+      if (writing_) return;  // OnWriteDone finishes
+    }
+    Finish(status);
+  }
+
+  void OnEvents(std::vector<MemoryEvent> events) override {
+    bool write = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      if (queue_.size() + events.size() > kMaxQueuedEvents) {
+        finishing_ = true;
+        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "the watcher fell too far behind the changes; watch again");
+        queue_.clear();
+        finish = !writing_;  // else OnWriteDone finishes
+        status = final_;
+      } else {
+        for (const MemoryEvent& e : events) queue_.push_back(ToEvent(e));
+        if (!writing_ && !queue_.empty()) {
+          writing_ = true;
+          write = true;
+          current_ = std::move(queue_.front());
+          queue_.pop_front();
+        }
+      }
+    }
+    if (finish) Finish(status);
+    if (write) StartWrite(&current_);
+  }
+
+  void OnEnd(const absl::Status& status) override { End(ToGrpc(status)); }
+
+  void OnWriteDone(bool ok) override {
+    bool next = false;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok && !finishing_) {  // the client is gone
+        finishing_ = true;
+        final_ = grpc::Status::CANCELLED;
+        queue_.clear();
+      }
+      if (finishing_) {
+        finish = true;
+        status = final_;
+      } else if (!queue_.empty()) {
+        writing_ = true;
+        next = true;
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (finish) Finish(status);
+    if (next) StartWrite(&current_);
+  }
+
+  void OnCancel() override { End(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    hub_->Unsubscribe(this);  // a no-op when the hub ended the stream
+    delete this;
+  }
+
+ private:
+  WatchHub* const hub_;
+  absl::Mutex mu_;
+  std::deque<v1::WatchMemoryEvent> queue_ ABSL_GUARDED_BY(mu_);
+  v1::WatchMemoryEvent current_;  // the write in flight; touched only by its writer
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::WatchMemoryEvent>* SentinelService::WatchMemory(
+    grpc::CallbackServerContext* context, const v1::WatchMemoryRequest* request) {
+  auto* reactor = new WatchReactor(watches_);
+  if (grpc::Status denied = Authorize(context); !denied.ok()) {
+    reactor->End(denied);
+  } else {
+    reactor->Begin(*request);
+  }
+  return reactor;
+}
+
+grpc::Status SentinelService::CreateTask(grpc::ServerContext* context,
                                          const v1::CreateTaskRequest* request,
                                          v1::CreateTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   NewTask task{request->title(), request->body(), request->type(), request->priority(),
                request->max_attempts()};
   absl::StatusOr<TaskRecord> created = coordinator_->CreateTask(task);
@@ -188,12 +366,15 @@ grpc::Status SentinelService::CreateTask(grpc::ServerContext*,
 grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
                                        const v1::NextTaskRequest* request,
                                        v1::NextTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::Duration wait;
   if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
     return ToGrpc(s);
   }
   if (wait >= absl::ZeroDuration() && wait <= kMaxWait) wait = BoundedWait(context, wait);
   std::vector<std::string> types(request->task_types().begin(), request->task_types().end());
+  WaitSlot slot(&waiting_nexts_, wait > absl::ZeroDuration());
+  if (!slot.ok()) return TooManyWaiting("NextTask");
   absl::StatusOr<std::optional<HandedOutTask>> next =
       coordinator_->NextTask(types, wait, CancelledBy(context));
   if (!next.ok()) return ToGrpc(next.status());
@@ -205,9 +386,10 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
+grpc::Status SentinelService::CompleteTask(grpc::ServerContext* context,
                                            const v1::CompleteTaskRequest* request,
                                            v1::CompleteTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task =
       coordinator_->CompleteTask(request->task_id(), request->fencing_token(), request->result());
   if (!task.ok()) return ToGrpc(task.status());
@@ -216,8 +398,9 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskRequest* request,
+grpc::Status SentinelService::FailTask(grpc::ServerContext* context, const v1::FailTaskRequest* request,
                                        v1::FailTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task = coordinator_->FailTask(request->task_id(), request->fencing_token(),
                                                 request->error(), request->retryable());
   if (!task.ok()) return ToGrpc(task.status());
@@ -231,17 +414,19 @@ grpc::Status SentinelService::FailTask(grpc::ServerContext*, const v1::FailTaskR
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::GetTask(grpc::ServerContext*, const v1::GetTaskRequest* request,
+grpc::Status SentinelService::GetTask(grpc::ServerContext* context, const v1::GetTaskRequest* request,
                                       v1::GetTaskResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task = coordinator_->GetTask(request->task_id());
   if (!task.ok()) return ToGrpc(task.status());
   ToProto(*task, response->mutable_task());
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
+grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext* context,
                                                const v1::GetClusterHealthRequest*,
                                                v1::GetClusterHealthResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<ClusterHealth> h = coordinator_->Health();
   if (!h.ok()) return ToGrpc(h.status());
   response->set_status(h->status == ClusterStatus::kHealthy   ? v1::GetClusterHealthResponse::HEALTHY
@@ -260,17 +445,23 @@ grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListLocks(grpc::ServerContext*, const v1::ListLocksRequest*,
+grpc::Status SentinelService::ListLocks(grpc::ServerContext* context, const v1::ListLocksRequest*,
                                         v1::ListLocksResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<LockInfo>> locks = coordinator_->ListLocks();
   if (!locks.ok()) return ToGrpc(locks.status());
-  for (const LockInfo& l : *locks) ToProto(l, response->add_locks());
+  for (const LockInfo& l : *locks) {
+    v1::Lock* out = response->add_locks();
+    ToProto(l, out);
+    HideOthersToken(out);
+  }
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListWorkers(grpc::ServerContext*,
+grpc::Status SentinelService::ListWorkers(grpc::ServerContext* context,
                                           const v1::ListWorkersRequest* request,
                                           v1::ListWorkersResponse* response) {
+  if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<WorkerInfo>> workers = coordinator_->Workers(request->include_gone());
   if (!workers.ok()) return ToGrpc(workers.status());
   for (const WorkerInfo& w : *workers) ToProto(w, response->add_workers());

@@ -1,23 +1,38 @@
-// The tasksentinel.v1.Sentinel gRPC service: decodes each request, calls the core protocol that
-// answers it, and encodes the answer. No coordination logic lives here.
+// The tasksentinel.v1.Sentinel gRPC service: checks the caller's bearer token (when
+// SENTINEL_API_TOKEN is set), decodes each request, calls the core protocol that answers it, and
+// encodes the answer, showing fencing tokens only of the locks this sidecar's worker holds. No
+// coordination logic lives here.
 //
 // Thread safety: safe for concurrent calls (the sync server runs each on its own thread).
 #ifndef TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
 #define TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
 
+#include <atomic>
+#include <string>
+
 #include "core/config.h"
 #include "core/coordinator.h"
+#include "core/watch_hub.h"
 #include "service/metrics.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 
 namespace tasksentinel {
 
-class SentinelService final : public v1::Sentinel::Service {
+// Every method runs on the sync server's threads except WatchMemory, which uses the callback
+// API: an idle stream holds no thread, and its events come from the WatchHub's one feed per
+// namespace.
+// The most AcquireLock (and, separately, NextTask) calls that may wait at once; more waiting
+// calls get RESOURCE_EXHAUSTED, so that waits cannot take every server thread.
+inline constexpr int kMaxWaitingCallsPerMethod = 128;
+
+class SentinelService final
+    : public v1::Sentinel::WithCallbackMethod_WatchMemory<v1::Sentinel::Service> {
  public:
   // `metrics`, when given, receives the domain counters (lock acquisitions, task events) and
   // must outlive the service; RPC counts and durations are recorded by an interceptor instead.
-  // `coordinator` (and `metrics`, which may be null) must outlive the service.
-  SentinelService(Coordinator* coordinator, const Config& config, Metrics* metrics = nullptr);
+  // `coordinator`, `watches` (and `metrics`, which may be null) must outlive the service.
+  SentinelService(Coordinator* coordinator, WatchHub* watches, const Config& config,
+                  Metrics* metrics = nullptr);
 
   grpc::Status AcquireLock(grpc::ServerContext* context, const v1::AcquireLockRequest* request,
                            v1::AcquireLockResponse* response) override;
@@ -35,8 +50,9 @@ class SentinelService final : public v1::Sentinel::Service {
                             v1::DeleteMemoryResponse* response) override;
   grpc::Status ListMemory(grpc::ServerContext* context, const v1::ListMemoryRequest* request,
                           v1::ListMemoryResponse* response) override;
-  grpc::Status WatchMemory(grpc::ServerContext* context, const v1::WatchMemoryRequest* request,
-                           grpc::ServerWriter<v1::WatchMemoryEvent>* writer) override;
+  // A stream fed by the WatchHub; RESOURCE_EXHAUSTED beyond SENTINEL_MAX_WATCHES streams.
+  grpc::ServerWriteReactor<v1::WatchMemoryEvent>* WatchMemory(
+      grpc::CallbackServerContext* context, const v1::WatchMemoryRequest* request) override;
   grpc::Status CreateTask(grpc::ServerContext* context, const v1::CreateTaskRequest* request,
                           v1::CreateTaskResponse* response) override;
   grpc::Status NextTask(grpc::ServerContext* context, const v1::NextTaskRequest* request,
@@ -56,8 +72,21 @@ class SentinelService final : public v1::Sentinel::Service {
                            v1::ListWorkersResponse* response) override;
 
  private:
+  // OK when no token is configured or the call carries `authorization: Bearer <token>`;
+  // UNAUTHENTICATED otherwise (the presented value is never quoted).
+  grpc::Status Authorize(const grpc::ServerContextBase* context) const;
+  // Sets the fencing token of a lock held by another worker to 0: callers see who holds a lock,
+  // never the token that would let them act as its holder.
+  void HideOthersToken(v1::Lock* lock) const;
+
   Coordinator* coordinator_;
+  WatchHub* watches_;
+  // Calls of AcquireLock and NextTask blocked in a wait now (each holds a server thread).
+  std::atomic<int> waiting_acquires_{0};
+  std::atomic<int> waiting_nexts_{0};
   absl::Duration heartbeat_interval_;
+  std::string worker_id_;
+  std::string api_token_;  // empty: no token required
   Metrics* metrics_;  // may be null
 };
 

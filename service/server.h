@@ -17,12 +17,23 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/coordinator.h"
+#include "core/watch_hub.h"
 #include "core/embedded/store.h"
 #include "service/http_server.h"
 #include "service/metrics.h"
 #include "service/sentinel_service.h"
 
 namespace tasksentinel {
+
+// The gRPC server's limits (docs/configuration.md, Limits).
+// The largest request accepted: a Heartbeat may list 10,000 active task ids of up to 128
+// characters; everything else is far smaller. Larger requests get RESOURCE_EXHAUSTED.
+inline constexpr int kMaxRequestBytes = 2 << 20;
+// Concurrent streams (calls) on one client connection.
+inline constexpr int kMaxStreamsPerConnection = 1000;
+// Threads of the sync server (every RPC but WatchMemory runs on one while it runs); calls
+// beyond get RESOURCE_EXHAUSTED.
+inline constexpr int kMaxServerThreads = 512;
 
 class SentinelServer {
  public:
@@ -34,8 +45,10 @@ class SentinelServer {
 
   // Registers the worker and starts serving on config.grpc_addr (a TCP port of 0 picks a free
   // port: see port()), then HTTP on config.http_addr unless it is empty (likewise: see
-  // http_port()). UNAVAILABLE when either address cannot be bound; the gRPC server is then
-  // stopped again (Shutdown still deregisters the worker).
+  // http_port()). The gRPC port is bound without SO_REUSEPORT, so an address another process
+  // listens on is refused. UNAVAILABLE, naming the address, when either address cannot be
+  // bound; the gRPC server is then stopped again and Shutdown leaves the worker's registration
+  // as it is (another sidecar on that address may be serving the same worker).
   absl::Status Start();
 
   // The bound TCP port (0 for a unix socket).
@@ -57,11 +70,14 @@ class SentinelServer {
   Clock* clock_;
   std::unique_ptr<Coordinator> coordinator_;
   Metrics metrics_;
+  std::unique_ptr<WatchHub> watches_;  // WatchMemory's feeds
   SentinelService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   bool shut_down_ = false;
+  // False once Start failed to bind: Shutdown then does not deregister the worker.
+  bool deregister_on_shutdown_ = true;
 };
 
 }  // namespace tasksentinel

@@ -10,6 +10,7 @@
 namespace tasksentinel::cli {
 
 void Invocation::SetDeadline(grpc::ClientContext* ctx, absl::Duration extra) const {
+  if (!token.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token));
   if (timeout == absl::InfiniteDuration()) return;
   ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout) +
                     absl::ToChronoMilliseconds(extra));

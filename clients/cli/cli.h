@@ -48,8 +48,12 @@ struct Invocation {
   absl::Duration timeout = absl::Seconds(5);
   // --json.
   bool json = false;
+  // The sidecar's API token (--token-file, $SENTINEL_API_TOKEN_FILE or $SENTINEL_API_TOKEN);
+  // empty for none.
+  std::string token;
 
-  // Sets `ctx`'s deadline to now + timeout + `extra` (none when the timeout is infinite).
+  // Sets `ctx`'s deadline to now + timeout + `extra` (none when the timeout is infinite), and
+  // its `authorization: Bearer` metadata when a token is set. Every call's context passes here.
   // Blocking calls pass their wait as `extra`, so that the wait ends before the deadline does.
   void SetDeadline(grpc::ClientContext* ctx, absl::Duration extra = absl::ZeroDuration()) const;
 };

@@ -12,6 +12,18 @@ ABSL_FLAG(std::string, addr, "",
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5),
           "Deadline of each call (blocking calls get their --wait on top); inf: none");
 ABSL_FLAG(bool, json, false, "Print responses as JSON (one object per line)");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the sidecar's API token (default $SENTINEL_API_TOKEN_FILE, else the "
+          "token in $SENTINEL_API_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "Connect over TLS, verifying the sidecar with these PEM CA certificates (default "
+          "$SENTINEL_TLS_CA)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "Client certificate (PEM) for mutual TLS (default $SENTINEL_TLS_CLIENT_CERT)");
+ABSL_FLAG(std::string, tls_key, "",
+          "Private key (PEM) of --tls-cert (default $SENTINEL_TLS_CLIENT_KEY)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "The name the sidecar's certificate must carry, when not the --addr host");
 
 ABSL_FLAG(bool, all, false, "workers: also list workers that shut down cleanly");
 ABSL_FLAG(std::optional<absl::Duration>, ttl, std::nullopt,
@@ -37,7 +49,8 @@ ABSL_FLAG(bool, retryable, false, "task fail: re-queue the task if attempts rema
 namespace tasksentinel::cli {
 
 const std::vector<std::string>& GlobalFlagNames() {
-  static const auto* const kNames = new std::vector<std::string>{"addr", "timeout", "json"};
+  static const auto* const kNames = new std::vector<std::string>{
+      "addr", "timeout", "json", "token_file", "tls_ca", "tls_cert", "tls_key", "tls_server_name"};
   return *kNames;
 }
 
@@ -47,6 +60,12 @@ std::string ResolvedAddr() {
   const char* env = std::getenv("SENTINEL_GRPC_ADDR");
   if (env != nullptr && *env != '\0') return env;
   return "127.0.0.1:50051";
+}
+
+std::string FlagOrEnv(const std::string& flag_value, const char* env) {
+  if (!flag_value.empty()) return flag_value;
+  const char* v = std::getenv(env);
+  return v != nullptr ? std::string(v) : std::string();
 }
 
 }  // namespace tasksentinel::cli

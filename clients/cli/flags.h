@@ -20,6 +20,11 @@
 ABSL_DECLARE_FLAG(std::string, addr);
 ABSL_DECLARE_FLAG(absl::Duration, timeout);
 ABSL_DECLARE_FLAG(bool, json);
+ABSL_DECLARE_FLAG(std::string, token_file);
+ABSL_DECLARE_FLAG(std::string, tls_ca);
+ABSL_DECLARE_FLAG(std::string, tls_cert);
+ABSL_DECLARE_FLAG(std::string, tls_key);
+ABSL_DECLARE_FLAG(std::string, tls_server_name);
 
 // Command flags.
 ABSL_DECLARE_FLAG(bool, all);
@@ -46,6 +51,9 @@ const std::vector<std::string>& GlobalFlagNames();
 // The address --addr stands for: the flag when given, else $SENTINEL_GRPC_ADDR when set and
 // non-empty, else 127.0.0.1:50051.
 std::string ResolvedAddr();
+
+// `flag_value` when non-empty, else the environment variable `env`, else "".
+std::string FlagOrEnv(const std::string& flag_value, const char* env);
 
 }  // namespace tasksentinel::cli
 

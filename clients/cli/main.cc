@@ -12,6 +12,9 @@
 // two leading dashes, and "--" ending the flags. Flags may come before or after the command.
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,6 +22,8 @@
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -29,6 +34,58 @@
 
 namespace tasksentinel::cli {
 namespace {
+
+// The contents of `path`, or an error naming `what` and the path.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read ", what, " ", path));
+  }
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Fills the invocation's token and channel from the global flags (or their environment
+// variables): TLS when a CA is given, a client certificate for mutual TLS, the bearer token.
+absl::Status Connect(Invocation& inv) {
+  const std::string token_file =
+      FlagOrEnv(absl::GetFlag(FLAGS_token_file), "SENTINEL_API_TOKEN_FILE");
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadWholeFile(token_file, "the token file");
+    if (!token.ok()) return token.status();
+    inv.token = std::string(absl::StripAsciiWhitespace(*token));
+  } else {
+    inv.token = FlagOrEnv("", "SENTINEL_API_TOKEN");
+  }
+  const std::string ca = FlagOrEnv(absl::GetFlag(FLAGS_tls_ca), "SENTINEL_TLS_CA");
+  const std::string cert = FlagOrEnv(absl::GetFlag(FLAGS_tls_cert), "SENTINEL_TLS_CLIENT_CERT");
+  const std::string key = FlagOrEnv(absl::GetFlag(FLAGS_tls_key), "SENTINEL_TLS_CLIENT_KEY");
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments args;
+  if (!ca.empty() || !cert.empty()) {
+    if (cert.empty() != key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    }
+    grpc::SslCredentialsOptions options;
+    if (!ca.empty()) {
+      absl::StatusOr<std::string> roots = ReadWholeFile(ca, "the TLS CA file");
+      if (!roots.ok()) return roots.status();
+      options.pem_root_certs = *roots;
+    }
+    if (!cert.empty()) {
+      absl::StatusOr<std::string> chain = ReadWholeFile(cert, "the TLS client certificate");
+      if (!chain.ok()) return chain.status();
+      absl::StatusOr<std::string> private_key = ReadWholeFile(key, "the TLS client key");
+      if (!private_key.ok()) return private_key.status();
+      options.pem_cert_chain = *chain;
+      options.pem_private_key = *private_key;
+    }
+    credentials = grpc::SslCredentials(options);
+    const std::string name = absl::GetFlag(FLAGS_tls_server_name);
+    if (!name.empty()) args.SetSslTargetNameOverride(name);
+  }
+  inv.channel = grpc::CreateCustomChannel(ResolvedAddr(), credentials, args);
+  return absl::OkStatus();
+}
 
 // The command line, tokenised.
 struct CommandLine {
@@ -204,7 +261,8 @@ int Run(int argc, char** argv) {
   inv.timeout = absl::GetFlag(FLAGS_timeout);
   if (inv.timeout <= absl::ZeroDuration()) return UsageError(inv, "--timeout must be positive");
   inv.json = absl::GetFlag(FLAGS_json);
-  inv.channel = grpc::CreateChannel(ResolvedAddr(), grpc::InsecureChannelCredentials());
+  absl::Status connection = Connect(inv);
+  if (!connection.ok()) return Refused(connection.message());
   inv.stub = v1::Sentinel::NewStub(inv.channel);
   return command->run(inv);
 }

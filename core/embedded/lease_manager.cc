@@ -37,6 +37,9 @@ absl::StatusOr<HeartbeatResult> LeaseManager::Heartbeat(const HeartbeatReport& r
   HeartbeatResult result;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
     result.lost_locks.clear();
+    // Judged before the lease is renewed, and only the locks found live are renewed: a lock
+    // that lapsed (its ttl or its lease ran out) is reported and stays dead.
+    std::vector<LockRecord> renew;
     for (const LockInfo& lock : held) {
       absl::StatusOr<LoadedLock> live =
           CheckFence(txn, lock.name, lock.token, now, ctx_.config->lock_delay);
@@ -46,6 +49,8 @@ absl::StatusOr<HeartbeatResult> LeaseManager::Heartbeat(const HeartbeatReport& r
       }
       if (!live.ok() || live->record.holder != ctx_.config->worker_id) {
         result.lost_locks.push_back(lock);
+      } else {
+        renew.push_back(live->record);
       }
     }
     absl::StatusOr<WorkerRecord> w = EnsureLease(txn, *ctx_.config, now);
@@ -57,6 +62,10 @@ absl::StatusOr<HeartbeatResult> LeaseManager::Heartbeat(const HeartbeatReport& r
     me.max_tasks = report.max_tasks != 0 ? report.max_tasks : ctx_.config->max_tasks;
     me.health = report.health;
     if (absl::Status s = txn.Put(WorkerKey(me.id), Encode(me)); !s.ok()) return s;
+    for (LockRecord& rec : renew) {
+      rec.renewed_at = now;
+      if (absl::Status s = txn.Put(LockKey(rec.name), Encode(rec)); !s.ok()) return s;
+    }
     result.lease_expires_at = me.lease_expires_at;
     result.lease_epoch = me.epoch;
     return absl::OkStatus();

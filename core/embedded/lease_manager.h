@@ -25,8 +25,11 @@ class LeaseManager {
   // taken before a restart are adopted, so that a later heartbeat can report their loss.
   absl::StatusOr<WorkerRecord> Register();
 
-  // Renews the lease and records the report. Reports the locks lost since the previous
-  // heartbeat: judged before renewing, so a lease that lapsed loses all of its locks.
+  // Renews the lease and records the report, and renews (restarts the ttl of) every lock this
+  // sidecar holds for the worker that is still live. Reports the locks lost since the previous
+  // heartbeat, each once: judged before renewing, so a lease that lapsed loses all of its locks
+  // and a lock whose ttl ran out is lost for good. Instances lost and then re-taken (NextTask
+  // handing the same task back) are reported too (HeldLocks::TakeLost).
   absl::StatusOr<HeartbeatResult> Heartbeat(const HeartbeatReport& report);
 
   // Releases every lock the worker holds and marks it gone. Returns how many locks it released.

@@ -12,11 +12,12 @@ LockJudgement JudgeLock(const LockRecord& lock, const std::optional<WorkerRecord
                         absl::Time now, absl::Duration lock_delay) {
   LockJudgement j;
   if (!lock.held) return j;
-  absl::Time renewed = lock.renewed_at;
+  // Only an explicit renewal (RenewLock, or a heartbeat that found the lock live) moves
+  // `renewed_at`; a heartbeat alone does not, so a lock whose ttl ran out stays dead.
+  const absl::Time renewed = lock.renewed_at;
   absl::Time lease_end = absl::InfinitePast();
   if (holder.has_value()) {
     if (holder->epoch == lock.holder_epoch && holder->state == WorkerState::kActive) {
-      renewed = std::max(renewed, holder->last_heartbeat);
       lease_end = holder->lease_expires_at;
     } else if (holder->epoch != lock.holder_epoch) {
       // The holder started a new lease: the old one ended no later than that.

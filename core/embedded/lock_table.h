@@ -3,8 +3,10 @@
 //
 // Why it is safe: every step runs in a serializable transaction, so "is the lock free?" and
 // "take it" cannot interleave with another claimant, in this process or another one. A lock is
-// live only while its holder's lease (the same epoch) is live and its own ttl, counted from the
-// holder's latest heartbeat or renewal, has not passed. The fencing token is the store-wide
+// live only while its holder's lease (the same epoch) is live and its own ttl, counted from its
+// latest renewal (RenewLock, or a heartbeat of its holder's sidecar that found it still live),
+// has not passed. A lapse is final: nothing renews a lock that is not live, so its token is
+// refused from then on. The fencing token is the store-wide
 // revision at acquisition, so it rises with every acquisition; the lock record outlives release
 // and remembers the last token, so an old token can never act on a newer instance. After a lock
 // lapses (its holder went silent) nobody may take it for `lock_delay`, so a paused holder has

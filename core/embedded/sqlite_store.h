@@ -7,7 +7,8 @@
 //
 // Layout: table `kv(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID` holds the data;
 // table `meta(key, value)` holds the marker `format = task-sentinel` and `schema_version`, checked
-// on every Open so a foreign SQLite file or a newer schema is refused rather than modified.
+// on every Open so a foreign SQLite file or a newer schema is refused rather than modified; so is
+// an empty or damaged file (PRAGMA quick_check at Open).
 //
 // Thread safety: safe for concurrent use. Each SqliteStore owns one SQLite connection guarded by
 // a mutex, so transactions of one SqliteStore run one at a time; across connections and processes
@@ -19,6 +20,7 @@
 #ifndef TASK_SENTINEL_CORE_EMBEDDED_SQLITE_STORE_H_
 #define TASK_SENTINEL_CORE_EMBEDDED_SQLITE_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -46,13 +48,19 @@ class SqliteStore final : public Store {
     // How long a transaction (or Open) waits for another connection's write lock before giving
     // up with UNAVAILABLE.
     absl::Duration busy_timeout = absl::Seconds(10);
+    // Open checks the file's integrity (PRAGMA quick_check, which reads every page) when it is at
+    // most this large, so that start-up stays within seconds; a larger file is not checked.
+    int64_t integrity_check_max_bytes = int64_t{4} << 30;
   };
 
-  // Opens the store at `path`, creating the file and schema if the file is absent or empty (the
-  // parent directory must already exist). Errors name `path`: FAILED_PRECONDITION when the file
-  // is a SQLite database but not a Task Sentinel store, or has a newer schema; DATA_LOSS when it
-  // is not a SQLite database or is corrupt; UNAVAILABLE when it cannot be opened (missing
-  // directory, permissions) or stays locked for longer than the busy timeout.
+  // Opens the store at `path`, creating the file and schema only if no file exists there (the
+  // parent directory must already exist; a new store appears at `path` complete, so concurrent
+  // first opens agree). Then checks the file's integrity (PRAGMA quick_check, for files up to
+  // Options::integrity_check_max_bytes). Errors name `path`, are one line, and leave the file as it
+  // was: FAILED_PRECONDITION when the file is a SQLite database but not a Task Sentinel store,
+  // or has a newer schema; DATA_LOSS when it is empty (0 bytes), not a SQLite database, or
+  // damaged; UNAVAILABLE when it cannot be opened or created (missing directory, permissions)
+  // or stays locked for longer than the busy timeout.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                            const Options& options);
@@ -80,7 +88,11 @@ class SqliteStore final : public Store {
 
   // Opening steps; `db_` is set, mu_ is not needed (the object is not yet shared).
   absl::Status Configure(const Options& options);
-  absl::Status CheckOrCreateSchema();
+  // Refuses a file that is not a Task Sentinel store (or is damaged), then switches it to WAL.
+  absl::Status CheckSchema(const Options& options);
+  // PRAGMA quick_check unless the file is larger than `max_bytes`; DATA_LOSS naming the file
+  // when it finds damage.
+  absl::Status CheckIntegrity(int64_t max_bytes);
   absl::Status PrepareStatements();
 
   // Executes `sql` (no result rows needed) on the connection.

@@ -189,7 +189,11 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "MEMORY_NAMESPACES", "SUPPORTED_TASK_TYPES", "CPU_CORES", "MEMORY_MB",
                   "TASK_MAX_ATTEMPTS", "TASK_RETRY_BACKOFF_MS", "SENTINEL_GRPC_ADDR",
                   "SENTINEL_HTTP_ADDR", "SENTINEL_DATA_DIR", "SENTINEL_POLL_INTERVAL_MS",
-                  "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "GITHUB_TOKEN", "GITHUB_OWNER",
+                  "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "SENTINEL_API_TOKEN",
+                  "SENTINEL_API_TOKEN_FILE", "SENTINEL_TLS_CERT", "SENTINEL_TLS_KEY",
+                  "SENTINEL_TLS_CLIENT_CA", "SENTINEL_GRPC_SOCKET_MODE",
+                  "SENTINEL_ALLOW_INSECURE", "SENTINEL_MAX_WATCHES", "GITHUB_TOKEN",
+                  "GITHUB_OWNER",
                   "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
                   "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
                   "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS",
@@ -291,8 +295,9 @@ TEST_F(ConfigTest, DebugStringValuesReadBackAsFlags) {
   env_.clear();
   for (absl::string_view line : absl::StrSplit(debug, '\n', absl::SkipEmpty())) {
     std::pair<std::string, std::string> name_value = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    if (name_value.first != "GITHUB_TOKEN" && name_value.first != "WORKER_SECRET") {
-      flags_.insert(name_value);
+    if (name_value.first != "GITHUB_TOKEN" && name_value.first != "SENTINEL_API_TOKEN" &&
+        name_value.first != "WORKER_SECRET") {
+      flags_.insert(name_value);  // secrets show as "(unset)", not as values
     }
   }
   absl::StatusOr<Config> again = Load();
@@ -492,6 +497,7 @@ TEST_F(ConfigTest, BooleansAcceptTrueFalseOneZeroYesNo) {
 }
 
 TEST_F(ConfigTest, AcceptsHostPortIpv6AndUnixAddresses) {
+  env_["SENTINEL_ALLOW_INSECURE"] = "true";  // syntax only; see NonLoopbackAddresses... below
   for (const char* addr : {"0.0.0.0:0", "localhost:65535", "sentinel.internal:50051", "[::1]:50051",
                            "[fe80::1%eth0]:9000", "unix:/tmp/sentinel.sock", "unix:sentinel.sock",
                            "unix:///var/run/sentinel.sock"}) {
@@ -698,6 +704,87 @@ TEST_F(ConfigTest, ReportsEveryProblemOneLineEach) {
   EXPECT_TRUE(absl::StartsWith(lines[1], "WORKER_MAX_TASKS (env)")) << lines[1];
   EXPECT_TRUE(absl::StartsWith(lines[2], "LOCK_DELAY_MS (env)")) << lines[2];
   EXPECT_TRUE(absl::StartsWith(lines[3], "SENTINEL_LOG_LEVEL (env)")) << lines[3];
+}
+
+// Issue #11: a sidecar on a non-loopback address served anyone, with no TLS and no token.
+TEST_F(ConfigTest, NonLoopbackAddressesNeedTlsOrATokenUnlessInsecureIsAllowed) {
+  flags_["SENTINEL_GRPC_ADDR"] = "0.0.0.0:50051";
+  std::string err = LoadError();
+  EXPECT_THAT(err, HasSubstr("SENTINEL_GRPC_ADDR (flag) = \"0.0.0.0:50051\""));
+  EXPECT_THAT(err, HasSubstr("SENTINEL_ALLOW_INSECURE"));
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 0) << err;
+  env_["SENTINEL_API_TOKEN"] = "0123456789abcdef-token";
+  EXPECT_TRUE(Load().ok());
+  env_.erase("SENTINEL_API_TOKEN");
+  env_["SENTINEL_TLS_CERT"] = "/etc/sentinel/cert.pem";
+  env_["SENTINEL_TLS_KEY"] = "/etc/sentinel/key.pem";
+  EXPECT_TRUE(Load().ok());  // the files are read when the server starts
+  env_.erase("SENTINEL_TLS_CERT");
+  env_.erase("SENTINEL_TLS_KEY");
+  env_["SENTINEL_ALLOW_INSECURE"] = "true";
+  EXPECT_TRUE(Load().ok());
+  env_.erase("SENTINEL_ALLOW_INSECURE");
+  for (const char* local : {"127.0.0.1:1", "localhost:2", "[::1]:3", "unix:/tmp/s.sock"}) {
+    flags_["SENTINEL_GRPC_ADDR"] = local;
+    EXPECT_TRUE(Load().ok()) << local;
+  }
+  // HTTP serves /metrics and /cluster/health: beyond loopback only with a token.
+  flags_["SENTINEL_HTTP_ADDR"] = "0.0.0.0:8080";
+  EXPECT_THAT(LoadError(), HasSubstr("SENTINEL_HTTP_ADDR (flag)"));
+  env_["SENTINEL_API_TOKEN"] = "0123456789abcdef-token";
+  EXPECT_TRUE(Load().ok());
+}
+
+TEST_F(ConfigTest, TheApiTokenComesFromItsFileAndNeverAppearsInErrors) {
+  const std::string secret = "s3cr3t-api-token-0123456789";
+  const std::string path = WriteFile(secret + "\n");
+  env_["SENTINEL_API_TOKEN_FILE"] = path;
+  absl::StatusOr<Config> config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->api_token, secret);
+  EXPECT_THAT(config->DebugString(), HasSubstr("SENTINEL_API_TOKEN=(set)"));
+  EXPECT_THAT(config->DebugString(), Not(HasSubstr(secret)));
+
+  env_["SENTINEL_API_TOKEN"] = secret;  // both
+  std::string err = LoadError();
+  EXPECT_THAT(err, HasSubstr("not both"));
+  EXPECT_THAT(err, Not(HasSubstr(secret)));
+  env_.erase("SENTINEL_API_TOKEN");
+
+  const std::string short_secret = "tiny secret";  // too short, and has a space
+  env_["SENTINEL_API_TOKEN_FILE"] = WriteFile(short_secret);
+  err = LoadError();
+  EXPECT_THAT(err, HasSubstr("SENTINEL_API_TOKEN_FILE"));
+  EXPECT_THAT(err, Not(HasSubstr(short_secret)));
+  env_["SENTINEL_API_TOKEN"] = short_secret;
+  env_.erase("SENTINEL_API_TOKEN_FILE");
+  err = LoadError();
+  EXPECT_THAT(err, HasSubstr("SENTINEL_API_TOKEN (env)"));
+  EXPECT_THAT(err, Not(HasSubstr(short_secret)));
+  env_.erase("SENTINEL_API_TOKEN");
+
+  env_["SENTINEL_API_TOKEN_FILE"] = path + ".missing";
+  EXPECT_THAT(LoadError(), HasSubstr("cannot open"));
+}
+
+TEST_F(ConfigTest, TlsSettingsGoTogetherAndTheSocketModeIsOctal) {
+  env_["SENTINEL_TLS_CERT"] = "/c.pem";
+  EXPECT_THAT(LoadError(), HasSubstr("SENTINEL_TLS_KEY must be set too"));
+  env_["SENTINEL_TLS_KEY"] = "/k.pem";
+  EXPECT_TRUE(Load().ok());
+  env_.erase("SENTINEL_TLS_CERT");
+  env_.erase("SENTINEL_TLS_KEY");
+  env_["SENTINEL_TLS_CLIENT_CA"] = "/ca.pem";
+  EXPECT_THAT(LoadError(), HasSubstr("needs SENTINEL_TLS_CERT"));
+  env_.erase("SENTINEL_TLS_CLIENT_CA");
+
+  EXPECT_EQ(Load()->grpc_socket_mode, 0660);
+  env_["SENTINEL_GRPC_SOCKET_MODE"] = "0600";
+  EXPECT_EQ(Load()->grpc_socket_mode, 0600);
+  for (const char* bad : {"", "0800", "1777", "rw-rw----", "66000"}) {
+    env_["SENTINEL_GRPC_SOCKET_MODE"] = bad;
+    EXPECT_THAT(LoadError(), HasSubstr("octal")) << bad;
+  }
 }
 
 }  // namespace

@@ -43,6 +43,9 @@ class SidecarProcess {
   // What the process wrote to stderr so far.
   std::string Stderr() const;
 
+  // The child's process id (for /proc readings in benchmarks).
+  pid_t pid() const { return pid_; }
+
  private:
   pid_t pid_ = -1;
   std::string stderr_path_;

@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -103,6 +105,113 @@ TEST(SidecarProcessTest, AnInvalidSettingStopsStartUpWithOneClearLine) {
   ASSERT_EQ(lines.size(), 1u) << err;
   EXPECT_NE(lines[0].find("WORKER_MAX_TASKS"), std::string::npos) << err;
   EXPECT_NE(lines[0].find("lots"), std::string::npos) << err;
+}
+
+// Issue #11: gRPC used to set SO_REUSEPORT, so a second sidecar on a used address started
+// and the two shared its calls. Now the second one fails with one line naming the address,
+// and leaves the first (same worker) serving with its lock.
+TEST(SidecarProcessTest, ASecondSidecarOnAUsedAddressFailsWithOneLine) {
+  const std::string dir = FreshDir("reuse");
+  const std::string addr = absl::StrCat("127.0.0.1:", PickFreePort());
+  SidecarProcess first(Env("worker-1", addr, dir));
+  ASSERT_TRUE(first.WaitServing(addr, absl::Seconds(10))) << first.Stderr();
+  auto stub = Stub(addr);
+  grpc::ClientContext ctx;
+  v1::AcquireLockRequest req;
+  req.set_task_id("res");
+  v1::AcquireLockResponse held;
+  ASSERT_TRUE(stub->AcquireLock(Ctx(&ctx), req, &held).ok());
+  ASSERT_TRUE(held.acquired());
+
+  SidecarProcess second(Env("worker-1", addr, dir));
+  std::optional<int> rc = second.Wait(absl::Seconds(10));
+  ASSERT_TRUE(rc.has_value()) << "the second sidecar kept running";
+  EXPECT_NE(*rc, 0);
+  const std::string err = second.Stderr();
+  std::vector<std::string> lines = absl::StrSplit(err, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u) << err;
+  EXPECT_NE(lines[0].find(addr), std::string::npos) << err;
+
+  // The first still answers every call, and its worker still holds the lock.
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext c;
+    v1::ListLocksResponse locks;
+    ASSERT_TRUE(stub->ListLocks(Ctx(&c), v1::ListLocksRequest(), &locks).ok());
+    ASSERT_EQ(locks.locks_size(), 1);
+    EXPECT_EQ(locks.locks(0).holder(), "worker-1");
+  }
+  first.Signal(SIGTERM);
+  EXPECT_EQ(first.Wait(absl::Seconds(5)), std::optional<int>(0)) << first.Stderr();
+}
+
+// Issue #11: a zero-byte sentinel.db started as an empty store, and a store with scrambled
+// pages started and failed later. Both now stop start-up with one line naming the file, which
+// is left as it was.
+TEST(SidecarProcessTest, AnEmptyOrDamagedStoreStopsStartUpWithOneLine) {
+  const std::string dir = FreshDir("damaged");
+  const std::string db = dir + "/sentinel.db";
+  {
+    // A real store of many pages, written by a sidecar.
+    const std::string addr = absl::StrCat("127.0.0.1:", PickFreePort());
+    SidecarProcess sidecar(Env("worker-1", addr, dir));
+    ASSERT_TRUE(sidecar.WaitServing(addr, absl::Seconds(10))) << sidecar.Stderr();
+    auto stub = Stub(addr);
+    for (int i = 0; i < 150; ++i) {
+      grpc::ClientContext ctx;
+      v1::SetMemoryRequest set;
+      set.set_namespace_("global");
+      set.set_key(absl::StrCat("k", i));
+      set.set_value(std::string(2000, 'x'));
+      v1::SetMemoryResponse resp;
+      ASSERT_TRUE(stub->SetMemory(Ctx(&ctx), set, &resp).ok());
+    }
+    sidecar.Signal(SIGTERM);
+    ASSERT_EQ(sidecar.Wait(absl::Seconds(5)), std::optional<int>(0));
+  }
+  std::string contents;
+  {
+    std::ifstream in(db, std::ios::binary);
+    contents.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(contents.size(), 4096u * 40);
+  auto write = [&](const std::string& bytes) {
+    std::ofstream out(db, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  std::string scrambled = contents;
+  for (size_t i = 4096 * 10; i < 4096 * 30; ++i) scrambled[i] = static_cast<char>(i * 131 + 7);
+
+  for (const auto& [what, bytes] : {std::pair<std::string, std::string>{"empty", ""},
+                                    std::pair<std::string, std::string>{"damaged", scrambled}}) {
+    write(bytes);
+    SidecarProcess sidecar(Env("worker-1", absl::StrCat("127.0.0.1:", PickFreePort()), dir));
+    std::optional<int> rc = sidecar.Wait(absl::Seconds(10));
+    ASSERT_TRUE(rc.has_value()) << what << ": the sidecar started";
+    EXPECT_NE(*rc, 0) << what;
+    const std::string err = sidecar.Stderr();
+    std::vector<std::string> lines = absl::StrSplit(err, '\n', absl::SkipEmpty());
+    ASSERT_EQ(lines.size(), 1u) << what << ": " << err;
+    EXPECT_NE(lines[0].find(db), std::string::npos) << err;
+    EXPECT_NE(lines[0].find(what), std::string::npos) << err;
+    std::ifstream in(db, std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()),
+              bytes)
+        << what << ": the file was changed";
+  }
+}
+
+// Issue #11: SENTINEL_GRPC_ADDR=0.0.0.0:PORT served anyone with no TLS, no token, no warning.
+TEST(SidecarProcessTest, AnUnprotectedNonLoopbackAddressStopsStartUpWithOneLine) {
+  auto env = Env("worker-1", absl::StrCat("0.0.0.0:", PickFreePort()), FreshDir("insecure"));
+  SidecarProcess sidecar(env);
+  std::optional<int> rc = sidecar.Wait(absl::Seconds(10));
+  ASSERT_TRUE(rc.has_value()) << "it started";
+  EXPECT_NE(*rc, 0);
+  const std::string err = sidecar.Stderr();
+  std::vector<std::string> lines = absl::StrSplit(err, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u) << err;
+  EXPECT_NE(lines[0].find("SENTINEL_GRPC_ADDR"), std::string::npos) << err;
+  EXPECT_NE(lines[0].find("SENTINEL_ALLOW_INSECURE"), std::string::npos) << err;
 }
 
 TEST(SidecarProcessTest, ListensOnAUnixSocket) {

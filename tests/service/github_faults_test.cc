@@ -38,6 +38,9 @@ class GitHubFaultsTest : public ::testing::Test {
     api.max_retries = 2;
     Config config = env_.MakeConfig("worker-a");
     config.http_addr = "127.0.0.1:0";
+    // These tests never heartbeat: the lease must outlast them even on slow (sanitizer) builds,
+    // or a task's lock lapses and is taken again mid-test.
+    config.stale_threshold = absl::Seconds(60);
     server_ = env_.Start(config, api);
     ASSERT_NE(server_, nullptr);
     stub_ = v1::Sentinel::NewStub(server_->NewChannel());

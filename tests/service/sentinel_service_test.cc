@@ -425,7 +425,7 @@ TEST_F(SentinelServiceTest, AcquireLockGivesAFencedLockToOneWorkerAtATime) {
   ASSERT_RPC_OK(other);
   EXPECT_FALSE(other.resp.acquired());
   EXPECT_EQ(other.resp.lock().holder(), "worker-a");
-  EXPECT_EQ(other.resp.lock().fencing_token(), lock.fencing_token());
+  EXPECT_EQ(other.resp.lock().fencing_token(), 0u);  // never another worker's token
 
   // A non-default ttl is kept.
   Reply<v1::AcquireLockResponse> ttl = b.Acquire("resource-2", absl::ZeroDuration(),
@@ -440,7 +440,10 @@ TEST_F(SentinelServiceTest, AcquireLockGivesAFencedLockToOneWorkerAtATime) {
   std::optional<v1::Lock> listed = FindLock(locks.resp, "resource-1");
   ASSERT_TRUE(listed.has_value());
   EXPECT_EQ(listed->holder(), "worker-a");
-  EXPECT_EQ(listed->fencing_token(), lock.fencing_token());
+  EXPECT_EQ(listed->fencing_token(), 0u);  // b sees the holder, not its token
+  std::optional<v1::Lock> own = FindLock(a.Locks().resp, "resource-1");
+  ASSERT_TRUE(own.has_value());
+  EXPECT_EQ(own->fencing_token(), lock.fencing_token());
 }
 
 TEST_F(SentinelServiceTest, FencingTokensRiseWithEveryAcquisition) {
@@ -571,7 +574,8 @@ TEST_F(SentinelServiceTest, ReleaseLockReleasesExactlyTheNamedInstance) {
   std::optional<v1::Lock> still = FindLock(a.Locks().resp, "res");
   ASSERT_TRUE(still.has_value());
   EXPECT_EQ(still->holder(), "worker-b");
-  EXPECT_EQ(still->fencing_token(), t2);
+  EXPECT_EQ(still->fencing_token(), 0u);  // a is not the holder
+  EXPECT_EQ(FindLock(b.Locks().resp, "res")->fencing_token(), t2);
 
   // Tokens that were never issued.
   EXPECT_CODE(a.Release("res", t2 + 1000000), INVALID_ARGUMENT);
@@ -686,7 +690,8 @@ TEST_F(SentinelServiceTest, LeaseExpiryReleasesLocksAndTheHeartbeatReportsThem) 
   std::optional<v1::Lock> live = FindLock(a.Locks().resp, "job");
   ASSERT_TRUE(live.has_value());
   EXPECT_EQ(live->holder(), "worker-b");
-  EXPECT_EQ(live->fencing_token(), t2);
+  EXPECT_EQ(live->fencing_token(), 0u);  // a is not the holder
+  EXPECT_EQ(FindLock(b.Locks().resp, "job")->fencing_token(), t2);
   EXPECT_RPC_OK(b.Renew("job", t2));
 }
 

@@ -63,6 +63,56 @@ TEST_F(LeaseManagerTest, ALapsedLeaseReportsItsLostLocksAndStartsANewEpoch) {
   TS_EXPECT_CODE(a_.locks.Renew("res", lock.token, absl::ZeroDuration()), kFailedPrecondition);
 }
 
+// Issue #11: a lock whose own ttl ran out while the lease lived was reported lost by the next
+// heartbeat and revived by the same heartbeat (its ttl counted from the new heartbeat).
+TEST_F(LeaseManagerTest, ALockWhoseTtlLapsedStaysDeadAfterTheNextHeartbeat) {
+  TS_ASSERT_OK(a_.leases.Register());
+  AcquireRequest req;
+  req.name = "res";
+  req.ttl = absl::Seconds(2);
+  absl::StatusOr<AcquireAttempt> got = a_.locks.Acquire(req);
+  ASSERT_TRUE(got.ok() && got->acquired);
+  const uint64_t token = got->lock->token;
+  clock_.Advance(absl::Seconds(3));  // ttl passed, lease (30 s) and lock-delay (5 s) not
+  absl::StatusOr<HeartbeatResult> hb = a_.leases.Heartbeat({});
+  TS_ASSERT_OK(hb);
+  ASSERT_EQ(hb->lost_locks.size(), 1u);
+  EXPECT_EQ(hb->lost_locks[0].token, token);
+  // Dead for good: not listed, and the token is refused everywhere.
+  absl::StatusOr<std::vector<LockInfo>> listed = a_.locks.List();
+  TS_ASSERT_OK(listed);
+  EXPECT_TRUE(listed->empty());
+  SetRequest fenced{"tasks", "k", "v", std::nullopt, absl::ZeroDuration(), FenceRef{"res", token}};
+  TS_EXPECT_CODE(a_.memory.Set(fenced), kFailedPrecondition);
+  TS_EXPECT_CODE(a_.locks.Renew("res", token, absl::ZeroDuration()), kFailedPrecondition);
+  EXPECT_EQ(*a_.locks.Release("res", token), ReleaseOutcome::kNotHeld);
+  clock_.Advance(absl::Seconds(1));
+  hb = a_.leases.Heartbeat({});
+  TS_ASSERT_OK(hb);
+  EXPECT_TRUE(hb->lost_locks.empty());  // reported once
+  TS_EXPECT_CODE(a_.memory.Set(fenced), kFailedPrecondition);
+  EXPECT_TRUE(a_.locks.List()->empty());
+}
+
+// A live lock is kept by heartbeats beyond its ttl; the heartbeat renews it explicitly, so the
+// fix above does not shorten locks that were live.
+TEST_F(LeaseManagerTest, HeartbeatsRenewOnlyLiveLocks) {
+  TS_ASSERT_OK(a_.leases.Register());
+  AcquireRequest req;
+  req.name = "res";
+  req.ttl = absl::Seconds(2);
+  absl::StatusOr<AcquireAttempt> got = a_.locks.Acquire(req);
+  ASSERT_TRUE(got.ok() && got->acquired);
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(absl::Milliseconds(1500));
+    absl::StatusOr<HeartbeatResult> hb = a_.leases.Heartbeat({});
+    TS_ASSERT_OK(hb);
+    EXPECT_TRUE(hb->lost_locks.empty()) << "after " << (i + 1) * 1.5 << " s";
+  }
+  ASSERT_EQ(a_.locks.List()->size(), 1u);
+  EXPECT_EQ(*a_.locks.Release("res", got->lock->token), ReleaseOutcome::kReleased);
+}
+
 TEST_F(LeaseManagerTest, ALockTakenOverIsReportedLost) {
   TS_ASSERT_OK(a_.leases.Register());
   TS_ASSERT_OK(b_.leases.Register());

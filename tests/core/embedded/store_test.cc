@@ -735,6 +735,99 @@ TEST_F(SqliteStoreTest, RefusesNewerSchemaVersion) {
   EXPECT_THAT(store.status().message(), HasSubstr("newer"));
 }
 
+// Issue #11: a zero-byte sentinel.db used to start as a new, empty store. Only a missing file
+// makes a new store; an empty one is damage (a truncation) and is refused, untouched.
+TEST_F(SqliteStoreTest, RefusesAZeroByteFileAndLeavesItAlone) {
+  WriteFile(path_, "");
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  EXPECT_THAT(store.status().message(), HasSubstr("empty"));
+  EXPECT_EQ(FileSize(path_), 0);
+}
+
+// Issue #11: a store with scrambled pages used to open and then answer DATA_LOSS at run time.
+// The integrity check at Open refuses it, naming the file, and leaves it as it was.
+TEST_F(SqliteStoreTest, RefusesAStoreWithScrambledPagesAtOpen) {
+  {
+    std::unique_ptr<SqliteStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->Run([](Transaction& txn) -> absl::Status {
+                      for (int i = 0; i < 2000; ++i) {
+                        txn.Put(absl::StrFormat("key/%05d", i), std::string(200, 'v'));
+                      }
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }  // closed: checkpointed into the main file
+  const int64_t size = FileSize(path_);
+  ASSERT_GT(size, 4096 * 40) << "expected a store of many pages";
+  std::string contents = ReadFile(path_);
+  uint32_t x = 12345;
+  for (int64_t i = 4096 * 10; i < 4096 * 30; ++i) {  // pages 11..30: garbage
+    x = x * 1103515245u + 12345u;
+    contents[i] = static_cast<char>(x >> 24);
+  }
+  WriteFile(path_, contents);
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  EXPECT_THAT(store.status().message(), HasSubstr("damaged"));
+  EXPECT_LT(store.status().message().size(), 600u) << "one line, not SQLite's whole report";
+  EXPECT_EQ(ReadFile(path_), contents) << "Open must not modify a damaged store";
+}
+
+// The integrity check is bounded by the file's size (its time grows with it): a file larger
+// than the bound opens unchecked, here a damaged one, showing the check was skipped; with the
+// default bound it is refused.
+TEST_F(SqliteStoreTest, TheIntegrityCheckIsBoundedByTheFileSize) {
+  {
+    std::unique_ptr<SqliteStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->Run([](Transaction& txn) -> absl::Status {
+                      for (int i = 0; i < 2000; ++i) {
+                        txn.Put(absl::StrFormat("key/%05d", i), std::string(200, 'v'));
+                      }
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  std::string contents = ReadFile(path_);
+  ASSERT_GT(contents.size(), 4096u * 40);
+  for (size_t i = 4096 * 20; i < 4096 * 30; ++i) contents[i] = static_cast<char>(i * 7);
+  WriteFile(path_, contents);
+  SqliteStore::Options small_bound;
+  small_bound.integrity_check_max_bytes = 4096 * 10;
+  absl::StatusOr<std::unique_ptr<SqliteStore>> unchecked = SqliteStore::Open(path_, small_bound);
+  EXPECT_TRUE(unchecked.ok()) << unchecked.status();
+  unchecked = nullptr;
+  EXPECT_EQ(SqliteStore::Open(path_).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// Only a missing file makes a new store, and several first opens at once all get the same one.
+TEST_F(SqliteStoreTest, ConcurrentFirstOpensCreateOneStore) {
+  constexpr int kOpeners = 6;
+  std::vector<std::thread> threads;
+  std::atomic<int> opened{0};
+  for (int i = 0; i < kOpeners; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path_);
+      ASSERT_TRUE(store.ok()) << store.status();
+      ASSERT_TRUE(PutOne(**store, absl::StrCat("k", i), "v").ok());
+      ++opened;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(opened.load(), kOpeners);
+  std::unique_ptr<SqliteStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(ScanOne(*store, "k").value().size(), static_cast<size_t>(kOpeners));
+}
+
 TEST_F(SqliteStoreTest, OpenInMissingDirectoryNamesThePath) {
   const std::string path = dir_ + "/no/such/dir/store.db";
   absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);

@@ -185,6 +185,54 @@ TEST_F(TaskQueueTest, ADeadWorkersTaskReturnsAfterLeaseAndLockDelay) {
   TS_EXPECT_OK(b_.tasks.Complete(t.id, retaken->lock.token, "done"));
 }
 
+// Issue #11: after a lease lapse, NextTask handed the same task back (a new token) before the
+// next heartbeat, and that heartbeat reported no lost lock although the old token was lost.
+TEST_F(TaskQueueTest, ALapsedTaskLockHandedBackIsStillReportedLostOnce) {
+  TaskRecord t = Create("job");
+  std::optional<HandedOutTask> first = Next(a_);
+  ASSERT_TRUE(first.has_value());
+  clock_.Advance(absl::Seconds(31));  // A paused past its lease (30 s)
+  EXPECT_FALSE(Next(a_).has_value());  // a new lease; the lapsed task lock is in its lock-delay
+  clock_.Advance(absl::Seconds(5));
+  std::optional<HandedOutTask> again = Next(a_);  // no heartbeat since the lapse
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->task.id, t.id);
+  EXPECT_NE(again->lock.token, first->lock.token);
+  absl::StatusOr<HeartbeatResult> hb = a_.leases.Heartbeat({});
+  TS_ASSERT_OK(hb);
+  ASSERT_EQ(hb->lost_locks.size(), 1u);
+  EXPECT_EQ(hb->lost_locks[0].name, t.id);
+  EXPECT_EQ(hb->lost_locks[0].token, first->lock.token);
+  EXPECT_TRUE(a_.leases.Heartbeat({})->lost_locks.empty());  // exactly once
+  TS_EXPECT_CODE(a_.tasks.Complete(t.id, first->lock.token, "stale"), kFailedPrecondition);
+  TS_EXPECT_OK(a_.tasks.Complete(t.id, again->lock.token, "done"));
+}
+
+// The same when the task lock's own ttl ran out while the lease lived.
+TEST_F(TaskQueueTest, ATaskLockWhoseTtlLapsedStaysDeadAndIsReportedOnce) {
+  Config c = TestConfig("worker-c");
+  c.lock_ttl = absl::Seconds(20);  // shorter than the lease (30 s)
+  WorkerHarness w(c, &store_, &clock_);
+  TS_ASSERT_OK(w.leases.Register());
+  TaskRecord t = Create("job");
+  absl::StatusOr<std::optional<HandedOutTask>> first = w.tasks.Next({}, absl::ZeroDuration(), nullptr);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  const uint64_t token = (*first)->lock.token;
+  clock_.Advance(absl::Seconds(21));  // ttl passed; lease live; lock-delay running
+  absl::StatusOr<HeartbeatResult> hb = w.leases.Heartbeat({});
+  TS_ASSERT_OK(hb);
+  ASSERT_EQ(hb->lost_locks.size(), 1u);
+  EXPECT_EQ(hb->lost_locks[0].token, token);
+  // The heartbeat did not revive it.
+  TS_EXPECT_CODE(w.tasks.Complete(t.id, token, "late"), kFailedPrecondition);
+  clock_.Advance(absl::Seconds(5));  // lock-delay over: handed back with a new token
+  absl::StatusOr<std::optional<HandedOutTask>> again = w.tasks.Next({}, absl::ZeroDuration(), nullptr);
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_GT((*again)->lock.token, token);
+  EXPECT_TRUE(w.leases.Heartbeat({})->lost_locks.empty());  // the lapse was reported already
+  TS_EXPECT_CODE(w.tasks.Complete(t.id, token, "late"), kFailedPrecondition);
+}
+
 TEST_F(TaskQueueTest, AnOrphanWithNoAttemptsLeftIsDeadLettered) {
   TaskRecord t = Create("fatal", "", 0, 1);
   ASSERT_TRUE(Next(a_).has_value());
