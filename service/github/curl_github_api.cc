@@ -541,13 +541,7 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Write(absl::string_view
   return ErrorFor(method, url, *answer);
 }
 
-absl::StatusOr<Account> CurlGitHubApi::CurrentUser() {
-  if (options_.token_source != nullptr) {
-    absl::StatusOr<std::optional<Account>> known = options_.token_source->KnownAccount();
-    if (!known.ok()) return known.status();
-    if (known->has_value()) return **known;
-  }
-  const std::string url = absl::StrCat(base_url_, "/user");
+absl::StatusOr<Account> CurlGitHubApi::GetAccount(const std::string& url) {
   absl::StatusOr<Read<std::string>> read = GetOne(url);
   if (!read.ok()) return read.status();
   std::optional<json> parsed = ParseJson(read->value);
@@ -559,17 +553,17 @@ absl::StatusOr<Account> CurlGitHubApi::CurrentUser() {
   return account;
 }
 
-absl::StatusOr<Account> CurlGitHubApi::GetUser(const std::string& login) {
-  const std::string url = absl::StrCat(base_url_, "/users/", Escape(login));
-  absl::StatusOr<Read<std::string>> read = GetOne(url);
-  if (!read.ok()) return read.status();
-  std::optional<json> parsed = ParseJson(read->value);
-  absl::StatusOr<Account> account =
-      parsed.has_value() ? ParseAccount(*parsed) : absl::UnknownError("not JSON");
-  if (!account.ok()) {
-    return absl::UnknownError(absl::StrCat(Describe("GET", url), ": ", account.status().message()));
+absl::StatusOr<Account> CurlGitHubApi::CurrentUser() {
+  if (options_.token_source != nullptr) {
+    absl::StatusOr<std::optional<Account>> known = options_.token_source->KnownAccount();
+    if (!known.ok()) return known.status();
+    if (known->has_value()) return **known;
   }
-  return account;
+  return GetAccount(absl::StrCat(base_url_, "/user"));
+}
+
+absl::StatusOr<Account> CurlGitHubApi::GetUser(const std::string& login) {
+  return GetAccount(absl::StrCat(base_url_, "/users/", Escape(login)));
 }
 
 absl::StatusOr<Repository> CurlGitHubApi::GetRepository() {

@@ -213,6 +213,8 @@ class CurlGitHubApi final : public GitHubApi {
   // This many disputed Dates in a row that agree within kDateAgreement replace the estimate.
   static constexpr size_t kDatesToReanchor = 3;
   static constexpr absl::Duration kDateAgreement = absl::Seconds(10);
+  // The account a GET of `url` answers (GET /user, GET /users/LOGIN).
+  absl::StatusOr<Account> GetAccount(const std::string& url);
   // The token for the next request (from the source, when there is one).
   absl::StatusOr<std::string> CurrentToken() ABSL_LOCKS_EXCLUDED(tokens_mu_);
   mutable absl::Mutex tokens_mu_;

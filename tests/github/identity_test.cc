@@ -2,10 +2,6 @@
 // GitHub App installation (an RS256 JWT exchanged for installation tokens that are refreshed
 // before they expire; the app's bot is the account it writes as) and a token file re-read when
 // it changes. Against fakehub, over real HTTP.
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -20,33 +16,13 @@
 #include "service/github/jwt.h"
 #include "service/github/token_source.h"
 #include "tests/fakehub/fakehub.h"
+#include "tests/testing/rsa_keys.h"
 
 namespace tasksentinel::github {
 namespace {
 
-// A fresh 2048-bit RSA key pair, PEM-encoded.
-struct KeyPair {
-  std::string private_pem;
-  std::string public_pem;
-};
-
-KeyPair NewKeyPair() {
-  EVP_PKEY* key = EVP_RSA_gen(2048);
-  KeyPair pair;
-  BIO* priv = BIO_new(BIO_s_mem());
-  BIO* pub = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(priv, key, nullptr, nullptr, 0, nullptr, nullptr);
-  PEM_write_bio_PUBKEY(pub, key);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(priv, &data);
-  pair.private_pem.assign(data, n);
-  n = BIO_get_mem_data(pub, &data);
-  pair.public_pem.assign(data, n);
-  BIO_free(priv);
-  BIO_free(pub);
-  EVP_PKEY_free(key);
-  return pair;
-}
+using KeyPair = testing::RsaKeyPair;
+KeyPair NewKeyPair() { return testing::NewRsaKeyPair(); }
 
 TEST(JwtTest, SignedTokensVerifyAndTamperingDoesNot) {
   const KeyPair keys = NewKeyPair();

@@ -1,9 +1,6 @@
 // The sidecar binary on the GitHub backend: start-up checks the token, the repository and its
 // issues at once and stops with one clear line that never contains the token; with a good
 // configuration it serves and leaves on SIGTERM; a GitHub App works as the identity.
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -18,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/fakehub/fakehub.h"
 #include "tests/integration/sidecar_process.h"
+#include "tests/testing/rsa_keys.h"
 
 namespace tasksentinel::testing {
 namespace {
@@ -102,19 +100,9 @@ TEST_F(GitHubStartupTest, AGoodConfigurationServesAndStopsOnSigterm) {
 // A GitHub App as the identity: the sidecar signs its JWT, gets an installation token, and
 // registers as the app's bot; a key it cannot read stops start-up with one line.
 TEST(GitHubAppStartupTest, TheSidecarRunsAsAGitHubAppsBot) {
-  EVP_PKEY* key = EVP_RSA_gen(2048);
-  BIO* priv = BIO_new(BIO_s_mem());
-  BIO* pub = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(priv, key, nullptr, nullptr, 0, nullptr, nullptr);
-  PEM_write_bio_PUBKEY(pub, key);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(priv, &data);
-  const std::string private_pem(data, n);
-  n = BIO_get_mem_data(pub, &data);
-  const std::string public_pem(data, n);
-  BIO_free(priv);
-  BIO_free(pub);
-  EVP_PKEY_free(key);
+  const RsaKeyPair keys = NewRsaKeyPair();
+  const std::string& private_pem = keys.private_pem;
+  const std::string& public_pem = keys.public_pem;
 
   fakehub::FakeHubOptions options;
   options.repos = {fakehub::RepoSpec{"acme", "work", 2000, true}};
