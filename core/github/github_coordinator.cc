@@ -240,6 +240,11 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
       return judged.status();
     }
   }
+  // A lock whose own ttl lapsed stays dead: a lock's ttl counts from its holder's latest
+  // renewal, so the renewal below would make the claim look live again (to this sidecar's fence
+  // checks and to everyone else, who may have taken the lock meanwhile). Its claim is withdrawn
+  // first; a withdrawal that fails is retried like any other.
+  for (const LockInfo& l : lost) (void)locks_.Withdraw(static_cast<int64_t>(l.token));
   // Claims whose withdrawal failed earlier (rate limit, GitHub unreachable) would otherwise
   // hold their locks until their ttl runs out.
   locks_.RetryWithdrawals();
