@@ -325,7 +325,8 @@ absl::StatusOr<JudgedClaim> LockProtocol::CheckFence(const LockSite& site,
   return FenceVerdict(*state, **snapshot, name, token, must_be_mine);
 }
 
-absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockInfo>& held) {
+absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockInfo>& held,
+                                                         std::vector<LockInfo>* ttl_lapsed) {
   std::vector<LockInfo> lost;
   if (held.empty()) return lost;
   std::optional<RegistryView> registry;  // listed once, when needed
@@ -355,6 +356,11 @@ absl::StatusOr<std::vector<LockInfo>> LockProtocol::Lost(const std::vector<LockI
         return verdict.status();
       }
       lost.push_back(lock);
+      const JudgedClaim* claim = state.Find(static_cast<int64_t>(lock.token));
+      if (ttl_lapsed != nullptr && claim != nullptr && claim->lapsed &&
+          claim->record.epoch == registry->self().epoch) {
+        ttl_lapsed->push_back(lock);
+      }
     }
   }
   return lost;

@@ -156,7 +156,10 @@ class LockProtocol {
 
   // Of `held` (locks this worker believes it holds), those that are no longer its live hold,
   // judged like CheckFence but listing each issue (and the registry) once for all of them.
-  absl::StatusOr<std::vector<LockInfo>> Lost(const std::vector<LockInfo>& held);
+  // `ttl_lapsed`, when given, receives those of them whose claim is listed and lapsed by its
+  // own ttl while the holder's lease lives (the ones a renewal of the lease would revive).
+  absl::StatusOr<std::vector<LockInfo>> Lost(const std::vector<LockInfo>& held,
+                                             std::vector<LockInfo>* ttl_lapsed = nullptr);
 
   // Releases exactly instance `token` of `name`: deletes the claim if it is this worker's live
   // hold (RELEASED). Otherwise NOT_HELD or HELD_BY_OTHER, as on the embedded store; a waiting

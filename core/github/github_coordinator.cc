@@ -227,8 +227,9 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
   // Judged before renewing: a lease that lapsed loses all of its locks. Reads only: each issue
   // holding one of the locks is listed once (conditionally).
   std::vector<LockInfo> lost = held;
+  std::vector<LockInfo> ttl_lapsed;
   if (!lapsed) {
-    absl::StatusOr<std::vector<LockInfo>> judged = locks_.Lost(held);
+    absl::StatusOr<std::vector<LockInfo>> judged = locks_.Lost(held, &ttl_lapsed);
     if (judged.ok()) {
       lost = *std::move(judged);
     } else if (absl::IsResourceExhausted(judged.status()) ||
@@ -236,6 +237,7 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
       // GitHub is blocked or unreachable: still renew the lease (or fail the write, which
       // stretches the next one: registry.h), and judge the locks at the next heartbeat.
       lost.clear();
+      ttl_lapsed.clear();
     } else {
       return judged.status();
     }
@@ -243,8 +245,10 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
   // A lock whose own ttl lapsed stays dead: a lock's ttl counts from its holder's latest
   // renewal, so the renewal below would make the claim look live again (to this sidecar's fence
   // checks and to everyone else, who may have taken the lock meanwhile). Its claim is withdrawn
-  // first; a withdrawal that fails is retried like any other.
-  for (const LockInfo& l : lost) (void)locks_.Withdraw(static_cast<int64_t>(l.token));
+  // first — unless the worker is releasing it right now; a withdrawal that fails is retried like
+  // any other.
+  std::vector<LockInfo> reported = held_.TakeLost(ttl_lapsed);
+  for (const LockInfo& l : reported) (void)locks_.Withdraw(static_cast<int64_t>(l.token));
   // Claims whose withdrawal failed earlier (rate limit, GitHub unreachable) would otherwise
   // hold their locks until their ttl runs out.
   locks_.RetryWithdrawals();
@@ -253,7 +257,8 @@ absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatRepo
   if (!lease.ok()) return lease.status();
   if (new_epoch) lost = held;  // every lock of the old epoch is dead
   HeartbeatResult result;
-  result.lost_locks = held_.TakeLost(lost);
+  result.lost_locks = std::move(reported);
+  for (LockInfo& l : held_.TakeLost(lost)) result.lost_locks.push_back(std::move(l));
   {
     absl::MutexLock lock(&worker_mu_);
     for (LockInfo& l : released_while_silent_) result.lost_locks.push_back(std::move(l));
