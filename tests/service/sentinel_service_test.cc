@@ -518,11 +518,13 @@ TEST_F(SentinelServiceTest, BlockingAcquireServesClaimantsInTheOrderTheyStartedW
   Reply<v1::AcquireLockResponse> held = a.Acquire("fair");
   ASSERT_TRUE(held.resp.acquired());
 
-  auto b_wait = std::async(std::launch::async, [&b] { return b.Acquire("fair", absl::Seconds(2)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // B is queued first
+  // 300 ms apart, so that B is queued first even on a loaded machine (100 ms was not always
+  // enough with both cores busy).
+  auto b_wait = std::async(std::launch::async, [&b] { return b.Acquire("fair", absl::Seconds(3)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // B is queued first
   auto c_wait =
-      std::async(std::launch::async, [&c] { return c.Acquire("fair", absl::Milliseconds(600)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::async(std::launch::async, [&c] { return c.Acquire("fair", absl::Milliseconds(900)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
   ASSERT_EQ(a.Release("fair", held.resp.lock().fencing_token()).resp.status(),
             v1::ReleaseLockResponse::RELEASED);
