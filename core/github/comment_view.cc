@@ -56,12 +56,12 @@ absl::StatusOr<SnapshotPtr> IssueViews::Refresh(int64_t issue, absl::Time local_
 
   // Screen every record against the whole answer (a record's standing can depend on earlier
   // comments: a nonce seen before, an epoch going back).
-  std::vector<Comment> comments;
+  std::vector<const Comment*> comments;
   std::vector<ParsedBody> parsed;
   comments.reserve(next->comments.size());
   parsed.reserve(next->comments.size());
   for (const ViewedComment& c : next->comments) {
-    comments.push_back(c.comment);
+    comments.push_back(&c.comment);
     parsed.push_back(*c.raw);
   }
   std::vector<std::optional<ForeignReason>> reasons;

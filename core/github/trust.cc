@@ -150,7 +150,7 @@ bool RecordScreen::InRange(const Record& record, absl::Time server_time) const {
 }
 
 void RecordScreen::ScreenComments(int64_t issue, absl::Time server_time,
-                                  const std::vector<Comment>& comments,
+                                  const std::vector<const Comment*>& comments,
                                   std::vector<ParsedBody>& parsed,
                                   std::vector<std::optional<ForeignReason>>& reasons) const {
   const TrustedAuthors authors = this->authors();
@@ -159,7 +159,7 @@ void RecordScreen::ScreenComments(int64_t issue, absl::Time server_time,
   std::map<std::string, uint64_t> latest_epoch;   // per worker, of registrations that counted
   for (size_t i = 0; i < comments.size(); ++i) {
     ParsedBody& p = parsed[i];
-    const Comment& c = comments[i];
+    const Comment& c = *comments[i];
     if (p.outcome == ParseOutcome::kNoRecord) continue;
     std::optional<ForeignReason> reason;
     if (!authors.Trusts(c.author_id)) {

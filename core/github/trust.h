@@ -113,7 +113,8 @@ class RecordScreen {
   // GitHub's clock at the answer. `parsed[i]` belongs to `comments[i]`; a record that does not
   // count is removed from it and its reason stored in `reasons[i]` (unset where it counts or
   // where there was no record at all).
-  void ScreenComments(int64_t issue, absl::Time server_time, const std::vector<Comment>& comments,
+  void ScreenComments(int64_t issue, absl::Time server_time,
+                      const std::vector<const Comment*>& comments,
                       std::vector<ParsedBody>& parsed,
                       std::vector<std::optional<ForeignReason>>& reasons) const;
 

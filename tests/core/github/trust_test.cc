@@ -459,7 +459,7 @@ TEST(RecordScreenTest, NumbersOutOfRangeAndNegativeValuesAreForeign) {
     c.author_id = 1;
     c.created_at = c.updated_at = now;
     c.body = seal.Body(record, 1, now);
-    std::vector<github::Comment> comments = {c};
+    std::vector<const github::Comment*> comments = {&c};
     std::vector<github::ParsedBody> parsed = {github::ParseBody(c.body)};
     std::vector<std::optional<ForeignReason>> reasons;
     screen.ScreenComments(1, now, comments, parsed, reasons);
