@@ -134,6 +134,7 @@ class GitHubCoordinator final : public Coordinator {
   github::IssueViews views_;
   github::CoordinationIssue coordination_;
   github::CoordinationIssue locks_issue_;
+  github::VisibilityLag lag_;
   github::IssueCache issues_;
   github::GitHubContext ctx_;
   github::Registry registry_;

@@ -40,7 +40,7 @@ void GitHubTasks::NoteFinished() {
 
 uint32_t GitHubTasks::RecentlyFinished(absl::Time local_now) {
   absl::MutexLock lock(&mu_);
-  const absl::Time since = local_now - ctx_.config->github_claim_settle;
+  const absl::Time since = local_now - ctx_.lag->Settle();
   finished_.erase(finished_.begin(),
                   std::upper_bound(finished_.begin(), finished_.end(), since));
   return static_cast<uint32_t>(finished_.size());
@@ -286,7 +286,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         // the same).
         size_t rank = 0;
         for (const WorkerView& v : views) rank += v.id < me ? 1 : 0;
-        const absl::Duration settle = ctx_.config->github_claim_settle;
+        const absl::Duration settle = ctx_.lag->Settle();
         const std::set<std::string> overdue =
             Overdue(drain ? plan : std::map<std::string, std::string>(), local_now,
                     2 * ctx_.options->poll_interval + settle * static_cast<int64_t>(rank + 1));
