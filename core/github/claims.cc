@@ -200,6 +200,15 @@ absl::Status LockProtocol::Withdraw(int64_t claim_id, WritePriority priority) {
   return s;
 }
 
+void LockProtocol::SweepDeadClaims() {
+  std::set<int64_t> dead;
+  {
+    absl::MutexLock lock(&mu_);
+    dead.swap(lapsed_below_);
+  }
+  for (int64_t id : dead) (void)ctx_.api->DeleteComment(id, WritePriority::kCleanup);
+}
+
 void LockProtocol::RetryWithdrawals() {
   std::set<int64_t> pending;
   {
@@ -303,6 +312,15 @@ absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
           result.acquired = true;
           result.lock = state->holder->info();
           *done = true;
+          if (!site.task) {
+            // The claims below ours are dead and past their lock-delay: nothing judges by them
+            // any more. Remove them (at low priority), so that crashed holders' claims do not
+            // pile up on the locks issue.
+            absl::MutexLock lock(&mu_);
+            for (const JudgedClaim& dead : state->claims) {
+              if (dead.id < mine && !dead.live) lapsed_below_.insert(dead.id);
+            }
+          }
         } else if (!blocking) {
           *done = true;
         }

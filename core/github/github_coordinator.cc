@@ -65,6 +65,25 @@ void GitHubCoordinator::BackgroundLoop() {
 
 absl::Status GitHubCoordinator::Tick() {
   ReleaseLocksOfASilentWorker();
+  // Registrations of this worker's earlier epochs: ended for everyone, read by nobody.
+  for (int64_t id : registry_.TakeSuperseded()) {
+    (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+  }
+  locks_.SweepDeadClaims();
+  // Long-dead registrations of other workers, every sweep interval, a few at a time.
+  bool sweep = false;
+  {
+    absl::MutexLock lock(&worker_mu_);
+    if (clock_->Now() >= next_sweep_) {
+      next_sweep_ = clock_->Now() + kSweepInterval;
+      sweep = true;
+    }
+  }
+  if (sweep) {
+    for (int64_t id : registry_.Expired(kSweepLimit)) {
+      (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+    }
+  }
   return memory_.Flush(/*force=*/false);
 }
 

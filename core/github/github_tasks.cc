@@ -23,7 +23,12 @@ absl::Status NoTask(const std::string& id) {
 }  // namespace
 
 GitHubTasks::GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProtocol* locks)
-    : ctx_(ctx), registry_(registry), locks_(locks), labels_(*ctx.config) {}
+    : ctx_(ctx),
+      registry_(registry),
+      locks_(locks),
+      labels_(*ctx.config),
+      done_tally_(labels_.For(TaskState::kDone)),
+      dead_letter_tally_(labels_.For(TaskState::kDeadLetter)) {}
 
 TaskIssue GitHubTasks::ReadTask(const Issue& issue) const {
   return ReadTaskIssue(issue, labels_, MaxAttempts(), ctx_.screen, ctx_.api->ServerNow());
@@ -557,15 +562,13 @@ absl::StatusOr<TaskCounts> GitHubTasks::Count() {
                           .live;
     ++(live ? counts.in_progress : counts.queued);
   }
-  for (TaskState state : {TaskState::kDone, TaskState::kDeadLetter}) {
-    IssueQuery query;
-    query.state = IssueQuery::State::kClosed;
-    query.labels = {labels_.For(state)};
-    absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
-    if (!read.ok()) return read.status();
-    const uint32_t n = static_cast<uint32_t>(read->value.size());
-    (state == TaskState::kDone ? counts.done : counts.dead_letter) = n;
-  }
+  auto admit = [this](const Issue& issue) { return Admitted(issue); };
+  absl::StatusOr<uint32_t> done = done_tally_.Count(*ctx_.api, admit);
+  if (!done.ok()) return done.status();
+  counts.done = *done;
+  absl::StatusOr<uint32_t> dead = dead_letter_tally_.Count(*ctx_.api, admit);
+  if (!dead.ok()) return dead.status();
+  counts.dead_letter = *dead;
   return counts;
 }
 

@@ -289,14 +289,11 @@ RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now, bool idle) {
   return r;
 }
 
-absl::Status Registry::StartEpoch(uint64_t epoch) {
+absl::Status Registry::StartEpoch(uint64_t epoch, bool idle) {
   absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
   if (!issue.ok()) return issue.status();
   const absl::Time now = ctx_.api->ServerNow();
   if (registered_at_ == absl::InfinitePast()) registered_at_ = now;
-  // A new epoch is started for a claim or a heartbeat: at the holding pace unless the worker
-  // has held nothing lately.
-  const bool idle = !HoldingLocked() && own_idle_;
   RegistrationRecord r = Draft(epoch, now, idle);
   absl::StatusOr<Comment> posted =
       ctx_.api->CreateComment(*issue, ctx_.seal->Body(r, *issue, now), WritePriority::kHeartbeat);
@@ -308,6 +305,19 @@ absl::Status Registry::StartEpoch(uint64_t epoch) {
   }
   stretch_next_ = false;
   own_idle_ = idle;
+  // Every earlier registration of this worker is over for everyone now.
+  if (std::optional<int64_t> known = ctx_.coordination->Known(); known.has_value()) {
+    if (SnapshotPtr seen = ctx_.views->Latest(*known); seen != nullptr) {
+      for (const ViewedComment& c : seen->comments) {
+        const RegistrationRecord* earlier = c.As<RegistrationRecord>();
+        if (earlier != nullptr && earlier->worker_id == ctx_.config->worker_id &&
+            earlier->epoch < epoch && c.comment.id != posted->id &&
+            swept_.count(c.comment.id) == 0) {
+          superseded_.emplace(c.comment.id, ctx_.clock->Now() + absl::Seconds(5));
+        }
+      }
+    }
+  }
   own_.epoch = epoch;
   own_.comment_id = posted->id;
   own_.started_at = posted->created_at;
@@ -348,7 +358,7 @@ absl::Status Registry::RegisterLocked() {
   }
   const uint64_t max_seen = latest != nullptr ? latest->record.epoch : 0;
   if (latest != nullptr) type_history_ = latest->record.type_history;
-  return StartEpoch(std::max(max_seen, last_epoch_) + 1);
+  return StartEpoch(std::max(max_seen, last_epoch_) + 1, /*idle=*/false);
 }
 
 absl::StatusOr<WorkerRecord> Registry::Register() {
@@ -375,7 +385,9 @@ absl::StatusOr<OwnLease> Registry::EnsureLease(bool* new_epoch, bool for_locks) 
     if (!renewed.ok() && !absl::IsNotFound(renewed)) return own_;
     // Landed too late to renew anything, or the registration was deleted: a new epoch.
   }
-  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
+  // For a claim at the holding pace; otherwise as before.
+  const bool idle = !for_locks && own_idle_;
+  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1, idle)
                                                         : RegisterLocked();
   if (!s.ok()) return s;
   if (new_epoch != nullptr) *new_epoch = true;
@@ -412,7 +424,7 @@ absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool
     // judges the epoch over; or someone deleted our registration: its locks cannot be trusted.
     // Start the next epoch; the caller reports the locks lost.
   }
-  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
+  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1, idle)
                                                         : RegisterLocked();
   if (!s.ok()) return s;
   *new_epoch = true;
@@ -445,6 +457,49 @@ absl::Status Registry::RenewLocked(absl::Time now, bool idle, bool* landed_late)
   own_.lease = r.lease;
   own_idle_ = idle;
   return absl::OkStatus();
+}
+
+std::vector<int64_t> Registry::TakeSuperseded() {
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> out;
+  const absl::Time local_now = ctx_.clock->Now();
+  for (auto it = superseded_.begin(); it != superseded_.end();) {
+    if (it->second > local_now) {
+      ++it;
+      continue;
+    }
+    out.push_back(it->first);
+    swept_.insert(it->first);
+    it = superseded_.erase(it);
+  }
+  return out;
+}
+
+std::vector<int64_t> Registry::Expired(size_t limit) {
+  std::vector<int64_t> out;
+  std::optional<int64_t> issue = ctx_.coordination->Known();
+  if (!issue.has_value()) return out;
+  SnapshotPtr snapshot = ctx_.views->Latest(*issue);
+  if (snapshot == nullptr) return out;
+  const RegistryView view = ViewOf(*snapshot);
+  const absl::Time now = ctx_.api->ServerNow();
+  const std::string& me = ctx_.config->worker_id;
+  for (const auto& [worker, epochs] : view.entries()) {
+    if (worker >= me) break;  // ordered by worker id
+    const RegistrationEntry& latest = epochs.rbegin()->second;
+    if (!latest.record.gone && now < latest.LeaseEnd() + view.slack()) return out;  // not lowest
+  }
+  const uint64_t own_epoch = view.self().epoch;
+  for (const auto& [worker, epochs] : view.entries()) {
+    for (const auto& [epoch, entry] : epochs) {
+      if (worker == me && epoch >= own_epoch) continue;  // the own current one
+      const absl::Time ended = entry.record.gone ? entry.updated_at : entry.LeaseEnd();
+      const absl::Duration retention =
+          std::max({absl::Hours(1), entry.record.lease, ctx_.config->stale_threshold});
+      if (now > ended + retention && out.size() < limit) out.push_back(entry.comment_id);
+    }
+  }
+  return out;
 }
 
 absl::Status Registry::Depart() {

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -201,6 +202,21 @@ class Registry {
   absl::StatusOr<OwnLease> Heartbeat(const HeartbeatReport& report, bool* new_epoch)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The own registrations of earlier epochs seen on the coordination issue, to be deleted; each
+  // is returned once, no sooner than 5 s after the epoch that ended them began. Why that is
+  // safe: a claim of an epoch whose registration is not visible is judged over when the next
+  // epoch began (+ the slack), which is then long past, so no judgement changes; and nothing
+  // else reads them. The caller deletes them outside the registry's lock, at low priority.
+  std::vector<int64_t> TakeSuperseded() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Registrations of other workers that departed or lapsed long ago, when this worker is the
+  // lowest-named live one (the fleet's sweeper; two that both think so delete twice, which is
+  // harmless): lapsed or gone for longer than the retention — an hour, or longer when the
+  // record's lease or STALE_WORKER_THRESHOLD_MS is — so that a claim naming such a lease is long
+  // dead by any judgement (a claim whose registration is missing is judged to live one stale
+  // threshold from its own last update). At most `limit`, from the latest view.
+  std::vector<int64_t> Expired(size_t limit) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Marks the registration gone (one edit). Later calls start a new epoch.
   absl::Status Depart() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -236,8 +252,9 @@ class Registry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the worker holds locks now or held one within the holding renew interval.
   bool HoldingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Posts a registration for epoch `epoch` (one write).
-  absl::Status StartEpoch(uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Posts a registration for epoch `epoch` (one write), at the idle or the holding pace. A
+  // worker's first registration is at the holding pace (it is about to take work).
+  absl::Status StartEpoch(uint64_t epoch, bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Registers from the coordination issue's state (resume or new epoch).
   absl::Status RegisterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   WorkerRecord OwnRecordLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -252,7 +269,10 @@ class Registry {
   std::vector<std::string> active_tasks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint32_t> type_history_ ABSL_GUARDED_BY(mu_);
   bool stretch_next_ ABSL_GUARDED_BY(mu_) = false;
-  bool own_idle_ ABSL_GUARDED_BY(mu_) = false;  // the own lease was written at the idle pace
+  bool own_idle_ ABSL_GUARDED_BY(mu_) = false;
+  // Own earlier registrations to delete, with the local time from which they may be.
+  std::map<int64_t, absl::Time> superseded_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> swept_ ABSL_GUARDED_BY(mu_);       // handed out by TakeSuperseded  // the own lease was written at the idle pace
   absl::Time last_held_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();  // local clock
   FleetPace pace_ ABSL_GUARDED_BY(mu_);
   // Recounts the sidecars sharing the identity (from the latest list of the coordination
