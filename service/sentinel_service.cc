@@ -378,6 +378,14 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
   absl::StatusOr<std::optional<HandedOutTask>> next =
       coordinator_->NextTask(types, wait, CancelledBy(context));
   if (!next.ok()) return ToGrpc(next.status());
+  if (next->has_value() && CancelledBy(context)()) {
+    // The caller is gone (its deadline passed while the claim settled): nobody would work on
+    // the task or release it. Hand it back at once instead of leaving it locked until the
+    // lock's ttl runs out.
+    (void)coordinator_->ReleaseLock((*next)->lock.name, (*next)->lock.token);
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the call ended before a task was handed out; it was handed back");
+  }
   if (next->has_value()) {
     if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kHandedOut);
     ToProto((*next)->task, response->mutable_task());

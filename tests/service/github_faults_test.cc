@@ -87,6 +87,39 @@ class GitHubFaultsTest : public ::testing::Test {
   std::vector<std::string> messages_;  // every error message a client saw
 };
 
+// A hand-out that completes after the caller's deadline (the claim settles for 2 s; the caller
+// waits 1 s) is handed back at once: otherwise the task would stay locked by a worker that never
+// heard of it until the lock's ttl ran out.
+TEST(GitHubHandOutTest, ATaskHandedOutAfterTheCallersDeadlineIsHandedBack) {
+  GitHubSidecars env;
+  Config config = env.MakeConfig("worker-a");
+  config.github_claim_settle = absl::Seconds(2);
+  config.stale_threshold = absl::Seconds(60);
+  SentinelServer* server = env.Start(config);
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<v1::Sentinel::Stub> stub = v1::Sentinel::NewStub(server->NewChannel());
+  v1::CreateTaskRequest create;
+  create.set_title("wanted");
+  v1::CreateTaskResponse created;
+  ASSERT_TRUE(stub->CreateTask(Ctx().get(), create, &created).ok());
+
+  grpc::ClientContext hurried;
+  hurried.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  v1::NextTaskResponse lost;
+  EXPECT_EQ(stub->NextTask(&hurried, v1::NextTaskRequest(), &lost).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the server's hand-out ends
+
+  // The task is free again: the next call gets it (with a new token), long before the lock's
+  // ttl (300 s) or the worker's lease (60 s) could have run out.
+  v1::NextTaskRequest req;
+  req.mutable_wait_timeout()->set_seconds(10);
+  v1::NextTaskResponse next;
+  ASSERT_TRUE(stub->NextTask(Ctx().get(), req, &next).ok());
+  ASSERT_TRUE(next.has_task());
+  EXPECT_EQ(next.task().id(), created.task().id());
+}
+
 TEST_F(GitHubFaultsTest, AShort5xxBurstIsRetriedUnseen) {
   ASSERT_TRUE(CreateTask("before").ok());
   env_.hub().FailNext(2, 502);
