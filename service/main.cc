@@ -15,6 +15,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -23,8 +24,10 @@
 #include "core/embedded/embedded_coordinator.h"
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
+#include "service/build_info.h"
 #include "service/github/curl_github_api.h"
 #include "service/grpc_log.h"
+#include "service/help_text.h"
 #include "service/log.h"
 #include "service/server.h"
 
@@ -95,10 +98,32 @@ int Fail(const std::string& line) {
   return 2;
 }
 
+// Handles --help (and absl's -h, --helpfull, --helpshort) and --version before absl parses the
+// command line: absl's own help lists only flags, without their environment variables or
+// defaults. Returns the exit code when one of them was given.
+std::optional<int> HandleInfoFlags(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpfull" ||
+        arg == "-helpfull" || arg == "--helpshort" || arg == "-helpshort") {
+      std::fputs(SidecarHelp([](const std::string& flag) {
+                   return absl::FindCommandLineFlag(flag) != nullptr;
+                 }).c_str(),
+                 stdout);
+      return 0;
+    }
+    if (arg == "--version" || arg == "-version") {
+      std::printf("%s\n", VersionLine("sentinel").c_str());
+      return 0;
+    }
+  }
+  return std::nullopt;
+}
+
 int Run(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Task Sentinel coordination sidecar. Every setting is an environment variable (see "
-      "docs/configuration.md); --lower_case_name=value overrides it.");
+  absl::SetProgramUsageMessage("Task Sentinel coordination sidecar; see sentinel --help.");
+  if (std::optional<int> done = HandleInfoFlags(argc, argv)) return *done;
   absl::ParseCommandLine(argc, argv);
 
   ConfigSources sources;

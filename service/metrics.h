@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "core/model.h"
 #include "core/coordinator.h"
+#include "service/build_info.h"
 
 namespace tasksentinel {
 
@@ -99,7 +100,7 @@ enum class TaskEvent { kCreated, kHandedOut, kCompleted, kFailed, kDeadLettered 
 class Metrics {
  public:
   // The version reported by tasksentinel_build_info.
-  static constexpr absl::string_view kVersion = "0.1.0";
+  static constexpr absl::string_view kVersion = kSentinelVersion;
 
   Metrics();
 
