@@ -99,6 +99,9 @@ struct Config {
   absl::Duration poll_interval = absl::Milliseconds(50);
   // SENTINEL_LOG_LEVEL: "debug", "info", "warn" or "error".
   std::string log_level = "info";
+  // SENTINEL_DEBUG: log components written at debug level whatever log_level says, each 1..64
+  // characters of [a-z0-9_-] (service/log.h lists the names; the sidecar refuses others).
+  std::vector<std::string> debug_components;
   // SENTINEL_CONFIG: the path of the JSON config file; empty means none.
   std::string config_path;
 

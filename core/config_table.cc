@@ -142,6 +142,12 @@ std::vector<Setting> SidecarSettings() {
                     }
                     return MustBe("one of debug, info, warn, error");
                   }),
+    ListSetting("SENTINEL_DEBUG",
+                "Comma-separated log components written at debug level whatever "
+                "SENTINEL_LOG_LEVEL says (the seed's DEBUG=memory-sync), e.g. memory-sync,claims; "
+                "the names are listed in docs/observability.md",
+                &Config::debug_components, "component", "[a-z0-9_-]", IsNamespaceChar,
+                /*require_one=*/false),
     StringSetting(kConfigSetting,
                   "Path of the JSON config file (task-sentinel.config.json); empty for none",
                   &Config::config_path, [](absl::string_view) { return absl::OkStatus(); }),

@@ -59,6 +59,7 @@
   X(sentinel_data_dir, "SENTINEL_DATA_DIR")                                                   \
   X(sentinel_poll_interval_ms, "SENTINEL_POLL_INTERVAL_MS")                                   \
   X(sentinel_log_level, "SENTINEL_LOG_LEVEL")                                                 \
+  X(sentinel_debug, "SENTINEL_DEBUG")                                                         \
   X(sentinel_config, "SENTINEL_CONFIG")                                                       \
   X(sentinel_api_token_file, "SENTINEL_API_TOKEN_FILE")                                       \
   X(sentinel_tls_cert, "SENTINEL_TLS_CERT")                                                   \
@@ -140,6 +141,9 @@ int Run(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
   Logger::Global().SetLevel(config->log_level);
   Logger::Global().SetWorker(config->worker_id);
+  if (absl::Status s = Logger::Global().SetDebugComponents(config->debug_components); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
 
   // Handle SIGTERM/SIGINT on this thread: block them before any other thread starts.
   sigset_t signals;
@@ -184,6 +188,12 @@ int Run(int argc, char** argv) {
     options.writes_per_minute = config->github_writes_per_minute;
     options.writes_per_hour = config->github_writes_per_hour;
     options.min_secondary_backoff = config->github_min_secondary_backoff;
+    options.on_rate_limit = [](bool blocked, const std::string& message) {
+      Logger::Global().Log(LogLevel::kWarn, "github",
+                           blocked ? "rate_limit_blocked" : "rate_limit_resumed",
+                           {"", blocked ? "blocked" : "resumed", std::nullopt,
+                            {{"detail", message}}});
+    };
     api = std::make_unique<github::CurlGitHubApi>(options, &clock);
     if (absl::Status s = github::CheckStartup(*api); !s.ok()) {
       return Fail(std::string(s.message()));
@@ -192,7 +202,7 @@ int Run(int argc, char** argv) {
     coordination.background_sync = true;
     coordination.poll_interval = config->github_poll_interval;
     coordination.on_pace = [](const std::string& line) {
-      Logger::Global().Info("github", "lease_stretched", {{"detail", line}});
+      Logger::Global().Warn("workers", "lease_stretched", {{"detail", line}});
     };
     coordination.on_foreign_record = [](const github::Comment& c, github::ForeignReason reason) {
       Logger::Global().Debug("github", "foreign_record",

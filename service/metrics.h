@@ -94,7 +94,17 @@ class MetricRegistry {
 };
 
 // What happened to a task, for tasksentinel_tasks_total{event=...}.
-enum class TaskEvent { kCreated, kHandedOut, kCompleted, kFailed, kDeadLettered };
+// kRetried and kTakenOver are hand-outs too (also counted as kHandedOut): a task handed out again
+// after a failed attempt, or after its previous worker's lease lapsed.
+enum class TaskEvent {
+  kCreated,
+  kHandedOut,
+  kCompleted,
+  kFailed,
+  kDeadLettered,
+  kRetried,
+  kTakenOver
+};
 
 // The sidecar's metrics. Every counter series with a fixed label set starts at 0.
 class Metrics {
@@ -111,6 +121,14 @@ class Metrics {
   void RecordLockAcquisition(bool acquired);
   // One task event.
   void RecordTaskEvent(TaskEvent event);
+  // A task handed out by this sidecar ended ("completed" or "failed") `elapsed` after it was.
+  void RecordTaskDuration(absl::string_view outcome, absl::Duration elapsed);
+  // One Heartbeat RPC: answered, or failed.
+  void RecordHeartbeat(bool ok);
+  // Locks a heartbeat reported lost.
+  void RecordLocksLost(int count);
+  // One shared-memory write ("set" or "delete") that answered, or lost to a conflict.
+  void RecordMemoryWrite(absl::string_view op, bool conflict);
 
   // Every metric in the Prometheus text format, with the gauges computed from `health`. When
   // `health` is an error (the store could not be read), tasksentinel_up is 0 and the cluster

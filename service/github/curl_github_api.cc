@@ -334,6 +334,9 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
       return absl::ResourceExhaustedError(
           absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
     }
+    if (rate_limited_.exchange(false) && options_.on_rate_limit) {
+      options_.on_rate_limit(false, "GitHub calls let through again");
+    }
     const bool may_retry = attempt < options_.max_retries;
     absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers);
     if (absl::IsOutOfRange(answer.status())) {
@@ -367,8 +370,12 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
         const std::string why =
             block.has_value() ? RateLimitState::BlockMessage(*block, clock_->Now())
                               : absl::StrCat("GitHub ", RateLimitKindName(kind), " rate limit");
-        return absl::ResourceExhaustedError(Redact(absl::StrCat(
-            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message)));
+        const std::string message = Redact(absl::StrCat(
+            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message));
+        if (!rate_limited_.exchange(true) && options_.on_rate_limit) {
+          options_.on_rate_limit(true, message);
+        }
+        return absl::ResourceExhaustedError(message);
       }
       if (answer->status < 500) return answer;
       if (!may_retry) {

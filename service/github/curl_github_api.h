@@ -35,6 +35,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +84,10 @@ class CurlGitHubApi final : public GitHubApi {
     // Secondary-limit backoff when GitHub gives no retry-after.
     absl::Duration min_secondary_backoff = absl::Seconds(60);
     absl::Duration max_secondary_backoff = absl::Minutes(15);
+    // Told when a rate-limit answer starts a block (`blocked` true, with the block's message,
+    // which names no token) and when the first call after a block is let through again
+    // (`blocked` false). Called on the calling thread; may be empty.
+    std::function<void(bool blocked, const std::string& message)> on_rate_limit;
   };
 
   // The raw answer to one HTTP request (exposed for tests and diagnostics).
@@ -200,6 +205,8 @@ class CurlGitHubApi final : public GitHubApi {
   std::string base_path_;  // base_url_'s path ("" or "/api/v3")
   std::unique_ptr<HandlePool> handles_;
   RateLimitState rate_limit_;
+  // Whether on_rate_limit was last told of a block (so that "resumed" is told once).
+  std::atomic<bool> rate_limited_{false};
   WriteQueue write_queue_;
 
   absl::Mutex cache_mu_;
