@@ -68,6 +68,8 @@ SentinelService::SentinelService(Coordinator* coordinator, WatchHub* watches,
     : coordinator_(coordinator),
       watches_(watches),
       heartbeat_interval_(config.heartbeat_interval),
+      default_lock_wait_(
+          std::min(config.lock_retry_delay * config.lock_retry_attempts, kMaxWait)),
       worker_id_(config.worker_id),
       api_token_(config.api_token),
       metrics_(metrics) {}
@@ -111,9 +113,11 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   AcquireRequest req;
   req.name = request->task_id();
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
-  absl::Duration wait;
-  if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
-    return ToGrpc(s);
+  absl::Duration wait = default_lock_wait_;  // unset: LOCK_RETRY_ATTEMPTS x LOCK_RETRY_DELAY_MS
+  if (request->has_wait_timeout()) {
+    if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
+      return ToGrpc(s);
+    }
   }
   // Out-of-range waits are refused by the lock manager, not silently shortened.
   req.wait_timeout = wait > kMaxWait || wait < absl::ZeroDuration() ? wait

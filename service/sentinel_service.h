@@ -98,6 +98,9 @@ class SentinelService final
   std::atomic<int> waiting_acquires_{0};
   std::atomic<int> waiting_nexts_{0};
   absl::Duration heartbeat_interval_;
+  // How long an AcquireLock without wait_timeout waits: LOCK_RETRY_ATTEMPTS times
+  // LOCK_RETRY_DELAY_MS (the seed's retries, as one fair wait).
+  absl::Duration default_lock_wait_;
   std::string worker_id_;
   std::string api_token_;  // empty: no token required
   Metrics* metrics_;  // may be null

@@ -128,7 +128,7 @@ TEST_F(ConfigTest, DefaultsWithNoSources) {
   EXPECT_EQ(config->hostname, Hostname());
   EXPECT_EQ(config->max_tasks, 10);
   EXPECT_EQ(config->lock_ttl, absl::Seconds(300));
-  EXPECT_EQ(config->lock_retry_attempts, 3);
+  EXPECT_EQ(config->lock_retry_attempts, 0);  // the seed said 3; 0: no default wait
   EXPECT_EQ(config->lock_retry_delay, absl::Milliseconds(1000));
   EXPECT_EQ(config->lock_delay, absl::Milliseconds(5000));
   EXPECT_EQ(config->heartbeat_interval, absl::Seconds(30));
