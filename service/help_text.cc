@@ -22,7 +22,7 @@ std::string SidecarHelp(const std::function<bool(const std::string& flag)>& has_
     const std::string flag = absl::AsciiStrToLower(s.name);
     absl::StrAppend(&out, "  ", s.name, "  ",
                     has_flag(flag) ? absl::StrCat("--", flag)
-                                   : std::string("(environment only: a secret)"),
+                                   : std::string("(environment only, no flag)"),
                     "\n      ", s.description, "\n      default: ",
                     s.default_value.empty() ? "(empty)" : s.default_value, "\n");
   }

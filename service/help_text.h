@@ -12,8 +12,8 @@
 namespace tasksentinel {
 
 // The help text. `has_flag(name)` says whether the flag `--name` (the setting's name in lower
-// case, e.g. "worker_max_tasks") exists; settings without one (secrets, which must not appear on
-// a command line) are marked "environment only".
+// case, e.g. "worker_max_tasks") exists; settings without one (the secrets, which must not
+// appear on a command line) are marked "(environment only, no flag)".
 std::string SidecarHelp(const std::function<bool(const std::string& flag)>& has_flag);
 
 }  // namespace tasksentinel

@@ -76,6 +76,7 @@
   X(github_write_spacing_ms, "GITHUB_WRITE_SPACING_MS")                                       \
   X(github_writes_per_minute, "GITHUB_WRITES_PER_MINUTE")                                     \
   X(github_writes_per_hour, "GITHUB_WRITES_PER_HOUR")                                         \
+  X(github_idle_renew_interval_ms, "GITHUB_IDLE_RENEW_INTERVAL_MS")                             \
   X(github_timeout_ms, "GITHUB_TIMEOUT_MS")                                                   \
   X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")                                       \
   X(github_min_secondary_backoff_ms, "GITHUB_MIN_SECONDARY_BACKOFF_MS")                         \

@@ -54,7 +54,7 @@ TEST(SentinelBinaryTest, HelpListsEverySettingWithItsFlagAndDefault) {
     const std::string flag = absl::AsciiStrToLower(s.name);
     const std::string head =
         absl::StrCat("\n  ", s.name, "  ",
-                     secrets.count(s.name) ? "(environment only: a secret)" : "--" + flag, "\n");
+                     secrets.count(s.name) ? "(environment only, no flag)" : "--" + flag, "\n");
     const std::string body = absl::StrCat("      ", s.description, "\n      default: ",
                                           s.default_value.empty() ? "(empty)" : s.default_value,
                                           "\n");
