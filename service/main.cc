@@ -232,6 +232,7 @@ int Run(int argc, char** argv) {
   }
 
   SentinelServer server(*config, std::move(coordinator), &clock);
+  if (api != nullptr) server.AddMetricsSource([&api] { return api->Metrics(); });
   RouteGrpcLogs();
   HoldGrpcLogs(true);  // a failed start says so in one line of its own
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));

@@ -339,6 +339,10 @@ Metrics::Metrics() {
   }
 }
 
+void Metrics::AddSource(std::function<std::vector<BackendMetric>()> source) {
+  sources_.push_back(std::move(source));
+}
+
 void Metrics::RecordTaskDuration(absl::string_view outcome, absl::Duration elapsed) {
   registry_
       .Observe(kTaskDuration, {{"outcome", std::string(outcome)}}, absl::ToDoubleSeconds(elapsed))
@@ -406,7 +410,12 @@ std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
     scrape.Set(kTasks, {{"state", "done"}}, health->tasks.done).IgnoreError();
     scrape.Set(kTasks, {{"state", "dead_letter"}}, health->tasks.dead_letter).IgnoreError();
   }
-  for (const BackendMetric& m : backend) {
+  std::vector<BackendMetric> all = backend;
+  for (const auto& source : sources_) {
+    std::vector<BackendMetric> more = source();
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  for (const BackendMetric& m : all) {
     (m.counter ? scrape.DefineCounter(m.name, m.help) : scrape.DefineGauge(m.name, m.help))
         .IgnoreError();
     (m.counter ? scrape.Increment(m.name, m.labels, m.value) : scrape.Set(m.name, m.labels, m.value))

@@ -12,6 +12,7 @@
 #define TASK_SENTINEL_SERVICE_METRICS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -137,8 +138,13 @@ class Metrics {
   std::string Render(const absl::StatusOr<ClusterHealth>& health,
                      const std::vector<BackendMetric>& backend = {}) const;
 
+  // Adds a source of metrics that Render includes after the backend's, e.g. the GitHub
+  // client's (CurlGitHubApi::Metrics). Call before rendering starts; `source` must stay valid.
+  void AddSource(std::function<std::vector<BackendMetric>()> source);
+
  private:
   MetricRegistry registry_;
+  std::vector<std::function<std::vector<BackendMetric>()>> sources_;
 };
 
 }  // namespace tasksentinel

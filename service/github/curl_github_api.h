@@ -48,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/coordinator.h"
 #include "core/github/github_api.h"
 #include "core/github/rate_limit.h"
 #include "core/github/write_queue.h"
@@ -130,6 +131,15 @@ class CurlGitHubApi final : public GitHubApi {
   // The rate-limit state fed by every answer (for metrics).
   const RateLimitState& rate_limit() const { return rate_limit_; }
 
+  // The client's metrics (docs/observability.md): requests and their total duration by route
+  // (the path with numbers and the repository replaced, e.g. "GET /repos/{owner}/{repo}/issues")
+  // and status ("200", "304", ..., "error" when no answer came), the last rate-limit headers seen,
+  // rate-limit answers by kind, and the write budget's level.
+  std::vector<BackendMetric> Metrics() const;
+
+  // The route of a request for the metrics, e.g. "GET /repos/{owner}/{repo}/issues/{n}".
+  std::string Route(absl::string_view method, const std::string& url) const;
+
   // The write budget (for metrics).
   const WriteQueue& write_queue() const { return write_queue_; }
 
@@ -208,6 +218,15 @@ class CurlGitHubApi final : public GitHubApi {
   // Whether on_rate_limit was last told of a block (so that "resumed" is told once).
   std::atomic<bool> rate_limited_{false};
   WriteQueue write_queue_;
+
+  // Requests by (route, status): how many, and their seconds in total.
+  struct RouteStats {
+    int64_t count = 0;
+    double seconds = 0;
+  };
+  mutable absl::Mutex stats_mu_;
+  std::map<std::pair<std::string, std::string>, RouteStats> route_stats_
+      ABSL_GUARDED_BY(stats_mu_);
 
   absl::Mutex cache_mu_;
   std::map<std::string, CachedPage> etag_cache_ ABSL_GUARDED_BY(cache_mu_);
