@@ -43,8 +43,9 @@ struct Config {
 
   // LOCK_TTL_SECONDS: how long a task lock lasts unless renewed, 1 s..24 h.
   absl::Duration lock_ttl = absl::Seconds(300);
-  // LOCK_RETRY_ATTEMPTS: how many more times a contended lock is tried, 0..100.
-  int lock_retry_attempts = 3;
+  // LOCK_RETRY_ATTEMPTS: how many more times a contended lock is tried, 0..100: an AcquireLock
+  // without wait_timeout waits lock_retry_attempts * lock_retry_delay (at most 10 minutes).
+  int lock_retry_attempts = 0;
   // LOCK_RETRY_DELAY_MS: the wait between lock attempts, 0..600000 ms.
   absl::Duration lock_retry_delay = absl::Milliseconds(1000);
   // LOCK_DELAY_MS: after a holder's lease lapses, its locks cannot be re-taken for this long,
@@ -99,6 +100,9 @@ struct Config {
   absl::Duration poll_interval = absl::Milliseconds(50);
   // SENTINEL_LOG_LEVEL: "debug", "info", "warn" or "error".
   std::string log_level = "info";
+  // SENTINEL_DEBUG: log components written at debug level whatever log_level says, each 1..64
+  // characters of [a-z0-9_-] (service/log.h lists the names; the sidecar refuses others).
+  std::vector<std::string> debug_components;
   // SENTINEL_CONFIG: the path of the JSON config file; empty means none.
   std::string config_path;
 

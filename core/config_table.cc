@@ -35,10 +35,13 @@ std::vector<Setting> WorkerAndLeaseSettings() {
     DurationSetting("LOCK_TTL_SECONDS",
                     "How long a task lock lasts unless renewed, in seconds (1..86400)",
                     &Config::lock_ttl, absl::Seconds(1), 1, 86400),
-    IntSetting("LOCK_RETRY_ATTEMPTS", "How many more times a contended lock is tried (0..100)",
+    IntSetting("LOCK_RETRY_ATTEMPTS",
+               "How many more times a contended lock is tried (0..100): an AcquireLock without "
+               "wait_timeout waits LOCK_RETRY_ATTEMPTS x LOCK_RETRY_DELAY_MS for it",
                &Config::lock_retry_attempts, 0, 100),
     DurationSetting("LOCK_RETRY_DELAY_MS",
-                    "The wait between lock attempts, in milliseconds (0..600000)",
+                    "The wait between lock attempts, in milliseconds (0..600000); see "
+                    "LOCK_RETRY_ATTEMPTS",
                     &Config::lock_retry_delay, absl::Milliseconds(1), 0, 600000),
     DurationSetting("LOCK_DELAY_MS",
                     "After a holder's lease lapses, how long its locks cannot be re-taken, in "
@@ -142,6 +145,12 @@ std::vector<Setting> SidecarSettings() {
                     }
                     return MustBe("one of debug, info, warn, error");
                   }),
+    ListSetting("SENTINEL_DEBUG",
+                "Comma-separated log components written at debug level whatever "
+                "SENTINEL_LOG_LEVEL says (the seed's DEBUG=memory-sync), e.g. memory-sync,claims; "
+                "the names are listed in docs/observability.md",
+                &Config::debug_components, "component", "[a-z0-9_-]", IsNamespaceChar,
+                /*require_one=*/false),
     StringSetting(kConfigSetting,
                   "Path of the JSON config file (task-sentinel.config.json); empty for none",
                   &Config::config_path, [](absl::string_view) { return absl::OkStatus(); }),

@@ -9,6 +9,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # //tests/readme (the README's demo uses curl); //tests/deploy (python3-yaml).
+  curl python3-yaml
   # --config=fuzz (libFuzzer binaries); --config=asan/tsan use gcc's libasan/libubsan/libtsan.
   clang-14 libclang-rt-14-dev
 )

@@ -15,6 +15,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -23,8 +24,10 @@
 #include "core/embedded/embedded_coordinator.h"
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
+#include "service/build_info.h"
 #include "service/github/curl_github_api.h"
 #include "service/grpc_log.h"
+#include "service/help_text.h"
 #include "service/log.h"
 #include "service/server.h"
 
@@ -56,6 +59,7 @@
   X(sentinel_data_dir, "SENTINEL_DATA_DIR")                                                   \
   X(sentinel_poll_interval_ms, "SENTINEL_POLL_INTERVAL_MS")                                   \
   X(sentinel_log_level, "SENTINEL_LOG_LEVEL")                                                 \
+  X(sentinel_debug, "SENTINEL_DEBUG")                                                         \
   X(sentinel_config, "SENTINEL_CONFIG")                                                       \
   X(sentinel_api_token_file, "SENTINEL_API_TOKEN_FILE")                                       \
   X(sentinel_tls_cert, "SENTINEL_TLS_CERT")                                                   \
@@ -72,6 +76,7 @@
   X(github_write_spacing_ms, "GITHUB_WRITE_SPACING_MS")                                       \
   X(github_writes_per_minute, "GITHUB_WRITES_PER_MINUTE")                                     \
   X(github_writes_per_hour, "GITHUB_WRITES_PER_HOUR")                                         \
+  X(github_idle_renew_interval_ms, "GITHUB_IDLE_RENEW_INTERVAL_MS")                             \
   X(github_timeout_ms, "GITHUB_TIMEOUT_MS")                                                   \
   X(github_poll_interval_ms, "GITHUB_POLL_INTERVAL_MS")                                       \
   X(github_min_secondary_backoff_ms, "GITHUB_MIN_SECONDARY_BACKOFF_MS")                         \
@@ -95,10 +100,32 @@ int Fail(const std::string& line) {
   return 2;
 }
 
+// Handles --help (and absl's -h, --helpfull, --helpshort) and --version before absl parses the
+// command line: absl's own help lists only flags, without their environment variables or
+// defaults. Returns the exit code when one of them was given.
+std::optional<int> HandleInfoFlags(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpfull" ||
+        arg == "-helpfull" || arg == "--helpshort" || arg == "-helpshort") {
+      std::fputs(SidecarHelp([](const std::string& flag) {
+                   return absl::FindCommandLineFlag(flag) != nullptr;
+                 }).c_str(),
+                 stdout);
+      return 0;
+    }
+    if (arg == "--version" || arg == "-version") {
+      std::printf("%s\n", VersionLine("sentinel").c_str());
+      return 0;
+    }
+  }
+  return std::nullopt;
+}
+
 int Run(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Task Sentinel coordination sidecar. Every setting is an environment variable (see "
-      "docs/configuration.md); --lower_case_name=value overrides it.");
+  absl::SetProgramUsageMessage("Task Sentinel coordination sidecar; see sentinel --help.");
+  if (std::optional<int> done = HandleInfoFlags(argc, argv)) return *done;
   absl::ParseCommandLine(argc, argv);
 
   ConfigSources sources;
@@ -115,6 +142,9 @@ int Run(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
   Logger::Global().SetLevel(config->log_level);
   Logger::Global().SetWorker(config->worker_id);
+  if (absl::Status s = Logger::Global().SetDebugComponents(config->debug_components); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
 
   // Handle SIGTERM/SIGINT on this thread: block them before any other thread starts.
   sigset_t signals;
@@ -159,6 +189,12 @@ int Run(int argc, char** argv) {
     options.writes_per_minute = config->github_writes_per_minute;
     options.writes_per_hour = config->github_writes_per_hour;
     options.min_secondary_backoff = config->github_min_secondary_backoff;
+    options.on_rate_limit = [](bool blocked, const std::string& message) {
+      Logger::Global().Log(LogLevel::kWarn, "github",
+                           blocked ? "rate_limit_blocked" : "rate_limit_resumed",
+                           {"", blocked ? "blocked" : "resumed", std::nullopt,
+                            {{"detail", message}}});
+    };
     api = std::make_unique<github::CurlGitHubApi>(options, &clock);
     if (absl::Status s = github::CheckStartup(*api); !s.ok()) {
       return Fail(std::string(s.message()));
@@ -167,7 +203,7 @@ int Run(int argc, char** argv) {
     coordination.background_sync = true;
     coordination.poll_interval = config->github_poll_interval;
     coordination.on_pace = [](const std::string& line) {
-      Logger::Global().Info("github", "lease_stretched", {{"detail", line}});
+      Logger::Global().Warn("workers", "lease_stretched", {{"detail", line}});
     };
     coordination.on_foreign_record = [](const github::Comment& c, github::ForeignReason reason) {
       Logger::Global().Debug("github", "foreign_record",
@@ -196,6 +232,7 @@ int Run(int argc, char** argv) {
   }
 
   SentinelServer server(*config, std::move(coordinator), &clock);
+  if (api != nullptr) server.AddMetricsSource([&api] { return api->Metrics(); });
   RouteGrpcLogs();
   HoldGrpcLogs(true);  // a failed start says so in one line of its own
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));

@@ -270,6 +270,10 @@ constexpr char kCapacity[] = "tasksentinel_capacity";
 constexpr char kTasks[] = "tasksentinel_tasks";
 constexpr char kUp[] = "tasksentinel_up";
 constexpr char kBuildInfo[] = "tasksentinel_build_info";
+constexpr char kTaskDuration[] = "tasksentinel_task_duration_seconds";
+constexpr char kHeartbeats[] = "tasksentinel_heartbeats_total";
+constexpr char kLocksLost[] = "tasksentinel_locks_lost_total";
+constexpr char kMemoryOps[] = "tasksentinel_memory_operations_total";
 
 const char* EventName(TaskEvent event) {
   switch (event) {
@@ -278,6 +282,8 @@ const char* EventName(TaskEvent event) {
     case TaskEvent::kCompleted: return "completed";
     case TaskEvent::kFailed: return "failed";
     case TaskEvent::kDeadLettered: return "dead_lettered";
+    case TaskEvent::kRetried: return "retried";
+    case TaskEvent::kTakenOver: return "taken_over";
   }
   return "unknown";
 }
@@ -302,9 +308,59 @@ Metrics::Metrics() {
     registry_.Increment(kLockAcquisitions, {{"result", result}}, 0).IgnoreError();
   }
   for (TaskEvent event : {TaskEvent::kCreated, TaskEvent::kHandedOut, TaskEvent::kCompleted,
-                          TaskEvent::kFailed, TaskEvent::kDeadLettered}) {
+                          TaskEvent::kFailed, TaskEvent::kDeadLettered, TaskEvent::kRetried,
+                          TaskEvent::kTakenOver}) {
     registry_.Increment(kTasksTotal, {{"event", EventName(event)}}, 0).IgnoreError();
   }
+  registry_
+      .DefineHistogram(kTaskDuration,
+                       "Time from handing a task out to its CompleteTask or FailTask, by outcome.",
+                       {0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600})
+      .IgnoreError();
+  registry_.DefineCounter(kHeartbeats, "Heartbeat RPCs, by result: ok or error.").IgnoreError();
+  for (const char* result : {"ok", "error"}) {
+    registry_.Increment(kHeartbeats, {{"result", result}}, 0).IgnoreError();
+  }
+  registry_
+      .DefineCounter(kLocksLost,
+                     "Locks this sidecar's worker lost (its lease lapsed and another worker took "
+                     "them, or the lock expired), as reported by heartbeats.")
+      .IgnoreError();
+  registry_.Increment(kLocksLost, {}, 0).IgnoreError();
+  registry_
+      .DefineCounter(kMemoryOps,
+                     "Shared-memory writes (set, delete) by result: ok or conflict (a lost "
+                     "compare-and-set or a stale fencing token).")
+      .IgnoreError();
+  for (const char* op : {"set", "delete"}) {
+    for (const char* result : {"ok", "conflict"}) {
+      registry_.Increment(kMemoryOps, {{"op", op}, {"result", result}}, 0).IgnoreError();
+    }
+  }
+}
+
+void Metrics::AddSource(std::function<std::vector<BackendMetric>()> source) {
+  sources_.push_back(std::move(source));
+}
+
+void Metrics::RecordTaskDuration(absl::string_view outcome, absl::Duration elapsed) {
+  registry_
+      .Observe(kTaskDuration, {{"outcome", std::string(outcome)}}, absl::ToDoubleSeconds(elapsed))
+      .IgnoreError();
+}
+
+void Metrics::RecordHeartbeat(bool ok) {
+  registry_.Increment(kHeartbeats, {{"result", ok ? "ok" : "error"}}).IgnoreError();
+}
+
+void Metrics::RecordLocksLost(int count) {
+  registry_.Increment(kLocksLost, {}, count).IgnoreError();
+}
+
+void Metrics::RecordMemoryWrite(absl::string_view op, bool conflict) {
+  registry_
+      .Increment(kMemoryOps, {{"op", std::string(op)}, {"result", conflict ? "conflict" : "ok"}})
+      .IgnoreError();
 }
 
 void Metrics::RecordRpc(absl::string_view method, absl::string_view code,
@@ -332,7 +388,12 @@ std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
       .IgnoreError();
   scrape.DefineGauge(kBuildInfo, "The sidecar's version; always 1.").IgnoreError();
   scrape.Set(kUp, {}, health.ok() ? 1 : 0).IgnoreError();
-  scrape.Set(kBuildInfo, {{"version", std::string(kVersion)}}, 1).IgnoreError();
+  scrape.Set(kBuildInfo,
+             {{"version", std::string(kVersion)},
+              {"commit", std::string(BuildCommit())},
+              {"mode", std::string(BuildMode())}},
+             1)
+      .IgnoreError();
   if (health.ok()) {
     scrape.DefineGauge(kWorkers, "Registered workers: healthy (live lease, reporting healthy) "
                                  "or stale (lease lapsed).")
@@ -349,7 +410,12 @@ std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
     scrape.Set(kTasks, {{"state", "done"}}, health->tasks.done).IgnoreError();
     scrape.Set(kTasks, {{"state", "dead_letter"}}, health->tasks.dead_letter).IgnoreError();
   }
-  for (const BackendMetric& m : backend) {
+  std::vector<BackendMetric> all = backend;
+  for (const auto& source : sources_) {
+    std::vector<BackendMetric> more = source();
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  for (const BackendMetric& m : all) {
     (m.counter ? scrape.DefineCounter(m.name, m.help) : scrape.DefineGauge(m.name, m.help))
         .IgnoreError();
     (m.counter ? scrape.Increment(m.name, m.labels, m.value) : scrape.Set(m.name, m.labels, m.value))

@@ -12,6 +12,7 @@
 #define TASK_SENTINEL_SERVICE_METRICS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/time/time.h"
 #include "core/model.h"
 #include "core/coordinator.h"
+#include "service/build_info.h"
 
 namespace tasksentinel {
 
@@ -93,13 +95,23 @@ class MetricRegistry {
 };
 
 // What happened to a task, for tasksentinel_tasks_total{event=...}.
-enum class TaskEvent { kCreated, kHandedOut, kCompleted, kFailed, kDeadLettered };
+// kRetried and kTakenOver are hand-outs too (also counted as kHandedOut): a task handed out again
+// after a failed attempt, or after its previous worker's lease lapsed.
+enum class TaskEvent {
+  kCreated,
+  kHandedOut,
+  kCompleted,
+  kFailed,
+  kDeadLettered,
+  kRetried,
+  kTakenOver
+};
 
 // The sidecar's metrics. Every counter series with a fixed label set starts at 0.
 class Metrics {
  public:
   // The version reported by tasksentinel_build_info.
-  static constexpr absl::string_view kVersion = "0.1.0";
+  static constexpr absl::string_view kVersion = kSentinelVersion;
 
   Metrics();
 
@@ -110,6 +122,14 @@ class Metrics {
   void RecordLockAcquisition(bool acquired);
   // One task event.
   void RecordTaskEvent(TaskEvent event);
+  // A task handed out by this sidecar ended ("completed" or "failed") `elapsed` after it was.
+  void RecordTaskDuration(absl::string_view outcome, absl::Duration elapsed);
+  // One Heartbeat RPC: answered, or failed.
+  void RecordHeartbeat(bool ok);
+  // Locks a heartbeat reported lost.
+  void RecordLocksLost(int count);
+  // One shared-memory write ("set" or "delete") that answered, or lost to a conflict.
+  void RecordMemoryWrite(absl::string_view op, bool conflict);
 
   // Every metric in the Prometheus text format, with the gauges computed from `health`. When
   // `health` is an error (the store could not be read), tasksentinel_up is 0 and the cluster
@@ -118,8 +138,13 @@ class Metrics {
   std::string Render(const absl::StatusOr<ClusterHealth>& health,
                      const std::vector<BackendMetric>& backend = {}) const;
 
+  // Adds a source of metrics that Render includes after the backend's, e.g. the GitHub
+  // client's (CurlGitHubApi::Metrics). Call before rendering starts; `source` must stay valid.
+  void AddSource(std::function<std::vector<BackendMetric>()> source);
+
  private:
   MetricRegistry registry_;
+  std::vector<std::function<std::vector<BackendMetric>()>> sources_;
 };
 
 }  // namespace tasksentinel

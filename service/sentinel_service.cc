@@ -6,12 +6,15 @@
 #include <deque>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 
 #include "core/validation.h"
 #include "service/auth.h"
 #include "service/convert.h"
+#include "service/log.h"
 
 namespace tasksentinel {
 namespace {
@@ -65,6 +68,8 @@ SentinelService::SentinelService(Coordinator* coordinator, WatchHub* watches,
     : coordinator_(coordinator),
       watches_(watches),
       heartbeat_interval_(config.heartbeat_interval),
+      default_lock_wait_(
+          std::min(config.lock_retry_delay * config.lock_retry_attempts, kMaxWait)),
       worker_id_(config.worker_id),
       api_token_(config.api_token),
       metrics_(metrics) {}
@@ -82,6 +87,21 @@ grpc::Status SentinelService::Authorize(const grpc::ServerContextBase* context) 
                       "it was missing or did not match");
 }
 
+void SentinelService::NoteHandedOut(const std::string& task_id) {
+  absl::MutexLock lock(&handed_out_mu_);
+  if (handed_out_.size() >= kMaxTrackedTasks) handed_out_.erase(handed_out_.begin());
+  handed_out_[task_id] = absl::Now();
+}
+
+std::optional<absl::Duration> SentinelService::TakeHandedOut(const std::string& task_id) {
+  absl::MutexLock lock(&handed_out_mu_);
+  auto it = handed_out_.find(task_id);
+  if (it == handed_out_.end()) return std::nullopt;
+  const absl::Duration took = absl::Now() - it->second;
+  handed_out_.erase(it);
+  return took;
+}
+
 void SentinelService::HideOthersToken(v1::Lock* lock) const {
   if (lock->holder() != worker_id_) lock->set_fencing_token(0);
 }
@@ -93,9 +113,11 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   AcquireRequest req;
   req.name = request->task_id();
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
-  absl::Duration wait;
-  if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
-    return ToGrpc(s);
+  absl::Duration wait = default_lock_wait_;  // unset: LOCK_RETRY_ATTEMPTS x LOCK_RETRY_DELAY_MS
+  if (request->has_wait_timeout()) {
+    if (absl::Status s = FromProto(request->wait_timeout(), "wait_timeout", &wait); !s.ok()) {
+      return ToGrpc(s);
+    }
   }
   // Out-of-range waits are refused by the lock manager, not silently shortened.
   req.wait_timeout = wait > kMaxWait || wait < absl::ZeroDuration() ? wait
@@ -103,9 +125,19 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
   req.metadata.insert(request->metadata().begin(), request->metadata().end());
   WaitSlot slot(&waiting_acquires_, req.wait_timeout > absl::ZeroDuration());
   if (!slot.ok()) return TooManyWaiting("AcquireLock");
+  const absl::Time started = absl::Now();
   absl::StatusOr<AcquireAttempt> got = coordinator_->AcquireLock(req, CancelledBy(context));
   if (!got.ok()) return ToGrpc(got.status());
   if (metrics_ != nullptr) metrics_->RecordLockAcquisition(got->acquired);
+  {
+    LogEvent event{req.name, got->acquired ? "acquired" : "conflict", absl::Now() - started, {}};
+    if (got->lock.has_value() && !got->acquired) event.metadata["holder"] = got->lock->holder;
+    if (req.wait_timeout > absl::ZeroDuration()) {
+      event.metadata["wait_ms"] = absl::StrCat(absl::ToInt64Milliseconds(req.wait_timeout));
+    }
+    Logger::Global().Log(LogLevel::kInfo, "locks", got->acquired ? "lock_acquired" : "lock_denied",
+                         event);
+  }
   response->set_acquired(got->acquired);
   if (got->lock.has_value()) {
     ToProto(*got->lock, response->mutable_lock());
@@ -121,6 +153,8 @@ grpc::Status SentinelService::RenewLock(grpc::ServerContext* context, const v1::
   if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
   absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->task_id(), request->fencing_token(), ttl);
   if (!lock.ok()) return ToGrpc(lock.status());
+  Logger::Global().Log(LogLevel::kDebug, "locks", "lock_renewed",
+                       {request->task_id(), "renewed", std::nullopt, {}});
   ToProto(*lock, response->mutable_lock());
   return grpc::Status::OK;
 }
@@ -132,6 +166,13 @@ grpc::Status SentinelService::ReleaseLock(grpc::ServerContext* context,
   absl::StatusOr<ReleaseOutcome> out =
       coordinator_->ReleaseLock(request->task_id(), request->fencing_token());
   if (!out.ok()) return ToGrpc(out.status());
+  Logger::Global().Log(LogLevel::kInfo, "locks", "lock_released",
+                       {request->task_id(),
+                        *out == ReleaseOutcome::kReleased  ? "released"
+                        : *out == ReleaseOutcome::kNotHeld ? "not_held"
+                                                           : "held_by_other",
+                        std::nullopt,
+                        {}});
   switch (*out) {
     case ReleaseOutcome::kReleased: response->set_status(v1::ReleaseLockResponse::RELEASED); break;
     case ReleaseOutcome::kNotHeld: response->set_status(v1::ReleaseLockResponse::NOT_HELD); break;
@@ -159,11 +200,28 @@ grpc::Status SentinelService::Heartbeat(grpc::ServerContext* context, const v1::
   report.max_tasks = request->max_tasks();
   report.health = FromProto(request->health());
   absl::StatusOr<HeartbeatResult> result = coordinator_->Heartbeat(report);
-  if (!result.ok()) return ToGrpc(result.status());
+  if (metrics_ != nullptr) {
+    metrics_->RecordHeartbeat(result.ok());
+    if (result.ok()) metrics_->RecordLocksLost(static_cast<int>(result->lost_locks.size()));
+  }
+  if (!result.ok()) {
+    Logger::Global().Log(LogLevel::kWarn, "workers", "heartbeat_failed",
+                         {"", std::string(absl::StatusCodeToString(result.status().code())),
+                          std::nullopt, {}});
+    return ToGrpc(result.status());
+  }
   ToProto(result->lease_expires_at, response->mutable_lease_expires_at());
   response->set_lease_epoch(result->lease_epoch);
   ToProto(heartbeat_interval_, response->mutable_heartbeat_interval());
   for (const LockInfo& lost : result->lost_locks) ToProto(lost, response->add_lost_locks());
+  Logger::Global().Log(LogLevel::kDebug, "workers", "heartbeat",
+                       {"", "renewed", std::nullopt,
+                        {{"lease_epoch", absl::StrCat(result->lease_epoch)},
+                         {"lost_locks", absl::StrCat(result->lost_locks.size())}}});
+  for (const LockInfo& lost : result->lost_locks) {
+    Logger::Global().Log(LogLevel::kWarn, "locks", "lock_lost",
+                         {lost.name, "lost", std::nullopt, {{"holder", lost.holder}}});
+  }
   return grpc::Status::OK;
 }
 
@@ -187,7 +245,24 @@ grpc::Status SentinelService::SetMemory(grpc::ServerContext* context, const v1::
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
   req.fencing = FenceFrom(request->has_fencing(), request->fencing());
   absl::StatusOr<MemoryEntry> entry = coordinator_->SetMemory(req);
-  if (!entry.ok()) return ToGrpc(entry.status());
+  if (!entry.ok()) {
+    // A lost compare-and-set or a stale fencing token: the seed's "conflict warnings".
+    const absl::StatusCode code = entry.status().code();
+    if (code == absl::StatusCode::kAborted || code == absl::StatusCode::kFailedPrecondition) {
+      if (metrics_ != nullptr) metrics_->RecordMemoryWrite("set", /*conflict=*/true);
+      Logger::Global().Log(LogLevel::kInfo, "memory-sync", "memory_conflict",
+                           {"", std::string(absl::StatusCodeToString(code)), std::nullopt,
+                            {{"namespace", req.ns}, {"key", req.key}}});
+    }
+    return ToGrpc(entry.status());
+  }
+  if (metrics_ != nullptr) metrics_->RecordMemoryWrite("set", /*conflict=*/false);
+  // Values are never logged (they may be anything); keys at debug only.
+  Logger::Global().Log(LogLevel::kDebug, "memory-sync", "memory_set",
+                       {"", "written", std::nullopt,
+                        {{"namespace", req.ns},
+                         {"key", req.key},
+                         {"version", absl::StrCat(entry->record.version)}}});
   ToProto(*entry, response->mutable_entry());
   return grpc::Status::OK;
 }
@@ -201,7 +276,18 @@ grpc::Status SentinelService::DeleteMemory(grpc::ServerContext* context,
   absl::StatusOr<bool> deleted =
       coordinator_->DeleteMemory(request->namespace_(), request->key(), expected,
                      FenceFrom(request->has_fencing(), request->fencing()));
-  if (!deleted.ok()) return ToGrpc(deleted.status());
+  if (!deleted.ok()) {
+    const absl::StatusCode code = deleted.status().code();
+    if (metrics_ != nullptr && (code == absl::StatusCode::kAborted ||
+                                code == absl::StatusCode::kFailedPrecondition)) {
+      metrics_->RecordMemoryWrite("delete", /*conflict=*/true);
+    }
+    return ToGrpc(deleted.status());
+  }
+  if (metrics_ != nullptr) metrics_->RecordMemoryWrite("delete", /*conflict=*/false);
+  Logger::Global().Log(LogLevel::kDebug, "memory-sync", "memory_deleted",
+                       {"", *deleted ? "deleted" : "absent", std::nullopt,
+                        {{"namespace", request->namespace_()}, {"key", request->key()}}});
   response->set_deleted(*deleted);
   return grpc::Status::OK;
 }
@@ -359,6 +445,11 @@ grpc::Status SentinelService::CreateTask(grpc::ServerContext* context,
   absl::StatusOr<TaskRecord> created = coordinator_->CreateTask(task);
   if (!created.ok()) return ToGrpc(created.status());
   if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCreated);
+  Logger::Global().Log(LogLevel::kInfo, "tasks", "task_created",
+                       {created->id, "queued", std::nullopt,
+                        {{"type", created->type},
+                         {"priority", absl::StrCat(created->priority)},
+                         {"max_attempts", absl::StrCat(created->max_attempts)}}});
   ToProto(*created, response->mutable_task());
   return grpc::Status::OK;
 }
@@ -388,6 +479,20 @@ grpc::Status SentinelService::NextTask(grpc::ServerContext* context,
   }
   if (next->has_value()) {
     if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kHandedOut);
+    const TaskRecord& task = (*next)->task;
+    // A task whose previous attempt's worker lost its lease is taken over (core says so in
+    // last_error); one whose previous attempt failed is retried.
+    const bool taken_over =
+        task.attempts > 1 && absl::StrContains(task.last_error, "(lease lapsed)");
+    const char* how = task.attempts <= 1 ? "first_attempt" : taken_over ? "taken_over" : "retry";
+    Logger::Global().Log(LogLevel::kInfo, "tasks", "task_handed_out",
+                         {task.id, how, std::nullopt,
+                          {{"type", task.type},
+                           {"attempt", absl::StrCat(task.attempts, "/", task.max_attempts)}}});
+    NoteHandedOut(task.id);
+    if (metrics_ != nullptr && task.attempts > 1) {
+      metrics_->RecordTaskEvent(taken_over ? TaskEvent::kTakenOver : TaskEvent::kRetried);
+    }
     ToProto((*next)->task, response->mutable_task());
     ToProto((*next)->lock, response->mutable_lock());
   }
@@ -402,6 +507,13 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext* context,
       coordinator_->CompleteTask(request->task_id(), request->fencing_token(), request->result());
   if (!task.ok()) return ToGrpc(task.status());
   if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCompleted);
+  {
+    const std::optional<absl::Duration> took = TakeHandedOut(task->id);
+    if (metrics_ != nullptr && took.has_value()) metrics_->RecordTaskDuration("completed", *took);
+    Logger::Global().Log(LogLevel::kInfo, "tasks", "task_completed",
+                         {task->id, "success", took,
+                          {{"attempt", absl::StrCat(task->attempts, "/", task->max_attempts)}}});
+  }
   ToProto(*task, response->mutable_task());
   return grpc::Status::OK;
 }
@@ -412,10 +524,24 @@ grpc::Status SentinelService::FailTask(grpc::ServerContext* context, const v1::F
   absl::StatusOr<TaskRecord> task = coordinator_->FailTask(request->task_id(), request->fencing_token(),
                                                 request->error(), request->retryable());
   if (!task.ok()) return ToGrpc(task.status());
+  const std::optional<absl::Duration> took = TakeHandedOut(task->id);
   if (metrics_ != nullptr) {
     metrics_->RecordTaskEvent(TaskEvent::kFailed);
     if (task->state == TaskState::kDeadLetter) {
       metrics_->RecordTaskEvent(TaskEvent::kDeadLettered);
+    }
+    if (took.has_value()) metrics_->RecordTaskDuration("failed", *took);
+  }
+  {
+    const bool dead = task->state == TaskState::kDeadLetter;
+    // The error text is the worker's; it is logged only at debug.
+    LogEvent event{task->id, dead ? "dead_lettered" : "requeued", took,
+                   {{"attempt", absl::StrCat(task->attempts, "/", task->max_attempts)},
+                    {"retryable", request->retryable() ? "true" : "false"}}};
+    Logger::Global().Log(LogLevel::kWarn, "tasks", "task_failed", event);
+    if (dead) {
+      Logger::Global().Log(LogLevel::kWarn, "tasks", "task_dead_lettered",
+                           {task->id, "dead_lettered", std::nullopt, {}});
     }
   }
   ToProto(*task, response->mutable_task());

@@ -8,7 +8,12 @@
 #define TASK_SENTINEL_SERVICE_SENTINEL_SERVICE_H_
 
 #include <atomic>
+#include <map>
+#include <optional>
 #include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #include "core/config.h"
 #include "core/coordinator.h"
@@ -78,6 +83,14 @@ class SentinelService final
   // Sets the fencing token of a lock held by another worker to 0: callers see who holds a lock,
   // never the token that would let them act as its holder.
   void HideOthersToken(v1::Lock* lock) const;
+  // Remembers when this sidecar handed out `task_id`, for the task's duration.
+  void NoteHandedOut(const std::string& task_id);
+  // How long ago `task_id` was handed out here (and forgets it); nullopt when it was not (it
+  // was handed out by an earlier run of the sidecar, or forgotten among too many).
+  std::optional<absl::Duration> TakeHandedOut(const std::string& task_id);
+  // The most hand-out times kept (tasks never completed nor failed here are dropped oldest id
+  // first beyond it).
+  static constexpr size_t kMaxTrackedTasks = 10000;
 
   Coordinator* coordinator_;
   WatchHub* watches_;
@@ -85,9 +98,14 @@ class SentinelService final
   std::atomic<int> waiting_acquires_{0};
   std::atomic<int> waiting_nexts_{0};
   absl::Duration heartbeat_interval_;
+  // How long an AcquireLock without wait_timeout waits: LOCK_RETRY_ATTEMPTS times
+  // LOCK_RETRY_DELAY_MS (the seed's retries, as one fair wait).
+  absl::Duration default_lock_wait_;
   std::string worker_id_;
   std::string api_token_;  // empty: no token required
   Metrics* metrics_;  // may be null
+  absl::Mutex handed_out_mu_;
+  std::map<std::string, absl::Time> handed_out_ ABSL_GUARDED_BY(handed_out_mu_);
 };
 
 }  // namespace tasksentinel

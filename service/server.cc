@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/embedded/embedded_coordinator.h"
+#include "service/log.h"
 #include "service/malformed_request.h"
 #include "service/rpc_metrics.h"
 
@@ -135,6 +136,11 @@ absl::Status SentinelServer::Start() {
     http_ = std::move(http);
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
+  // Logged once serving: a start that fails says so in one line of its own (main.cc).
+  Logger::Global().Log(LogLevel::kInfo, "workers", "worker_registered",
+                       {"", "registered", std::nullopt,
+                        {{"hostname", me->hostname},
+                         {"lease_epoch", absl::StrCat(me->epoch)}}});
   return absl::OkStatus();
 }
 
@@ -158,6 +164,11 @@ absl::Status SentinelServer::Shutdown(absl::Duration grace) {
   }
   if (!deregister_on_shutdown_) return absl::OkStatus();
   absl::StatusOr<int> released = coordinator_->Deregister();
+  if (released.ok()) {
+    Logger::Global().Log(LogLevel::kInfo, "workers", "worker_gone",
+                         {"", "deregistered", std::nullopt,
+                          {{"locks_released", absl::StrCat(*released)}}});
+  }
   return released.status();
 }
 

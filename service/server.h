@@ -7,6 +7,7 @@
 #ifndef TASK_SENTINEL_SERVICE_SERVER_H_
 #define TASK_SENTINEL_SERVICE_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -53,6 +54,10 @@ class SentinelServer {
 
   // The bound TCP port (0 for a unix socket).
   int port() const { return port_; }
+  // Adds metrics to /metrics (Metrics::AddSource); call before Start.
+  void AddMetricsSource(std::function<std::vector<BackendMetric>()> source) {
+    metrics_.AddSource(std::move(source));
+  }
 
   // The bound HTTP port (0 when HTTP is disabled or not started).
   int http_port() const { return http_ != nullptr ? http_->port() : 0; }

@@ -46,6 +46,8 @@ struct Invocation {
   std::unique_ptr<v1::Sentinel::Stub> stub;
   // --timeout; absl::InfiniteDuration() for no deadline.
   absl::Duration timeout = absl::Seconds(5);
+  // Whether --timeout was given (wait-ready has a longer default of its own).
+  bool timeout_given = false;
   // --json.
   bool json = false;
   // The sidecar's API token (--token-file, $SENTINEL_API_TOKEN_FILE or $SENTINEL_API_TOKEN);

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/time/clock.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -68,6 +70,43 @@ int RunHealth(Invocation& inv) {
     std::printf("%s\n", HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
   }
   return resp.status() == HealthCheckResponse::SERVING ? kExitOk : kExitError;
+}
+
+// wait-ready [SERVICE]: grpc.health.v1 Check, again every 100 ms until the answer is SERVING
+// (exit 0) or --timeout (default 30 s for this command) runs out (exit 1). A sidecar that is
+// still starting (not listening yet, or checking GitHub) is waited for, not reported as an error.
+int RunWaitReady(Invocation& inv) {
+  using grpc::health::v1::HealthCheckResponse;
+  const absl::Duration total = inv.timeout_given ? inv.timeout : absl::Seconds(30);
+  const absl::Time deadline = absl::Now() + total;
+  auto stub = grpc::health::v1::Health::NewStub(inv.channel);
+  grpc::health::v1::HealthCheckRequest req;
+  if (!inv.args.empty()) req.set_service(inv.args[0]);
+  std::string last = "no answer";
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    Invocation attempt_deadline;  // the token, and this attempt's share of the wait
+    attempt_deadline.token = inv.token;
+    attempt_deadline.timeout = std::min(left, absl::Seconds(1));
+    attempt_deadline.SetDeadline(&ctx);
+    ctx.set_wait_for_ready(true);  // wait for the connection rather than fail at once
+    grpc::Status s = stub->Check(&ctx, req, &resp);
+    if (s.ok() && resp.status() == HealthCheckResponse::SERVING) {
+      if (inv.json) return PrintJson(resp);
+      std::printf("SERVING\n");
+      return kExitOk;
+    }
+    last = s.ok() ? HealthCheckResponse::ServingStatus_Name(resp.status())
+                  : absl::StrCat(absl::StatusCodeToString(
+                                     static_cast<absl::StatusCode>(s.error_code())),
+                                 ": ", s.error_message());
+    absl::SleepFor(std::min(absl::Milliseconds(100), deadline - absl::Now()));
+  }
+  return Refused(absl::StrCat("not SERVING after ", absl::FormatDuration(total), " (last: ",
+                              last, ")"));
 }
 
 // cluster: GetClusterHealth, a summary and the worker table.
@@ -254,6 +293,9 @@ std::vector<Command> ClusterCommands() {
   return {
       {"health", "[SERVICE]", 0, 1, {}, "grpc.health.v1 check: SERVING (exit 0) or not",
        RunHealth},
+      {"wait-ready", "[SERVICE] [--timeout=30s]", 0, 1, {},
+       "wait until the sidecar is SERVING (exit 0), at most --timeout (default 30s here)",
+       RunWaitReady},
       {"cluster", "", 0, 0, {}, "cluster health: workers, capacity, task counts", RunCluster},
       {"workers", "[--all]", 0, 0, {"all"}, "registered workers (--all: also gone ones)",
        RunWorkers},

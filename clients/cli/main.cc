@@ -31,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/cli/cli.h"
 #include "clients/cli/flags.h"
+#include "service/build_info.h"
 
 namespace tasksentinel::cli {
 namespace {
@@ -61,6 +62,11 @@ absl::Status Connect(Invocation& inv) {
   const std::string key = FlagOrEnv(absl::GetFlag(FLAGS_tls_key), "SENTINEL_TLS_CLIENT_KEY");
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
+  // Reconnect quickly: wait-ready polls a sidecar that is still starting, and gRPC's default
+  // first reconnect backoff (1 s, growing) would add seconds to it. (Not the MIN backoff: gRPC
+  // also uses it as the connection attempt's timeout, which must stay long on a busy machine.)
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   if (!ca.empty() || !cert.empty()) {
     if (cert.empty() != key.empty()) {
       return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
@@ -95,6 +101,8 @@ struct CommandLine {
   std::set<std::string> flags;
   // --help or -h was given.
   bool help = false;
+  // --version was given.
+  bool version = false;
 };
 
 // Every flag some command accepts, plus the global ones.
@@ -123,6 +131,10 @@ bool Tokenise(int argc, char** argv, CommandLine* out, std::string* error) {
     std::string name = absl::StrReplaceAll(parts[0], {{"-", "_"}});
     if (name == "help" || name == "h") {
       out->help = true;
+      continue;
+    }
+    if (name == "version" && parts.size() == 1) {
+      out->version = true;
       continue;
     }
     std::string value;
@@ -180,6 +192,15 @@ const Command* FindCommand(const std::vector<std::string>& positional) {
   return best;
 }
 
+// Whether `prefix` is "" or selects at least one command ("lock", "lock acquire").
+bool HasTopic(const std::string& prefix) {
+  if (prefix.empty()) return true;
+  for (const Command& c : AllCommands()) {
+    if (c.name == prefix || absl::StartsWith(c.name, prefix + " ")) return true;
+  }
+  return false;
+}
+
 // Prints the usage of the commands whose name starts with `prefix` (all for "") to `out`.
 void PrintUsage(FILE* out, const std::string& prefix) {
   if (prefix.empty()) {
@@ -203,7 +224,8 @@ void PrintUsage(FILE* out, const std::string& prefix) {
                  "127.0.0.1:50051)\n"
                  "  --timeout=5s      deadline of each call; blocking calls add their --wait; "
                  "inf: none\n"
-                 "  --json            print responses as JSON, one object per line\n\n"
+                 "  --json            print responses as JSON, one object per line\n"
+                 "  --version         print sentinelctl's version and exit\n\n"
                  "Exit codes: 0 success, 1 the sidecar answered with an error (or refused: "
                  "NOT_SERVING,\nlock not acquired), 2 usage error.\n");
   }
@@ -220,10 +242,16 @@ int Run(int argc, char** argv) {
   CommandLine line;
   std::string error;
   if (!Tokenise(argc, argv, &line, &error)) return Usage(error);
+  if (line.version) {
+    std::printf("%s\n", VersionLine("sentinelctl").c_str());
+    return kExitOk;
+  }
   if (line.help || (!line.positional.empty() && line.positional[0] == "help")) {
     std::vector<std::string> topic = line.positional;
     if (!topic.empty() && topic[0] == "help") topic.erase(topic.begin());
-    PrintUsage(stdout, absl::StrJoin(topic, " "));
+    const std::string prefix = absl::StrJoin(topic, " ");
+    if (!HasTopic(prefix)) return Usage(absl::StrCat("no command \"", prefix, "\""));
+    PrintUsage(stdout, prefix);
     return kExitOk;
   }
   if (line.positional.empty()) return Usage("missing command");
@@ -259,6 +287,7 @@ int Run(int argc, char** argv) {
     }
   }
   inv.timeout = absl::GetFlag(FLAGS_timeout);
+  inv.timeout_given = line.flags.count("timeout") > 0;
   if (inv.timeout <= absl::ZeroDuration()) return UsageError(inv, "--timeout must be positive");
   inv.json = absl::GetFlag(FLAGS_json);
   absl::Status connection = Connect(inv);

@@ -32,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
@@ -181,6 +182,75 @@ std::string CurlGitHubApi::Describe(absl::string_view method, const std::string&
   }
   path = path.substr(0, path.find('?'));
   return Redact(absl::StrCat("GitHub ", method, " ", path));
+}
+
+std::string CurlGitHubApi::Route(absl::string_view method, const std::string& url) const {
+  absl::string_view path = url;
+  if (absl::ConsumePrefix(&path, origin_)) absl::ConsumePrefix(&path, base_path_);
+  path = path.substr(0, path.find('?'));
+  std::vector<std::string> parts = absl::StrSplit(path, '/');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i >= 1 && parts[i - 1] == "repos" && i + 1 < parts.size()) {
+      parts[i] = "{owner}";
+      parts[i + 1] = "{repo}";
+      ++i;
+    } else if (!parts[i].empty() &&
+               std::all_of(parts[i].begin(), parts[i].end(),
+                           [](char c) { return c >= '0' && c <= '9'; })) {
+      parts[i] = "{n}";
+    }
+  }
+  return absl::StrCat(method, " ", absl::StrJoin(parts, "/"));
+}
+
+std::vector<BackendMetric> CurlGitHubApi::Metrics() const {
+  std::vector<BackendMetric> out;
+  {
+    absl::MutexLock lock(&stats_mu_);
+    for (const auto& [key, stats] : route_stats_) {
+      const std::map<std::string, std::string> labels = {{"route", key.first},
+                                                         {"status", key.second}};
+      out.push_back({"tasksentinel_github_requests_total",
+                     "Requests to GitHub by route and status (error: no answer).", true,
+                     static_cast<double>(stats.count), labels});
+      out.push_back({"tasksentinel_github_request_duration_seconds_total",
+                     "Time spent in requests to GitHub by route and status; divided by "
+                     "tasksentinel_github_requests_total, the average latency.",
+                     true, stats.seconds, labels});
+    }
+  }
+  const RateLimitSnapshot limits = rate_limit_.Snapshot();
+  if (limits.remaining.has_value()) {
+    out.push_back({"tasksentinel_github_rate_limit_remaining",
+                   "Requests left in GitHub's primary rate-limit window (last answer seen).",
+                   false, static_cast<double>(*limits.remaining), {}});
+  }
+  if (limits.limit.has_value()) {
+    out.push_back({"tasksentinel_github_rate_limit_limit",
+                   "GitHub's primary rate limit per hour for this identity (last answer seen).",
+                   false, static_cast<double>(*limits.limit), {}});
+  }
+  out.push_back({"tasksentinel_github_rate_limit_hits_total",
+                 "GitHub answers that were a rate limit, by kind.", true,
+                 static_cast<double>(limits.primary_limits_hit), {{"kind", "primary"}}});
+  out.push_back({"tasksentinel_github_rate_limit_hits_total",
+                 "GitHub answers that were a rate limit, by kind.", true,
+                 static_cast<double>(limits.secondary_limits_hit), {{"kind", "secondary"}}});
+  const WriteQueue::Stats writes = write_queue_.GetStats();
+  out.push_back({"tasksentinel_github_writes_waiting", "Writes waiting for their turn now.",
+                 false, static_cast<double>(writes.waiting), {}});
+  const char* const kBudgetHelp =
+      "Writes this sidecar started in the last minute or hour, as a share of its budget "
+      "(GITHUB_WRITES_PER_MINUTE / _PER_HOUR): 1 is a full budget.";
+  out.push_back({"tasksentinel_github_write_budget_used_ratio", kBudgetHelp, false,
+                 static_cast<double>(writes.started_last_minute) /
+                     std::max(1, options_.writes_per_minute),
+                 {{"window", "minute"}}});
+  out.push_back({"tasksentinel_github_write_budget_used_ratio", kBudgetHelp, false,
+                 static_cast<double>(writes.started_last_hour) /
+                     std::max(1, options_.writes_per_hour),
+                 {{"window", "hour"}}});
+  return out;
 }
 
 std::string CurlGitHubApi::Redact(std::string text) const {
@@ -334,8 +404,20 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
       return absl::ResourceExhaustedError(
           absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
     }
+    if (rate_limited_.exchange(false) && options_.on_rate_limit) {
+      options_.on_rate_limit(false, "GitHub calls let through again");
+    }
     const bool may_retry = attempt < options_.max_retries;
+    const absl::Time sent = absl::Now();
     absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers);
+    {
+      const std::string status = answer.ok() ? absl::StrCat(answer->status) : "error";
+      const std::string route = Route(method, url);
+      absl::MutexLock lock(&stats_mu_);
+      RouteStats& stats = route_stats_[{route, status}];
+      ++stats.count;
+      stats.seconds += absl::ToDoubleSeconds(absl::Now() - sent);
+    }
     if (absl::IsOutOfRange(answer.status())) {
       // Too large: asking again would get the same answer.
       return absl::UnavailableError(answer.status().message());
@@ -367,8 +449,12 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
         const std::string why =
             block.has_value() ? RateLimitState::BlockMessage(*block, clock_->Now())
                               : absl::StrCat("GitHub ", RateLimitKindName(kind), " rate limit");
-        return absl::ResourceExhaustedError(Redact(absl::StrCat(
-            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message)));
+        const std::string message = Redact(absl::StrCat(
+            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message));
+        if (!rate_limited_.exchange(true) && options_.on_rate_limit) {
+          options_.on_rate_limit(true, message);
+        }
+        return absl::ResourceExhaustedError(message);
       }
       if (answer->status < 500) return answer;
       if (!may_retry) {

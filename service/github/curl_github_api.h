@@ -35,6 +35,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -47,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
+#include "core/coordinator.h"
 #include "core/github/github_api.h"
 #include "core/github/rate_limit.h"
 #include "core/github/write_queue.h"
@@ -83,6 +85,10 @@ class CurlGitHubApi final : public GitHubApi {
     // Secondary-limit backoff when GitHub gives no retry-after.
     absl::Duration min_secondary_backoff = absl::Seconds(60);
     absl::Duration max_secondary_backoff = absl::Minutes(15);
+    // Told when a rate-limit answer starts a block (`blocked` true, with the block's message,
+    // which names no token) and when the first call after a block is let through again
+    // (`blocked` false). Called on the calling thread; may be empty.
+    std::function<void(bool blocked, const std::string& message)> on_rate_limit;
   };
 
   // The raw answer to one HTTP request (exposed for tests and diagnostics).
@@ -124,6 +130,15 @@ class CurlGitHubApi final : public GitHubApi {
 
   // The rate-limit state fed by every answer (for metrics).
   const RateLimitState& rate_limit() const { return rate_limit_; }
+
+  // The client's metrics (docs/observability.md): requests and their total duration by route
+  // (the path with numbers and the repository replaced, e.g. "GET /repos/{owner}/{repo}/issues")
+  // and status ("200", "304", ..., "error" when no answer came), the last rate-limit headers seen,
+  // rate-limit answers by kind, and the write budget's level.
+  std::vector<BackendMetric> Metrics() const;
+
+  // The route of a request for the metrics, e.g. "GET /repos/{owner}/{repo}/issues/{n}".
+  std::string Route(absl::string_view method, const std::string& url) const;
 
   // The write budget (for metrics).
   const WriteQueue& write_queue() const { return write_queue_; }
@@ -200,7 +215,18 @@ class CurlGitHubApi final : public GitHubApi {
   std::string base_path_;  // base_url_'s path ("" or "/api/v3")
   std::unique_ptr<HandlePool> handles_;
   RateLimitState rate_limit_;
+  // Whether on_rate_limit was last told of a block (so that "resumed" is told once).
+  std::atomic<bool> rate_limited_{false};
   WriteQueue write_queue_;
+
+  // Requests by (route, status): how many, and their seconds in total.
+  struct RouteStats {
+    int64_t count = 0;
+    double seconds = 0;
+  };
+  mutable absl::Mutex stats_mu_;
+  std::map<std::pair<std::string, std::string>, RouteStats> route_stats_
+      ABSL_GUARDED_BY(stats_mu_);
 
   absl::Mutex cache_mu_;
   std::map<std::string, CachedPage> etag_cache_ ABSL_GUARDED_BY(cache_mu_);

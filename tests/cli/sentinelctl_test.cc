@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -512,6 +513,8 @@ TEST_F(SentinelctlTest, UsageErrorsExitTwo) {
       {"task", "create", "t", "--priority"},            // flag without its value
       {"heartbeat", "--health=sleepy"},                 // bad enum
       {"--timeout=0s", "health"},                       // non-positive timeout
+      {"help", "nosuch"},                               // help on no command
+      {"--version=2"},                                  // --version takes no value
   };
   for (const auto& args : bad) {
     CliResult r = Cli(args);
@@ -530,6 +533,58 @@ TEST_F(SentinelctlTest, HelpGoesToStdoutAndExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("sentinelctl memory watch"));
   EXPECT_THAT(r.out, Not(HasSubstr("sentinelctl task next")));
+}
+
+TEST_F(SentinelctlTest, UnknownCommandsListTheCommands) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"frobnicate"}, {"help", "nosuch"}}) {
+    CliResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 2) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("sentinelctl wait-ready")) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, HasSubstr("sentinelctl task next")) << absl::StrJoin(args, " ");
+  }
+}
+
+TEST_F(SentinelctlTest, VersionPrintsVersionCommitAndMode) {
+  CliResult r = Cli({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, StartsWith("sentinelctl 0."));
+  EXPECT_THAT(r.out, HasSubstr("(commit "));
+  EXPECT_THAT(r.out, HasSubstr(" build"));
+}
+
+TEST_F(SentinelctlTest, WaitReadyReturnsOnceServing) {
+  CliResult r = Cli({"wait-ready"});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "SERVING\n");
+}
+
+TEST_F(SentinelctlTest, WaitReadyGivesUpAfterItsTimeout) {
+  // Nothing listens on the address of a server that has shut down.
+  const std::string addr = addr_;
+  server_->Shutdown(absl::ZeroDuration()).IgnoreError();
+  CliResult r = RunCli({"--addr=" + addr, "wait-ready", "--timeout=1s"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("not SERVING after 1s"));
+}
+
+TEST_F(SentinelctlTest, WaitReadyWaitsForASidecarThatStartsLater) {
+  // Take a free port, start wait-ready against it, then start a sidecar there.
+  SentinelServer probe(CliConfig("probe", "127.0.0.1:0"), &store_, &clock_);
+  ASSERT_TRUE(probe.Start().ok());
+  const int port = probe.port();
+  probe.Shutdown(absl::ZeroDuration()).IgnoreError();
+  const std::string addr = absl::StrCat("127.0.0.1:", port);
+  CliResult r;
+  std::thread cli([&] { r = RunCli({"--addr=" + addr, "wait-ready", "--timeout=15s"}); });
+  absl::SleepFor(absl::Milliseconds(700));
+  SentinelServer later(CliConfig("later", addr), &store_, &clock_);
+  const bool started = later.Start().ok();
+  cli.join();
+  later.Shutdown(absl::ZeroDuration()).IgnoreError();
+  ASSERT_TRUE(started);
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "SERVING\n");
 }
 
 }  // namespace

@@ -128,7 +128,7 @@ TEST_F(ConfigTest, DefaultsWithNoSources) {
   EXPECT_EQ(config->hostname, Hostname());
   EXPECT_EQ(config->max_tasks, 10);
   EXPECT_EQ(config->lock_ttl, absl::Seconds(300));
-  EXPECT_EQ(config->lock_retry_attempts, 3);
+  EXPECT_EQ(config->lock_retry_attempts, 0);  // the seed said 3; 0: no default wait
   EXPECT_EQ(config->lock_retry_delay, absl::Milliseconds(1000));
   EXPECT_EQ(config->lock_delay, absl::Milliseconds(5000));
   EXPECT_EQ(config->heartbeat_interval, absl::Seconds(30));
@@ -189,7 +189,7 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "MEMORY_NAMESPACES", "SUPPORTED_TASK_TYPES", "CPU_CORES", "MEMORY_MB",
                   "TASK_MAX_ATTEMPTS", "TASK_RETRY_BACKOFF_MS", "SENTINEL_GRPC_ADDR",
                   "SENTINEL_HTTP_ADDR", "SENTINEL_DATA_DIR", "SENTINEL_POLL_INTERVAL_MS",
-                  "SENTINEL_LOG_LEVEL", "SENTINEL_CONFIG", "SENTINEL_API_TOKEN",
+                  "SENTINEL_LOG_LEVEL", "SENTINEL_DEBUG", "SENTINEL_CONFIG", "SENTINEL_API_TOKEN",
                   "SENTINEL_API_TOKEN_FILE", "SENTINEL_TLS_CERT", "SENTINEL_TLS_KEY",
                   "SENTINEL_TLS_CLIENT_CA", "SENTINEL_GRPC_SOCKET_MODE",
                   "SENTINEL_ALLOW_INSECURE", "SENTINEL_MAX_WATCHES", "GITHUB_TOKEN",

@@ -363,7 +363,7 @@ TEST_F(HttpServerTest, MetricsCountRpcsByMethodAndStatusCode) {
            "tasksentinel_capacity{kind=\"total\"} 8",
            "tasksentinel_capacity{kind=\"used\"} 0",
            "tasksentinel_up 1",
-           "tasksentinel_build_info{version=\"0.1.0\"} 1",
+           "# TYPE tasksentinel_build_info gauge",
            "# TYPE tasksentinel_rpc_total counter",
            "# TYPE tasksentinel_rpc_duration_seconds histogram",
        }) {

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/build_info.h"
 
 namespace tasksentinel {
 namespace {
@@ -194,6 +196,16 @@ TEST(MetricsTest, FixedCountersStartAtZeroAndGaugesComeFromHealth) {
            "tasksentinel_tasks_total{event=\"completed\"} 0",
            "tasksentinel_tasks_total{event=\"failed\"} 0",
            "tasksentinel_tasks_total{event=\"dead_lettered\"} 0",
+           "tasksentinel_tasks_total{event=\"retried\"} 0",
+           "tasksentinel_tasks_total{event=\"taken_over\"} 0",
+           "tasksentinel_heartbeats_total{result=\"ok\"} 0",
+           "tasksentinel_heartbeats_total{result=\"error\"} 0",
+           "tasksentinel_locks_lost_total 0",
+           "tasksentinel_memory_operations_total{op=\"set\",result=\"ok\"} 0",
+           "tasksentinel_memory_operations_total{op=\"set\",result=\"conflict\"} 0",
+           "tasksentinel_memory_operations_total{op=\"delete\",result=\"ok\"} 0",
+           "tasksentinel_memory_operations_total{op=\"delete\",result=\"conflict\"} 0",
+           "# TYPE tasksentinel_task_duration_seconds histogram",
            "tasksentinel_workers{status=\"healthy\"} 2",
            "tasksentinel_workers{status=\"stale\"} 1",
            "tasksentinel_capacity{kind=\"total\"} 20",
@@ -203,13 +215,13 @@ TEST(MetricsTest, FixedCountersStartAtZeroAndGaugesComeFromHealth) {
            "tasksentinel_tasks{state=\"done\"} 11",
            "tasksentinel_tasks{state=\"dead_letter\"} 2",
            "tasksentinel_up 1",
-           "tasksentinel_build_info{version=\"0.1.0\"} 1",
            "# TYPE tasksentinel_rpc_total counter",
            "# TYPE tasksentinel_rpc_duration_seconds histogram",
            "# TYPE tasksentinel_workers gauge",
        }) {
     EXPECT_THAT(lines, Contains(line));
   }
+  EXPECT_THAT(lines, Contains(absl::StrCat("tasksentinel_build_info{commit=\"", BuildCommit(), "\",mode=\"", BuildMode(), "\",version=\"0.1.0\"} 1")));
 }
 
 TEST(MetricsTest, FamiliesRenderSortedByName) {
@@ -220,9 +232,11 @@ TEST(MetricsTest, FamiliesRenderSortedByName) {
   }
   EXPECT_EQ(names, (std::vector<std::string>{
                        "tasksentinel_build_info", "tasksentinel_capacity",
-                       "tasksentinel_lock_acquisitions_total", "tasksentinel_rpc_duration_seconds",
-                       "tasksentinel_rpc_total", "tasksentinel_tasks", "tasksentinel_tasks_total",
-                       "tasksentinel_up", "tasksentinel_workers"}));
+                       "tasksentinel_heartbeats_total", "tasksentinel_lock_acquisitions_total",
+                       "tasksentinel_locks_lost_total", "tasksentinel_memory_operations_total",
+                       "tasksentinel_rpc_duration_seconds", "tasksentinel_rpc_total",
+                       "tasksentinel_task_duration_seconds", "tasksentinel_tasks",
+                       "tasksentinel_tasks_total", "tasksentinel_up", "tasksentinel_workers"}));
 }
 
 TEST(MetricsTest, RecordsRpcsLocksAndTaskEvents) {
@@ -262,11 +276,49 @@ TEST(MetricsTest, RecordsRpcsLocksAndTaskEvents) {
   EXPECT_TRUE(found_sum);
 }
 
+TEST(MetricsTest, RecordsTaskDurationsHeartbeatsLostLocksAndMemoryWrites) {
+  Metrics m;
+  m.RecordTaskDuration("completed", absl::Seconds(3));
+  m.RecordTaskDuration("completed", absl::Seconds(45));
+  m.RecordTaskDuration("failed", absl::Milliseconds(200));
+  m.RecordHeartbeat(true);
+  m.RecordHeartbeat(true);
+  m.RecordHeartbeat(false);
+  m.RecordLocksLost(2);
+  m.RecordLocksLost(0);
+  m.RecordMemoryWrite("set", false);
+  m.RecordMemoryWrite("set", true);
+  m.RecordMemoryWrite("delete", false);
+  m.RecordTaskEvent(TaskEvent::kRetried);
+  m.RecordTaskEvent(TaskEvent::kTakenOver);
+  m.RecordTaskEvent(TaskEvent::kTakenOver);
+  const std::vector<std::string> lines = Lines(m.Render(SampleHealth()));
+  for (const char* line : {
+           "tasksentinel_task_duration_seconds_bucket{outcome=\"completed\",le=\"1\"} 0",
+           "tasksentinel_task_duration_seconds_bucket{outcome=\"completed\",le=\"5\"} 1",
+           "tasksentinel_task_duration_seconds_bucket{outcome=\"completed\",le=\"60\"} 2",
+           "tasksentinel_task_duration_seconds_sum{outcome=\"completed\"} 48",
+           "tasksentinel_task_duration_seconds_count{outcome=\"completed\"} 2",
+           "tasksentinel_task_duration_seconds_bucket{outcome=\"failed\",le=\"0.5\"} 1",
+           "tasksentinel_heartbeats_total{result=\"ok\"} 2",
+           "tasksentinel_heartbeats_total{result=\"error\"} 1",
+           "tasksentinel_locks_lost_total 2",
+           "tasksentinel_memory_operations_total{op=\"set\",result=\"ok\"} 1",
+           "tasksentinel_memory_operations_total{op=\"set\",result=\"conflict\"} 1",
+           "tasksentinel_memory_operations_total{op=\"delete\",result=\"ok\"} 1",
+           "tasksentinel_memory_operations_total{op=\"delete\",result=\"conflict\"} 0",
+           "tasksentinel_tasks_total{event=\"retried\"} 1",
+           "tasksentinel_tasks_total{event=\"taken_over\"} 2",
+       }) {
+    EXPECT_THAT(lines, Contains(line));
+  }
+}
+
 TEST(MetricsTest, AnUnreadableStoreReportsDownWithoutClusterGauges) {
   Metrics m;
   const std::string text = m.Render(absl::UnavailableError("store offline"));
   EXPECT_THAT(Lines(text), Contains("tasksentinel_up 0"));
-  EXPECT_THAT(Lines(text), Contains("tasksentinel_build_info{version=\"0.1.0\"} 1"));
+  EXPECT_THAT(Lines(text), Contains(absl::StrCat("tasksentinel_build_info{commit=\"", BuildCommit(), "\",mode=\"", BuildMode(), "\",version=\"0.1.0\"} 1")));
   EXPECT_THAT(text, Not(HasSubstr("tasksentinel_workers")));
   EXPECT_THAT(text, Not(HasSubstr("tasksentinel_capacity")));
   EXPECT_THAT(text, Not(HasSubstr("tasksentinel_tasks{")));
