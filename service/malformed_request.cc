@@ -35,7 +35,7 @@ class MalformedRequestInterceptor final : public grpc::experimental::Interceptor
 grpc::experimental::Interceptor* MalformedRequestInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
   const absl::string_view method = info->method() == nullptr ? "" : info->method();
-  if (!absl::StartsWith(method, "/tasksentinel.v1.Sentinel/")) return nullptr;
+  if (!absl::StartsWith(method, "/tasksentinel.v1.SentinelService/")) return nullptr;
   return new MalformedRequestInterceptor();
 }
 

@@ -6,6 +6,8 @@
 // anchor each have their own mutex; RateLimitState and WriteQueue lock themselves. No mutex is
 // held while a request is in flight.
 #include "service/github/curl_github_api.h"
+
+#include "core/error_reason.h"
 #include "service/github/github_wire.h"
 
 #include <curl/curl.h>
@@ -248,7 +250,7 @@ void CurlGitHubApi::Sleep(absl::Duration d) {
 
 absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
     absl::string_view method, const std::string& url, const std::string* body,
-    const std::vector<std::string>& extra_headers) {
+    const std::vector<std::string>& extra_headers, bool fresh_connection) {
   absl::StatusOr<std::string> token = CurrentToken();
   if (!token.ok()) return token.status();
   CURL* handle = handles_->Take();
@@ -270,6 +272,9 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const std::string method_string(method);
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  // On a reused connection that dies before answering, libcurl sends the request again by
+  // itself; a request that must not be applied twice gets a connection of its own instead.
+  curl_easy_setopt(handle, CURLOPT_FRESH_CONNECT, fresh_connection ? 1L : 0L);
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
@@ -327,15 +332,15 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
 
 absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
     absl::string_view method, const std::string& url, const std::string* body,
-    const std::vector<std::string>& extra_headers) {
+    const std::vector<std::string>& extra_headers, bool retry_failures) {
   std::optional<absl::BitGen> random;  // seeded only when a retry needs it
   for (int attempt = 0;; ++attempt) {
     if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+      return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
     }
-    const bool may_retry = attempt < options_.max_retries;
-    absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers);
+    const bool may_retry = retry_failures && attempt < options_.max_retries;
+    absl::StatusOr<HttpAnswer> answer =
+        Perform(method, url, body, extra_headers, /*fresh_connection=*/!retry_failures);
     if (absl::IsOutOfRange(answer.status())) {
       // Too large: asking again would get the same answer.
       return absl::UnavailableError(answer.status().message());
@@ -367,8 +372,10 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
         const std::string why =
             block.has_value() ? RateLimitState::BlockMessage(*block, clock_->Now())
                               : absl::StrCat("GitHub ", RateLimitKindName(kind), " rate limit");
-        return absl::ResourceExhaustedError(Redact(absl::StrCat(
+        absl::Status limited = absl::ResourceExhaustedError(Redact(absl::StrCat(
             why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message)));
+        return block.has_value() ? WithRetryDelay(limited, block->until - clock_->Now())
+                                 : WithReason(limited, reason::kRateLimited);
       }
       if (answer->status < 500) return answer;
       if (!may_retry) {
@@ -515,25 +522,24 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Write(absl::string_view
                                                                const std::string& url,
                                                                const std::string& body,
                                                                WritePriority priority,
-                                                               bool not_found_ok) {
+                                                               bool not_found_ok,
+                                                               bool retry_failures) {
   // Fail fast, before queueing, while a rate limit blocks.
   if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+    return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
   }
   absl::StatusOr<WriteQueue::Ticket> ticket =
       write_queue_.Acquire(priority, clock_->Now() + options_.write_deadline);
   if (!ticket.ok()) {
-    return absl::Status(ticket.status().code(),
-                        absl::StrCat(Describe(method, url), ": ", ticket.status().message()));
+    return Reworded(ticket.status(),
+                    absl::StrCat(Describe(method, url), ": ", ticket.status().message()));
   }
   if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
     ticket->Release(/*sent=*/false);
-    return absl::ResourceExhaustedError(
-        absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+    return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
   }
-  absl::StatusOr<HttpAnswer> answer =
-      Exchange(method, url, body.empty() ? nullptr : &body, /*extra_headers=*/{});
+  absl::StatusOr<HttpAnswer> answer = Exchange(method, url, body.empty() ? nullptr : &body,
+                                               /*extra_headers=*/{}, retry_failures);
   ticket->Release();
   if (!answer.ok()) return answer.status();
   if (answer->status >= 200 && answer->status < 300) return answer;
@@ -708,7 +714,10 @@ absl::StatusOr<Issue> CurlGitHubApi::CreateIssue(const IssueDraft& draft, WriteP
   const std::string url = RepoUrl("/issues");
   json request = {{"title", draft.title}, {"body", draft.body}};
   if (!draft.labels.empty()) request["labels"] = draft.labels;
-  absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(request), priority);
+  // Not retried here: a POST whose answer was lost may have created the issue, and a second one
+  // would create another. The caller retries, with CreateTask's request_id finding the first.
+  absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(request), priority,
+                                            /*not_found_ok=*/false, /*retry_failures=*/false);
   if (!answer.ok()) return answer.status();
   std::optional<json> parsed = ParseJson(answer->body);
   absl::StatusOr<Issue> issue =

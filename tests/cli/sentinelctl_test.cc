@@ -241,7 +241,7 @@ TEST_F(SentinelctlTest, LockAcquireListRelease) {
   EXPECT_THAT(r.out, HasSubstr("cli-worker"));
   nlohmann::json locks = Json({"locks"});
   ASSERT_EQ(locks["locks"].size(), 1u);
-  EXPECT_EQ(locks["locks"][0]["task_id"], "deploy-lock");
+  EXPECT_EQ(locks["locks"][0]["name"], "deploy-lock");
   EXPECT_EQ(locks["locks"][0]["fencing_token"], token);  // uint64 is a JSON string
 
   // Renewing with another ttl.
@@ -362,7 +362,7 @@ TEST_F(SentinelctlTest, MemoryWatchStreamsUntilTheTimeout) {
   std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u) << r.out;
   nlohmann::json event = nlohmann::json::parse(lines[0]);
-  EXPECT_EQ(event["type"], "PUT");
+  EXPECT_EQ(event["type"], "TYPE_PUT");
   EXPECT_EQ(event["entry"]["key"], "b");
   EXPECT_EQ(event["entry"]["value"], "Mg==");  // bytes are base64
 

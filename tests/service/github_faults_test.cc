@@ -43,7 +43,7 @@ class GitHubFaultsTest : public ::testing::Test {
     config.stale_threshold = absl::Seconds(60);
     server_ = env_.Start(config, api);
     ASSERT_NE(server_, nullptr);
-    stub_ = v1::Sentinel::NewStub(server_->NewChannel());
+    stub_ = v1::SentinelService::NewStub(server_->NewChannel());
   }
 
   grpc::Status CreateTask(const std::string& title, v1::Task* out = nullptr) {
@@ -82,7 +82,7 @@ class GitHubFaultsTest : public ::testing::Test {
 
   GitHubSidecars env_;
   SentinelServer* server_ = nullptr;
-  std::unique_ptr<v1::Sentinel::Stub> stub_;
+  std::unique_ptr<v1::SentinelService::Stub> stub_;
   std::set<std::string> acknowledged_;
   std::vector<std::string> messages_;  // every error message a client saw
 };
