@@ -338,7 +338,7 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
     if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
       return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
     }
-    const bool may_retry = retry_failures && attempt < options_.max_retries;
+    const bool may_retry = attempt < options_.max_retries;
     absl::StatusOr<HttpAnswer> answer =
         Perform(method, url, body, extra_headers, /*fresh_connection=*/!retry_failures);
     if (absl::IsOutOfRange(answer.status())) {
@@ -350,7 +350,7 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
       return absl::Status(answer.status().code(), Redact(std::string(answer.status().message())));
     }
     if (!answer.ok()) {
-      if (!may_retry) {
+      if (!may_retry || !retry_failures) {
         return absl::UnavailableError(
             absl::StrCat(answer.status().message(), " (after ", attempt + 1, " attempts)"));
       }
@@ -714,8 +714,9 @@ absl::StatusOr<Issue> CurlGitHubApi::CreateIssue(const IssueDraft& draft, WriteP
   const std::string url = RepoUrl("/issues");
   json request = {{"title", draft.title}, {"body", draft.body}};
   if (!draft.labels.empty()) request["labels"] = draft.labels;
-  // Not retried here: a POST whose answer was lost may have created the issue, and a second one
-  // would create another. The caller retries, with CreateTask's request_id finding the first.
+  // Not resent after a transport failure: a POST whose answer was lost may have created the
+  // issue, and a second one would create another (a 5xx answer is still retried, as for every
+  // request). The caller retries; CreateTask's request_id then finds the first issue.
   absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(request), priority,
                                             /*not_found_ok=*/false, /*retry_failures=*/false);
   if (!answer.ok()) return answer.status();

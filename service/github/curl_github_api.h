@@ -164,8 +164,9 @@ class CurlGitHubApi final : public GitHubApi {
                                      const std::vector<std::string>& extra_headers,
                                      bool fresh_connection = false);
   // One request with the rate-limit check before every attempt, rate-limit bookkeeping after
-  // every answer, and retries of 5xx and transport failures (unless `retry_failures` is false:
-  // for a request that must not be applied twice, since a failed one may have been). `answer` is
+  // every answer, and retries of 5xx and transport failures (with `retry_failures` false, 5xx
+  // only, on a fresh connection: for a request that must not be applied twice, since one whose
+  // answer was lost may have been). `answer` is
   // any HTTP answer other than a rate limit or a retried-out 5xx; those come back as errors.
   absl::StatusOr<HttpAnswer> Exchange(absl::string_view method, const std::string& url,
                                       const std::string* body,

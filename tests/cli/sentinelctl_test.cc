@@ -448,7 +448,7 @@ TEST_F(SentinelctlTest, ClusterViewsShowTheWorker) {
   EXPECT_EQ(Field(r.out, "status"), "HEALTHY");
   EXPECT_THAT(r.out, HasSubstr("cli-worker"));
   nlohmann::json cluster = Json({"cluster"});
-  EXPECT_EQ(cluster["status"], "HEALTHY");
+  EXPECT_EQ(cluster["status"], "STATUS_HEALTHY");
   EXPECT_EQ(cluster["total_workers"], 1);
   ASSERT_EQ(cluster["workers"].size(), 1u);
   EXPECT_EQ(cluster["workers"][0]["worker_id"], "cli-worker");
