@@ -1,6 +1,6 @@
 // The sidecar binary: configuration (flags > environment > config file > defaults), the
 // embedded store in SENTINEL_DATA_DIR, the gRPC server and HTTP endpoints, and shutdown on
-// SIGTERM/SIGINT.
+// SIGTERM/SIGINT. `sentinel exec ... -- CMD` also works the queue itself (exec_command.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -23,6 +24,7 @@
 #include "core/embedded/embedded_coordinator.h"
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
+#include "service/exec_command.h"
 #include "service/github/curl_github_api.h"
 #include "service/grpc_log.h"
 #include "service/log.h"
@@ -98,8 +100,20 @@ int Fail(const std::string& line) {
 int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Task Sentinel coordination sidecar. Every setting is an environment variable (see "
-      "docs/configuration.md); --lower_case_name=value overrides it.");
-  absl::ParseCommandLine(argc, argv);
+      "docs/configuration.md); --lower_case_name=value overrides it. `sentinel exec "
+      "[--until-idle] [--max-tasks N] [--grace DURATION] -- CMD ARGS...` also runs CMD once per "
+      "task of this worker (docs/clients.md).");
+  // `exec` and its own arguments are taken out before the sidecar's flags are parsed.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<ExecOptions> exec;
+  if (IsExecCommand(args)) {
+    absl::StatusOr<ExecOptions> parsed = ParseExecArgs(&args);
+    if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
+    exec = *std::move(parsed);
+  }
+  std::vector<char*> flag_argv = {argv[0]};
+  for (std::string& a : args) flag_argv.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(flag_argv.size()), flag_argv.data());
 
   ConfigSources sources;
 #define TS_COLLECT_FLAG(flag, env) \
@@ -207,6 +221,8 @@ int Run(int argc, char** argv) {
                          {"http_port", std::to_string(server.http_port())},
                          {"backend", backend},
                          {"strategy", std::string(StrategyName(config->strategy))}});
+
+  if (exec.has_value()) return RunExec(*exec, *config, &server, signals);
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -59,6 +59,11 @@ void Worker::Stop() {
   stopping_ = true;
 }
 
+void Worker::CancelAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [key, job] : active_) job->Cancel();
+}
+
 bool Worker::Pause(absl::Duration d) {
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
@@ -96,7 +101,7 @@ void Worker::HeartbeatLoop() {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_ && active_.empty()) return;
-      for (const auto& [id, job] : active_) req.add_active_tasks(id);
+      for (const auto& [key, job] : active_) req.add_active_tasks(key.first);
     }
     req.set_health(v1::WORKER_HEALTH_HEALTHY);
     absl::StatusOr<v1::HeartbeatResponse> beat = client_->Heartbeat(req);
@@ -109,10 +114,11 @@ void Worker::HeartbeatLoop() {
       wait = interval;
       absl::MutexLock lock(&mu_);
       for (const v1::Lock& lost : beat->lost_locks()) {
-        auto it = active_.find(lost.name());
-        if (it != active_.end() && (lost.fencing_token() == 0 ||
-                                    lost.fencing_token() == it->second->lock().fencing_token())) {
-          it->second->Cancel();
+        for (auto& [key, job] : active_) {
+          if (key.first == lost.name() &&
+              (lost.fencing_token() == 0 || lost.fencing_token() == key.second)) {
+            job->Cancel();
+          }
         }
       }
     } else {
@@ -155,12 +161,12 @@ absl::Status Worker::TaskLoop(const Handler& handler) {
     auto job = std::make_shared<Job>((*next)->task(), (*next)->lock());
     {
       absl::MutexLock lock(&mu_);
-      active_[job->task().id()] = job;
+      active_[{job->task().id(), job->lock().fencing_token()}] = job;
     }
     absl::StatusOr<std::string> outcome = handler(*job);
     Finish(*job, outcome);
     absl::MutexLock lock(&mu_);
-    active_.erase(job->task().id());
+    active_.erase({job->task().id(), job->lock().fencing_token()});
   }
 }
 

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -88,6 +89,10 @@ class Worker {
   // Asks Run to return: no new task is taken; running handlers finish.
   void Stop();
 
+  // Cancels every running job (their handlers should return at once); their tasks are not
+  // finished by this worker, and go back to the queue once their locks are released or lapse.
+  void CancelAll();
+
   // Tasks finished so far (completed or failed; not those whose lock was lost).
   int finished() const { return finished_.load(); }
 
@@ -104,7 +109,9 @@ class Worker {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int taken_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, std::shared_ptr<Job>> active_ ABSL_GUARDED_BY(mu_);
+  // Running jobs by (task id, fencing token): a task whose lock lapsed may be handed to this
+  // worker again while its first attempt still runs.
+  std::map<std::pair<std::string, uint64_t>, std::shared_ptr<Job>> active_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tasksentinel::client

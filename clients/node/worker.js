@@ -38,6 +38,8 @@ class Worker {
     this.maxTasks = maxTasks;
     this.untilIdle = untilIdle;
     this.finished = 0;
+    // Running jobs by "task id#token": a task whose lock lapsed may come back to this worker
+    // while its first attempt still runs.
     this.active = new Map();
     this.taken = 0;
     this.stopping = false;
@@ -85,14 +87,17 @@ class Worker {
       if (this.stopping && this.active.size === 0) return;
       let wait = interval;
       try {
-        const beat = await this.client.heartbeat({activeTasks: [...this.active.keys()]});
+        const ids = [...new Set([...this.active.values()].map((job) => job.task.id))];
+        const beat = await this.client.heartbeat({activeTasks: ids});
         const d = beat.heartbeat_interval;
         const announced = d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : 0;
         if (announced > 0) interval = wait = announced;
         for (const lost of beat.lost_locks) {
-          const job = this.active.get(lost.name);
-          if (job && (lost.fencing_token === '0' || lost.fencing_token === job.token)) {
-            job.controller.abort(new Error(`lock ${lost.name} lost`));
+          for (const job of this.active.values()) {
+            if (job.task.id === lost.name &&
+                (lost.fencing_token === '0' || lost.fencing_token === job.token)) {
+              job.controller.abort(new Error(`lock ${lost.name} lost`));
+            }
           }
         }
       } catch (e) {
@@ -128,7 +133,8 @@ class Worker {
         continue;
       }
       const job = new Job(got.task, got.lock);
-      this.active.set(job.task.id, job);
+      const key = `${job.task.id}#${job.token}`;
+      this.active.set(key, job);
       try {
         let outcome;
         try {
@@ -139,7 +145,7 @@ class Worker {
         }
         await this.finish(job, outcome);
       } finally {
-        this.active.delete(job.task.id);
+        this.active.delete(key);
       }
     }
   }

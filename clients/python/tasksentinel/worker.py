@@ -46,6 +46,8 @@ class Worker:
         self.finished = 0
         self._mu = threading.Lock()
         self._stop = threading.Event()
+        # Running jobs by (task id, token): a task whose lock lapsed may come back to this
+        # worker while its first attempt still runs.
         self._active = {}
         self._taken = 0
 
@@ -84,7 +86,7 @@ class Worker:
             with self._mu:
                 if self._stop.is_set() and not self._active:
                     return
-                active = list(self._active)
+                active = sorted({task_id for task_id, _ in self._active})
             wait = interval
             try:
                 beat = self.client.heartbeat(active_tasks=active)
@@ -93,9 +95,9 @@ class Worker:
                     interval = wait = announced
                 with self._mu:
                     for lost in beat.lost_locks:
-                        job = self._active.get(lost.name)
-                        if job and lost.fencing_token in (0, job.token):
-                            job.cancelled.set()
+                        for (task_id, token), job in self._active.items():
+                            if task_id == lost.name and lost.fencing_token in (0, token):
+                                job.cancelled.set()
             except SentinelError:
                 wait = min(interval, 0.5)  # the lease is running out: try again sooner
             # Wake early once stopping and idle.
@@ -135,7 +137,7 @@ class Worker:
                 continue
             job = Job(*got)
             with self._mu:
-                self._active[job.task.id] = job
+                self._active[(job.task.id, job.token)] = job
             try:
                 try:
                     outcome, error = handler(job), None
@@ -146,7 +148,7 @@ class Worker:
                 self._finish(job, outcome, error)
             finally:
                 with self._mu:
-                    del self._active[job.task.id]
+                    del self._active[(job.task.id, job.token)]
 
     def _finish(self, job, outcome, error):
         if job.cancelled.is_set():
