@@ -28,8 +28,9 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
                     github::CoordinationIssueKind(), &screen_),
       locks_issue_(api, clock, config.github_claim_settle, options.visibility_retries,
                    github::LocksIssueKind(), &screen_),
+      lag_(config.github_claim_settle, options.min_retry_wait, options.max_claim_settle),
       ctx_{api,     clock,    &notifier_, &config_, &held_,   &views_, &coordination_,
-           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_},
+           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_, &lag_},
       registry_(ctx_),
       locks_(ctx_, &registry_),
       tasks_(ctx_, &registry_, &locks_),
@@ -64,6 +65,25 @@ void GitHubCoordinator::BackgroundLoop() {
 
 absl::Status GitHubCoordinator::Tick() {
   ReleaseLocksOfASilentWorker();
+  // Registrations of this worker's earlier epochs: ended for everyone, read by nobody.
+  for (int64_t id : registry_.TakeSuperseded()) {
+    (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+  }
+  locks_.SweepDeadClaims();
+  // Long-dead registrations of other workers, every sweep interval, a few at a time.
+  bool sweep = false;
+  {
+    absl::MutexLock lock(&worker_mu_);
+    if (clock_->Now() >= next_sweep_) {
+      next_sweep_ = clock_->Now() + kSweepInterval;
+      sweep = true;
+    }
+  }
+  if (sweep) {
+    for (int64_t id : registry_.Expired(kSweepLimit)) {
+      (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+    }
+  }
   return memory_.Flush(/*force=*/false);
 }
 
@@ -75,7 +95,6 @@ void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
       return;
     }
   }
-  if (!registry_.Pace().stretched) return;  // the lease itself lapses within the threshold
   for (const LockInfo& lock : held_.Snapshot()) {
     // As the worker's own ReleaseLock would (a task goes back to the queue at once).
     absl::StatusOr<ReleaseOutcome> out = ReleaseLock(lock.name, lock.token);
@@ -87,9 +106,18 @@ void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
 }
 
 std::vector<std::string> GitHubCoordinator::Notices() {
+  std::vector<std::string> notices;
   const github::FleetPace pace = registry_.Pace();
-  if (!pace.stretched) return {};
-  return {pace.Describe(config_.github_writes_per_hour)};
+  if (pace.stretched) notices.push_back(pace.Describe(config_.github_writes_per_hour));
+  const absl::Duration lag = lag_.Estimate();
+  if (lag > config_.github_claim_settle) {
+    notices.push_back(absl::StrCat(
+        "GitHub lists show new comments ", absl::FormatDuration(absl::Trunc(lag, absl::Milliseconds(100))),
+        " late: claims wait ", absl::FormatDuration(absl::Trunc(lag_.Settle(), absl::Milliseconds(100))),
+        lag_.Lagging() ? " (the bound; claims are likely taken back unjudged)" : "",
+        " before judging"));
+  }
+  return notices;
 }
 
 absl::Status GitHubCoordinator::ResolveTrust() {
@@ -368,6 +396,17 @@ std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
   metrics.push_back({"tasksentinel_github_renew_interval_seconds",
                      "The least time between two registration writes of this sidecar.", false,
                      absl::ToDoubleSeconds(pace.renew_interval)});
+  metrics.push_back({"tasksentinel_github_claim_settle_seconds",
+                     "How long a claim waits before its first list: GITHUB_CLAIM_SETTLE_MS, "
+                     "widened to the measured lag of GitHub's lists (bounded).",
+                     false, absl::ToDoubleSeconds(lag_.Settle())});
+  metrics.push_back({"tasksentinel_github_read_lag_seconds",
+                     "The measured lag before GitHub's lists show this sidecar's own claims "
+                     "(0: none seen).",
+                     false, absl::ToDoubleSeconds(lag_.Estimate())});
+  metrics.push_back({"tasksentinel_github_claims_unseen_total",
+                     "Claims never visible within their window (taken back unjudged).", true,
+                     static_cast<double>(stats_.claims_unseen.load())});
   const github::ApiCounters api = ctx_.api->counters();
   metrics.push_back({"tasksentinel_github_dates_ignored_total",
                      "GitHub answers whose Date jumped further than the local clock allows "

@@ -9,7 +9,7 @@
 //
 //   1. A task's whole life (NextTask -> CompleteTask) costs at most 3 content-creating requests
 //      and at most 6 requests that cost rate limit (all but 304s), amortised over 20 tasks; with
-//      one worker and with three. The producer's CreateTask is measured apart and reported.
+//      one worker and with three, with instant answers and with 100 ms answer latency. The producer's CreateTask is measured apart and reported.
 //   2. An idle worker holding 5 named locks and 2 tasks costs one write per heartbeat, and its
 //      polling of an unchanged repository (ListLocks, GetClusterHealth, ListWorkers, NextTask
 //      without a task, GetMemory, ListMemory, a blocking NextTask wait) costs no primary rate
@@ -557,6 +557,13 @@ class GitHubBudget : public ::testing::Test {
 TEST_F(GitHubBudget, ATaskLifeWithOneWorker) { RunLifecycle(1, "one_worker"); }
 
 TEST_F(GitHubBudget, ATaskLifeWithThreeWorkers) { RunLifecycle(3, "three_workers"); }
+
+// The same budget when every GitHub answer takes 100 ms (issue 10: the budget must hold whatever
+// the answer latency; the instant case is the one above).
+TEST_F(GitHubBudget, ATaskLifeWithThreeWorkersAt100msLatency) {
+  hub_->SetLatency(absl::Milliseconds(100));
+  RunLifecycle(3, "three_workers_100ms");
+}
 
 // --- Budget 2: an idle worker.
 
