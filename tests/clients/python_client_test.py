@@ -26,8 +26,8 @@ def free_port():
 class Sidecar:
     """A sidecar process for `worker` on data directory `data_dir`."""
 
-    def __init__(self, worker, data_dir):
-        self.addr = f"127.0.0.1:{free_port()}"
+    def __init__(self, worker, data_dir, addr=None):
+        self.addr = addr or f"127.0.0.1:{free_port()}"
         env = {"PATH": os.environ.get("PATH", ""), "HOME": data_dir,
                "WORKER_ID": worker, "SENTINEL_GRPC_ADDR": self.addr,
                "SENTINEL_DATA_DIR": data_dir, "SENTINEL_HTTP_ADDR": "",
@@ -143,6 +143,30 @@ class PythonClientTest(unittest.TestCase):
         Worker(c, max_tasks=1).run(handler)
         self.assertEqual(cancelled, [False])
         self.assertEqual(c.get_task(task.id).result, "finished")
+
+    def test_worker_carries_on_across_a_sidecar_restart(self):
+        c = self.client()
+        c.create_task("before")
+        sidecar = self.sidecars[0]
+
+        def restart():
+            time.sleep(0.3)
+            sidecar.stop()
+            self.sidecars[0] = Sidecar("worker-a", self.dir, addr=sidecar.addr)
+            Client(sidecar.addr).create_task("after")
+
+        restarter = []
+
+        def handler(job):
+            if job.task.title == "before":
+                restarter.append(threading.Thread(target=restart))
+                restarter[0].start()
+            return "ok"
+
+        worker = Worker(c, max_tasks=2, poll_wait=0.5)
+        worker.run(handler)
+        restarter[0].join()
+        self.assertEqual(worker.finished, 2)
 
 
 if __name__ == "__main__":

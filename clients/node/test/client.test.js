@@ -14,6 +14,7 @@ const SENTINEL_BIN = process.env.SENTINEL_BIN ||
     path.join(__dirname, '..', '..', '..', 'bazel-bin', 'service', 'sentinel');
 const dir = fs.mkdtempSync(path.join(process.env.TEST_TMPDIR || os.tmpdir(), 'node-client-'));
 const sidecars = [];
+let lastProc = null;  // the latest sidecar started
 
 function freePort() {
   return new Promise((resolve) => {
@@ -25,8 +26,8 @@ function freePort() {
   });
 }
 
-async function startSidecar(worker, dataDir) {
-  const addr = `127.0.0.1:${await freePort()}`;
+async function startSidecar(worker, dataDir, fixedAddr = null) {
+  const addr = fixedAddr || `127.0.0.1:${await freePort()}`;
   const log = fs.openSync(path.join(dataDir, `${worker}.log`), 'w');
   const proc = spawn(SENTINEL_BIN, [], {
     stdio: ['ignore', log, log],
@@ -36,6 +37,7 @@ async function startSidecar(worker, dataDir) {
       TASK_RETRY_BACKOFF_MS: '50'},
   });
   sidecars.push(proc);
+  lastProc = proc;
   const client = new ts.Client(addr, {callTimeoutMs: 5000});
   const deadline = Date.now() + 20000;
   for (;;) {
@@ -120,5 +122,32 @@ test('the worker loop completes, fails and heartbeats', async () => {
   const dead = await c.getTask(bad.id);
   assert.equal(dead.state, 'TASK_STATE_DEAD_LETTER');
   assert.equal(dead.last_error, 'cannot do it');
+  c.close();
+});
+
+test('the worker carries on across a sidecar restart', async () => {
+  const d = freshDir('restart');
+  const c = await startSidecar('worker-a', d);
+  const proc = lastProc;
+  const addr = c.stub.getChannel().getTarget().replace(/^dns:/, '');
+  await c.createTask({title: 'before'});
+  let restarted = null;
+  const worker = new ts.Worker(c, {maxTasks: 2, pollWaitMs: 500});
+  await worker.run(async (job) => {
+    if (job.task.title === 'before') {
+      restarted = (async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+        const again = await startSidecar('worker-a', d, addr);
+        await again.createTask({title: 'after'});
+        again.close();
+      })();
+    }
+    return 'ok';
+  });
+  await restarted;
+  assert.equal(worker.finished, 2);
   c.close();
 });
