@@ -44,7 +44,8 @@ struct GitHubOptions {
   absl::Duration min_retry_wait = absl::Milliseconds(500);
   // The bound of the first wait after posting a claim when GitHub's lists lag
   // (visibility_lag.h): the settle delay widens with the measured lag up to this.
-  absl::Duration max_claim_settle = absl::Seconds(30);
+  // (10 s: beyond that a NextTask or AcquireLock call would outlast its callers' deadlines.)
+  absl::Duration max_claim_settle = absl::Seconds(10);
   // GitHub's timestamps have one-second resolution: other workers' leases and claims are
   // judged live this much longer (never shorter).
   absl::Duration slack = absl::Seconds(1);

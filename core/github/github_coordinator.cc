@@ -98,7 +98,10 @@ void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
   for (const LockInfo& lock : held_.Snapshot()) {
     // As the worker's own ReleaseLock would (a task goes back to the queue at once).
     absl::StatusOr<ReleaseOutcome> out = ReleaseLock(lock.name, lock.token);
-    if (out.ok() && *out == ReleaseOutcome::kReleased) {
+    // Released, or already lost (its lease or ttl lapsed): either way no longer held, and the
+    // worker hears of it once, at its next heartbeat. (Held by another, it stays among the held
+    // locks, and the heartbeat's judgement reports it.)
+    if (out.ok() && *out != ReleaseOutcome::kHeldByOther) {
       absl::MutexLock lock_worker(&worker_mu_);
       released_while_silent_.push_back(lock);
     }
@@ -178,6 +181,7 @@ void GitHubCoordinator::Interrupt() { notifier_.Shutdown(); }
 
 absl::StatusOr<AcquireAttempt> GitHubCoordinator::AcquireLock(
     const AcquireRequest& request, const std::function<bool()>& cancelled) {
+  NoteWorkerAlive();
   if (absl::Status s = ValidateId("task_id", request.name); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxLockTtl); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("wait_timeout", request.wait_timeout, kMaxWait); !s.ok()) {
@@ -194,6 +198,7 @@ absl::StatusOr<AcquireAttempt> GitHubCoordinator::AcquireLock(
 
 absl::StatusOr<LockInfo> GitHubCoordinator::RenewLock(const std::string& name, uint64_t token,
                                                       absl::Duration ttl) {
+  NoteWorkerAlive();
   if (absl::Status s = ValidateId("task_id", name); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("ttl", ttl, kMaxLockTtl); !s.ok()) return s;
   absl::StatusOr<LockSite> site = locks_.Locate(name);
@@ -333,7 +338,15 @@ absl::StatusOr<TaskRecord> GitHubCoordinator::CreateTask(const NewTask& task) {
 absl::StatusOr<std::optional<HandedOutTask>> GitHubCoordinator::NextTask(
     const std::vector<std::string>& types, absl::Duration wait_timeout,
     const std::function<bool()>& cancelled) {
-  return tasks_.Next(types, wait_timeout, cancelled);
+  NoteWorkerAlive();
+  absl::StatusOr<std::optional<HandedOutTask>> next = tasks_.Next(types, wait_timeout, cancelled);
+  NoteWorkerAlive();
+  return next;
+}
+
+void GitHubCoordinator::NoteWorkerAlive() {
+  absl::MutexLock lock(&worker_mu_);
+  if (last_worker_heartbeat_ != absl::InfinitePast()) last_worker_heartbeat_ = clock_->Now();
 }
 
 absl::StatusOr<TaskRecord> GitHubCoordinator::CompleteTask(const std::string& id, uint64_t token,

@@ -45,7 +45,7 @@ void VisibilityLag::Seen(absl::Duration waited, bool first_list) {
 
 void VisibilityLag::NotSeen(absl::Duration waited) {
   absl::MutexLock lock(&mu_);
-  estimate_ = std::min(std::max(estimate_, 2 * waited), max_settle_);
+  estimate_ = std::min(std::max(estimate_, waited + waited / 2), max_settle_);
 }
 
 }  // namespace tasksentinel::github

@@ -7,7 +7,8 @@
 // (settle + retries × retry wait) made every claim fail. Instead, each claim reports when it was
 // first seen (or that it was not seen in the window), and the next claims wait accordingly:
 //   - seen at a later list: the lag was at most that long; the estimate becomes that bound.
-//   - never seen in the window: the lag is longer than the window; the estimate doubles it.
+//   - never seen in the window: the lag is longer than the window; the estimate becomes 1.5 times
+//     the window.
 //   - seen at the first list: the lag may be shorter than the estimate; it decays by a tenth, so
 //     that a lag that ended stops slowing hand-outs (the first list that then misses puts the
 //     estimate back to the measured bound, at the cost of one more list, not a write).

@@ -701,8 +701,11 @@ TEST_F(IdleWorker, OneWritePerHeartbeatAndFreePolling) {
   Record("idle.heartbeat_writes", absl::StrCat(a.writes));
   Record("idle.heartbeat_costly_requests", absl::StrCat(a.costly));
   Record("idle.heartbeat_primary_used", absl::StrCat(used_a));
-  EXPECT_EQ(a.method("PATCH"), kBeats) << "one PATCH per heartbeat";
-  EXPECT_EQ(a.writes, kBeats) << "no write but the heartbeat PATCHes";
+  // The sidecar writes when a renewal is due (registry.h): at most one PATCH per heartbeat; the
+  // first beat may come too soon after the warm-up's write to be due.
+  EXPECT_LE(a.method("PATCH"), kBeats) << "at most one PATCH per heartbeat";
+  EXPECT_GE(a.method("PATCH"), kBeats - 1) << "a PATCH per heartbeat interval";
+  EXPECT_EQ(a.writes, a.method("PATCH")) << "no write but the heartbeat PATCHes";
   EXPECT_EQ(used_a, a.costly);
 
   // --- Phase B: polling an unchanged repository: kBeats rounds of polls, then a blocking

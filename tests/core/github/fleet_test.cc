@@ -3,11 +3,14 @@
 // issue, write their registrations only as often as their share allows (the worker's Heartbeat
 // RPC may come as often as it likes), stretch their leases to match, say so, and release the
 // locks of a worker that went silent while its sidecar lives.
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/github/record_seal.h"
 #include "core/github/registry.h"
 #include "gtest/gtest.h"
