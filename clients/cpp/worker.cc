@@ -96,6 +96,10 @@ absl::Status Worker::Run(const Handler& handler) {
 
 void Worker::HeartbeatLoop() {
   absl::Duration interval = absl::Seconds(1);  // until the sidecar announces its own
+  uint64_t epoch = 0;
+  // A heartbeat whose answer never arrived may have carried the only report of a lost lock, and
+  // a new lease epoch means the old lease lapsed: then every running job's lock is checked.
+  bool verify = false;
   for (;;) {
     v1::HeartbeatRequest req;
     {
@@ -112,6 +116,12 @@ void Worker::HeartbeatLoop() {
         if (announced > absl::ZeroDuration()) interval = announced;
       }
       wait = interval;
+      if (epoch != 0 && beat->lease_epoch() != epoch) verify = true;
+      epoch = beat->lease_epoch();
+      if (verify) {
+        VerifyLocks();
+        verify = false;
+      }
       absl::MutexLock lock(&mu_);
       for (const v1::Lock& lost : beat->lost_locks()) {
         for (auto& [key, job] : active_) {
@@ -124,11 +134,26 @@ void Worker::HeartbeatLoop() {
     } else {
       // Unreachable or refusing: try again sooner, the lease is running out.
       wait = std::min(interval, absl::Milliseconds(500));
+      verify = true;
     }
     absl::MutexLock lock(&mu_);
     auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ && active_.empty(); };
     mu_.AwaitWithTimeout(absl::Condition(&done), wait);
     if (done()) return;
+  }
+}
+
+void Worker::VerifyLocks() {
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, job] : active_) jobs.push_back(job);
+  }
+  for (const std::shared_ptr<Job>& job : jobs) {
+    // A zero ttl keeps the lock's own; only a lock instance that is gone is refused.
+    absl::Status s =
+        client_->RenewLock(job->lock().name(), job->lock().fencing_token()).status();
+    if (absl::IsFailedPrecondition(s) || absl::IsNotFound(s)) job->Cancel();
   }
 }
 

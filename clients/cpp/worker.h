@@ -98,6 +98,8 @@ class Worker {
 
  private:
   void HeartbeatLoop();
+  // Checks every running job's lock (RenewLock); cancels the jobs whose lock is gone.
+  void VerifyLocks();
   absl::Status TaskLoop(const Handler& handler);
   void Finish(Job& job, const absl::StatusOr<std::string>& outcome);
   // Sleeps up to `d`; false when stopping.

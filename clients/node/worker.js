@@ -81,8 +81,25 @@ class Worker {
     });
   }
 
+  /** Checks every running job's lock (renewLock); aborts those whose lock is gone. */
+  async verifyLocks() {
+    for (const job of [...this.active.values()]) {
+      try {
+        await this.client.renewLock(job.lock.name, job.token);
+      } catch (e) {
+        if (e.code === grpc.status.FAILED_PRECONDITION || e.code === grpc.status.NOT_FOUND) {
+          job.controller.abort(new Error(`lock ${job.lock.name} lost`));
+        }
+      }
+    }
+  }
+
   async heartbeatLoop() {
     let interval = 1000;
+    // A heartbeat whose answer never arrived may have carried the only report of a lost lock,
+    // and a new lease epoch means the old lease lapsed: then every job's lock is checked.
+    let epoch = null;
+    let verify = false;
     for (;;) {
       if (this.stopping && this.active.size === 0) return;
       let wait = interval;
@@ -92,6 +109,12 @@ class Worker {
         const d = beat.heartbeat_interval;
         const announced = d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : 0;
         if (announced > 0) interval = wait = announced;
+        if (epoch !== null && beat.lease_epoch !== epoch) verify = true;
+        epoch = beat.lease_epoch;
+        if (verify) {
+          await this.verifyLocks();
+          verify = false;
+        }
         for (const lost of beat.lost_locks) {
           for (const job of this.active.values()) {
             if (job.task.id === lost.name &&
@@ -102,6 +125,7 @@ class Worker {
         }
       } catch (e) {
         wait = Math.min(interval, 500);  // the lease is running out: try again sooner
+        verify = true;
       }
       // Sleep, waking early to exit once stopping and idle.
       for (let slept = 0; slept < wait; slept += 50) {

@@ -80,8 +80,22 @@ class Worker:
         if errors:
             raise errors[0]
 
+    def _verify_locks(self):
+        """Checks every running job's lock (renew_lock); cancels those whose lock is gone."""
+        with self._mu:
+            jobs = list(self._active.values())
+        for job in jobs:
+            try:
+                self.client.renew_lock(job.lock.name, job.token)
+            except SentinelError as e:
+                if e.code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                    job.cancelled.set()
+
     def _heartbeat_loop(self):
         interval = 1.0
+        # A heartbeat whose answer never arrived may have carried the only report of a lost
+        # lock, and a new lease epoch means the old lease lapsed: then every job's lock is checked.
+        epoch, verify = 0, False
         while True:
             with self._mu:
                 if self._stop.is_set() and not self._active:
@@ -93,6 +107,12 @@ class Worker:
                 announced = beat.heartbeat_interval.ToNanoseconds() / 1e9
                 if announced > 0:
                     interval = wait = announced
+                if epoch and beat.lease_epoch != epoch:
+                    verify = True
+                epoch = beat.lease_epoch
+                if verify:
+                    self._verify_locks()
+                    verify = False
                 with self._mu:
                     for lost in beat.lost_locks:
                         for (task_id, token), job in self._active.items():
@@ -100,6 +120,7 @@ class Worker:
                                 job.cancelled.set()
             except SentinelError:
                 wait = min(interval, 0.5)  # the lease is running out: try again sooner
+                verify = True
             # Wake early once stopping and idle.
             deadline_wait = wait
             while deadline_wait > 0:
