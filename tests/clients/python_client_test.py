@@ -3,6 +3,7 @@ typed errors, the lock context manager, idempotent create_task, and Worker.run."
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -143,6 +144,26 @@ class PythonClientTest(unittest.TestCase):
         Worker(c, max_tasks=1).run(handler)
         self.assertEqual(cancelled, [False])
         self.assertEqual(c.get_task(task.id).result, "finished")
+
+    def test_a_lost_lock_cancels_the_job(self):
+        c = self.client()
+        task = c.create_task("fragile")
+        proc = self.sidecars[0].proc
+        cancelled = []
+
+        def handler(job):
+            # The sidecar pauses past its lease (a stopped VM, say): the lease lapses.
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(2.5)
+            proc.send_signal(signal.SIGCONT)
+            cancelled.append(job.cancelled.wait(10.0))
+            return "too late"
+
+        worker = Worker(c, max_tasks=1)
+        worker.run(handler)
+        self.assertEqual(cancelled, [True])
+        self.assertEqual(worker.finished, 0)
+        self.assertNotEqual(c.get_task(task.id).result, "too late")
 
     def test_worker_carries_on_across_a_sidecar_restart(self):
         c = self.client()
