@@ -5,6 +5,8 @@
 // GitHub while blocked, it must recover by itself, and no acknowledged write may be lost. Also:
 // polling an unchanged repository costs no primary rate limit, and the token never shows.
 #include <chrono>
+#include <optional>
+#include <utility>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include <httplib.h>
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 #include "tests/testing/github_sidecars.h"
 
@@ -87,6 +91,23 @@ class GitHubFaultsTest : public ::testing::Test {
   std::vector<std::string> messages_;  // every error message a client saw
 };
 
+// The ErrorInfo reason and RetryInfo delay of a failed call ("" and nullopt when absent).
+std::pair<std::string, std::optional<absl::Duration>> Details(const grpc::Status& status) {
+  google::rpc::Status rich;
+  std::pair<std::string, std::optional<absl::Duration>> out;
+  if (!rich.ParseFromString(status.error_details())) return out;
+  for (const google::protobuf::Any& any : rich.details()) {
+    google::rpc::ErrorInfo info;
+    google::rpc::RetryInfo retry;
+    if (any.UnpackTo(&info)) out.first = info.reason();
+    if (any.UnpackTo(&retry)) {
+      out.second = absl::Seconds(retry.retry_delay().seconds()) +
+                   absl::Nanoseconds(retry.retry_delay().nanos());
+    }
+  }
+  return out;
+}
+
 TEST_F(GitHubFaultsTest, AShort5xxBurstIsRetriedUnseen) {
   ASSERT_TRUE(CreateTask("before").ok());
   env_.hub().FailNext(2, 502);
@@ -122,6 +143,7 @@ TEST_F(GitHubFaultsTest, ASecondaryLimitWithoutRetryAfterBlocksWritesThenClears)
   grpc::Status s = CreateTask("limited");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "secondary rate limit")) << s.error_message();
+  EXPECT_EQ(Details(s).first, "RATE_LIMITED");
 
   // While blocked, writes fail fast without reaching GitHub: no request storm.
   const int64_t writes_before = env_.hub().Counts().content_creating;
@@ -145,6 +167,12 @@ TEST_F(GitHubFaultsTest, AnExhaustedPrimaryLimitWaitsForTheReset) {
   for (int i = 0; i < 10 && s.ok(); ++i) s = CreateTask(absl::StrCat("spend ", i));
   ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "primary rate limit")) << s.error_message();
+  // Machine-readable: RATE_LIMITED, with how long to wait (at most the 3 s window, plus slack).
+  auto [reason, delay] = Details(s);
+  EXPECT_EQ(reason, "RATE_LIMITED");
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Seconds(5));
 
   // Blocked until the reset: nothing is sent meanwhile.
   const int64_t requests_before = env_.hub().Counts().total;
