@@ -87,16 +87,16 @@ int Run() {
               Status(pid, "VmRSS").c_str());
 
   constexpr int kChannels = 8;
-  std::vector<std::unique_ptr<v1::Sentinel::Stub>> stubs;
+  std::vector<std::unique_ptr<v1::SentinelService::Stub>> stubs;
   for (int i = 0; i < kChannels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("grpc.channel_id", i);  // distinct channels, distinct connections
-    stubs.push_back(v1::Sentinel::NewStub(
+    stubs.push_back(v1::SentinelService::NewStub(
         grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args)));
   }
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  std::vector<std::unique_ptr<grpc::ClientAsyncReader<v1::WatchMemoryEvent>>> readers;
+  std::vector<std::unique_ptr<grpc::ClientAsyncReader<v1::WatchMemoryResponse>>> readers;
   v1::WatchMemoryRequest req;
   req.set_namespace_("swarm");
   for (int i = 0; i < streams; ++i) {

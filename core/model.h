@@ -153,6 +153,9 @@ struct NewTask {
   std::string type;
   int32_t priority = 0;
   uint32_t max_attempts = 0;  // 0: TASK_MAX_ATTEMPTS
+  // Idempotency key (empty: none): a CreateTask with a request_id an earlier one used returns
+  // that earlier task and creates nothing.
+  std::string request_id;
 };
 
 // A task handed to the worker with the lock that guards its attempt.

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel {
 namespace {
@@ -134,8 +135,8 @@ absl::Status ValidateSetRequest(const SetRequest& request,
 absl::Status CheckExpectedVersion(const std::string& ns, const std::string& key,
                                   uint64_t expected, uint64_t actual) {
   if (actual == expected) return absl::OkStatus();
-  return absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key, ": expected ",
-                                         expected, ", current ", actual));
+  return WithReason(absl::AbortedError(absl::StrCat("version mismatch on ", ns, "/", key, ": expected ",
+                                         expected, ", current ", actual)), reason::kVersionMismatch);
 }
 
 absl::Status ValidateNewTask(const NewTask& t) {
@@ -150,6 +151,9 @@ absl::Status ValidateNewTask(const NewTask& t) {
   if (t.max_attempts > kMaxTaskAttempts) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_attempts must be at most ", kMaxTaskAttempts));
+  }
+  if (!t.request_id.empty()) {
+    if (absl::Status s = ValidateId("request_id", t.request_id); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/validation.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel {
 namespace {
@@ -45,11 +46,11 @@ absl::Status WatchHub::Subscribe(const std::string& ns, const std::string& prefi
   if (absl::Status s = ValidateKeyPrefix("prefix", prefix); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
-    if (stopped_) return absl::UnavailableError("the sidecar is shutting down");
+    if (stopped_) return WithReason(absl::UnavailableError("the sidecar is shutting down"), reason::kShuttingDown);
     if (watches_ >= options_.max_watches) {
-      return absl::ResourceExhaustedError(absl::StrCat(
+      return WithReason(absl::ResourceExhaustedError(absl::StrCat(
           "this sidecar already serves ", watches_, " WatchMemory streams, its limit "
-          "(SENTINEL_MAX_WATCHES); close one or watch through another sidecar"));
+          "(SENTINEL_MAX_WATCHES); close one or watch through another sidecar")), reason::kTooManyCalls);
     }
     ++watches_;  // reserved while the first observation is made
   }
@@ -74,7 +75,7 @@ absl::Status WatchHub::Subscribe(const std::string& ns, const std::string& prefi
   }
   absl::MutexLock lock(&mu_);
   if (stopped_) {  // Stop reset the count (with this reservation) and dropped every feed
-    return absl::UnavailableError("the sidecar is shutting down");
+    return WithReason(absl::UnavailableError("the sidecar is shutting down"), reason::kShuttingDown);
   }
   Feed& feed = feeds_[ns];
   if (!feed.observed) {

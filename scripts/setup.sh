@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Task Sentinel needs on Debian 12 (bookworm), if missing.
-# Everything comes from Debian's packages; the Bazel build itself downloads nothing.
+# Everything comes from Debian's packages, but for the npm packages pinned by the two
+# package-lock.json files (buf for `buf lint`; the Node client's @grpc/grpc-js and TypeScript),
+# which `npm ci` installs. The Bazel build itself downloads nothing.
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # //tests/readme (the README's demo uses curl); //tests/deploy (python3-yaml).
   curl python3-yaml
+  # The Python client (clients/python) and its tests: Debian's python3 with gRPC and protobuf;
+  # grpc_python_plugin (protobuf-compiler-grpc) generates its stubs.
+  python3 python3-grpcio python3-protobuf
   # --config=fuzz (libFuzzer binaries); --config=asan/tsan use gcc's libasan/libubsan/libtsan.
   clang-14 libclang-rt-14-dev
 )
@@ -27,3 +32,22 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# Node.js and npm: the machine's own if present, else Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs npm" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
+# The pinned npm packages, exactly as the lock files say; node_modules/.lock-installed records the
+# lock file it was installed from, so an unchanged one is not installed again.
+for dir in . clients/node; do
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.lock-installed"; then
+    echo "setup: npm ci in $dir" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error &&
+      cp package-lock.json node_modules/.lock-installed)
+  fi
+done

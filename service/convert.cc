@@ -2,14 +2,12 @@
 #include "service/convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "service/error_details.h"
 
 namespace tasksentinel {
 
 grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return ToGrpcWithDetails(status);
 }
 
 void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
@@ -41,7 +39,7 @@ absl::Status FromProto(const google::protobuf::Duration& d, absl::string_view fi
 }
 
 void ToProto(const LockInfo& lock, v1::Lock* out) {
-  out->set_task_id(lock.name);
+  out->set_name(lock.name);
   out->set_fencing_token(lock.token);
   out->set_holder(lock.holder);
   ToProto(lock.acquired_at, out->mutable_acquired_at());
@@ -125,6 +123,8 @@ void ToProto(const WorkerInfo& worker, v1::Worker* out) {
                                                              : 0);
   for (const std::string& t : w.supported_task_types) out->add_supported_task_types(t);
   out->set_lease_epoch(w.epoch);
+  out->set_cpu_cores(w.cpu_cores);
+  out->set_memory_mb(w.memory_mb);
 }
 
 }  // namespace tasksentinel

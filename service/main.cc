@@ -1,6 +1,6 @@
 // The sidecar binary: configuration (flags > environment > config file > defaults), the
 // embedded store in SENTINEL_DATA_DIR, the gRPC server and HTTP endpoints, and shutdown on
-// SIGTERM/SIGINT.
+// SIGTERM/SIGINT. `sentinel exec ... -- CMD` also works the queue itself (exec_command.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -25,6 +26,7 @@
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
 #include "service/build_info.h"
+#include "service/exec_command.h"
 #include "service/github/curl_github_api.h"
 #include "service/grpc_log.h"
 #include "service/help_text.h"
@@ -124,9 +126,25 @@ std::optional<int> HandleInfoFlags(int argc, char** argv) {
 }
 
 int Run(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Task Sentinel coordination sidecar; see sentinel --help.");
-  if (std::optional<int> done = HandleInfoFlags(argc, argv)) return *done;
-  absl::ParseCommandLine(argc, argv);
+  absl::SetProgramUsageMessage(
+      "Task Sentinel coordination sidecar; see sentinel --help. `sentinel exec [--until-idle] "
+      "[--max-tasks N] [--grace DURATION] -- CMD ARGS...` also runs CMD once per task of this "
+      "worker (docs/clients.md).");
+  // `exec` and its own arguments are taken out before the sidecar's flags are parsed.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<ExecOptions> exec;
+  if (IsExecCommand(args)) {
+    absl::StatusOr<ExecOptions> parsed = ParseExecArgs(&args);
+    if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
+    exec = *std::move(parsed);
+  }
+  std::vector<char*> flag_argv = {argv[0]};
+  for (std::string& a : args) flag_argv.push_back(a.data());
+  if (std::optional<int> done =
+          HandleInfoFlags(static_cast<int>(flag_argv.size()), flag_argv.data())) {
+    return *done;
+  }
+  absl::ParseCommandLine(static_cast<int>(flag_argv.size()), flag_argv.data());
 
   ConfigSources sources;
 #define TS_COLLECT_FLAG(flag, env) \
@@ -244,6 +262,8 @@ int Run(int argc, char** argv) {
                          {"http_port", std::to_string(server.http_port())},
                          {"backend", backend},
                          {"strategy", std::string(StrategyName(config->strategy))}});
+
+  if (exec.has_value()) return RunExec(*exec, *config, &server, signals);
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "service/error_details.h"
 
 namespace tasksentinel {
 namespace {
@@ -20,7 +21,7 @@ class MalformedRequestInterceptor final : public grpc::experimental::Interceptor
       const grpc::Status status = methods->GetSendStatus();
       if (status.error_code() == grpc::StatusCode::INTERNAL) {
         methods->ModifySendStatus(
-            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kMalformedRequestMessage));
+            ToGrpcWithDetails(absl::InvalidArgumentError(kMalformedRequestMessage)));
       }
     }
     methods->Proceed();
@@ -35,7 +36,7 @@ class MalformedRequestInterceptor final : public grpc::experimental::Interceptor
 grpc::experimental::Interceptor* MalformedRequestInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
   const absl::string_view method = info->method() == nullptr ? "" : info->method();
-  if (!absl::StartsWith(method, "/tasksentinel.v1.Sentinel/")) return nullptr;
+  if (!absl::StartsWith(method, "/tasksentinel.v1.SentinelService/")) return nullptr;
   return new MalformedRequestInterceptor();
 }
 

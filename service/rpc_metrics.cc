@@ -9,7 +9,7 @@
 namespace tasksentinel {
 namespace {
 
-constexpr absl::string_view kSentinelPrefix = "/tasksentinel.v1.Sentinel/";
+constexpr absl::string_view kSentinelPrefix = "/tasksentinel.v1.SentinelService/";
 
 // Times one call from its creation to the moment its status is sent.
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {

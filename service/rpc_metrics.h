@@ -1,4 +1,4 @@
-// RPC metrics: a gRPC server interceptor that records every tasksentinel.v1.Sentinel call's
+// RPC metrics: a gRPC server interceptor that records every tasksentinel.v1.SentinelService call's
 // method, status code and duration in Metrics (tasksentinel_rpc_total,
 // tasksentinel_rpc_duration_seconds), so the service itself stays unaware of them. Calls to
 // other services on the same server (health checks, reflection) are not recorded.

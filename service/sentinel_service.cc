@@ -1,4 +1,4 @@
-// The tasksentinel.v1.Sentinel gRPC service (see sentinel_service.h).
+// The tasksentinel.v1.SentinelService gRPC service (see sentinel_service.h).
 #include "service/sentinel_service.h"
 
 #include <algorithm>
@@ -11,10 +11,13 @@
 #include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 
+#include "core/error_reason.h"
 #include "core/validation.h"
 #include "service/auth.h"
 #include "service/convert.h"
 #include "service/log.h"
+#include "service/error_details.h"
+#include "service/paging.h"
 
 namespace tasksentinel {
 namespace {
@@ -50,15 +53,16 @@ class WaitSlot {
 };
 
 grpc::Status TooManyWaiting(absl::string_view method) {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat(kMaxWaitingCallsPerMethod, " ", method,
-                                   " calls are already waiting on this sidecar; retry later or "
-                                   "call without a wait"));
+  return ToGrpc(WithReason(
+      absl::ResourceExhaustedError(absl::StrCat(
+          kMaxWaitingCallsPerMethod, " ", method,
+          " calls are already waiting on this sidecar; retry later or call without a wait")),
+      reason::kTooManyCalls));
 }
 
 std::optional<FenceRef> FenceFrom(bool has, const v1::Fencing& f) {
   if (!has) return std::nullopt;
-  return FenceRef{f.task_id(), f.token()};
+  return FenceRef{f.name(), f.token()};
 }
 
 }  // namespace
@@ -82,9 +86,9 @@ grpc::Status SentinelService::Authorize(const grpc::ServerContextBase* context) 
       BearerMatches(api_token_, absl::string_view(it->second.data(), it->second.size()))) {
     return grpc::Status::OK;
   }
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "this sidecar needs \"authorization: Bearer <SENTINEL_API_TOKEN>\" metadata; "
-                      "it was missing or did not match");
+  return ToGrpc(absl::UnauthenticatedError(
+      "this sidecar needs \"authorization: Bearer <SENTINEL_API_TOKEN>\" metadata; "
+      "it was missing or did not match"));
 }
 
 void SentinelService::NoteHandedOut(const std::string& task_id) {
@@ -111,7 +115,7 @@ grpc::Status SentinelService::AcquireLock(grpc::ServerContext* context,
                                           v1::AcquireLockResponse* response) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   AcquireRequest req;
-  req.name = request->task_id();
+  req.name = request->name();
   if (absl::Status s = FromProto(request->ttl(), "ttl", &req.ttl); !s.ok()) return ToGrpc(s);
   absl::Duration wait = default_lock_wait_;  // unset: LOCK_RETRY_ATTEMPTS x LOCK_RETRY_DELAY_MS
   if (request->has_wait_timeout()) {
@@ -151,10 +155,10 @@ grpc::Status SentinelService::RenewLock(grpc::ServerContext* context, const v1::
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::Duration ttl;
   if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->task_id(), request->fencing_token(), ttl);
-  if (!lock.ok()) return ToGrpc(lock.status());
+  absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->name(), request->fencing_token(), ttl);
+  if (!lock.ok()) return ToGrpcWithDetails(lock.status(), {{"name", request->name()}});
   Logger::Global().Log(LogLevel::kDebug, "locks", "lock_renewed",
-                       {request->task_id(), "renewed", std::nullopt, {}});
+                       {request->name(), "renewed", std::nullopt, {}});
   ToProto(*lock, response->mutable_lock());
   return grpc::Status::OK;
 }
@@ -164,20 +168,20 @@ grpc::Status SentinelService::ReleaseLock(grpc::ServerContext* context,
                                           v1::ReleaseLockResponse* response) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<ReleaseOutcome> out =
-      coordinator_->ReleaseLock(request->task_id(), request->fencing_token());
-  if (!out.ok()) return ToGrpc(out.status());
+      coordinator_->ReleaseLock(request->name(), request->fencing_token());
+  if (!out.ok()) return ToGrpcWithDetails(out.status(), {{"name", request->name()}});
   Logger::Global().Log(LogLevel::kInfo, "locks", "lock_released",
-                       {request->task_id(),
+                       {request->name(),
                         *out == ReleaseOutcome::kReleased  ? "released"
                         : *out == ReleaseOutcome::kNotHeld ? "not_held"
                                                            : "held_by_other",
                         std::nullopt,
                         {}});
   switch (*out) {
-    case ReleaseOutcome::kReleased: response->set_status(v1::ReleaseLockResponse::RELEASED); break;
-    case ReleaseOutcome::kNotHeld: response->set_status(v1::ReleaseLockResponse::NOT_HELD); break;
+    case ReleaseOutcome::kReleased: response->set_status(v1::ReleaseLockResponse::STATUS_RELEASED); break;
+    case ReleaseOutcome::kNotHeld: response->set_status(v1::ReleaseLockResponse::STATUS_NOT_HELD); break;
     case ReleaseOutcome::kHeldByOther:
-      response->set_status(v1::ReleaseLockResponse::HELD_BY_OTHER);
+      response->set_status(v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
       break;
   }
   return grpc::Status::OK;
@@ -299,7 +303,16 @@ grpc::Status SentinelService::ListMemory(grpc::ServerContext* context,
   absl::StatusOr<std::vector<MemoryEntry>> entries =
       coordinator_->ListMemory(request->namespace_(), request->prefix());
   if (!entries.ok()) return ToGrpc(entries.status());
-  for (const MemoryEntry& e : *entries) ToProto(e, response->add_entries());
+  std::sort(entries->begin(), entries->end(),
+            [](const MemoryEntry& a, const MemoryEntry& b) { return a.key < b.key; });
+  std::vector<std::string> keys;
+  for (const MemoryEntry& e : *entries) keys.push_back(e.key);
+  absl::StatusOr<Page> page =
+      CutPage(keys, request->page_size(), request->page_token(),
+              absl::StrCat("memory ", request->namespace_(), " ", request->prefix()));
+  if (!page.ok()) return ToGrpc(page.status());
+  for (size_t i = page->begin; i < page->end; ++i) ToProto((*entries)[i], response->add_entries());
+  response->set_next_page_token(page->next_page_token);
   return grpc::Status::OK;
 }
 
@@ -308,10 +321,10 @@ namespace {
 // The most events a stream may have queued for a slow client before it is ended.
 constexpr size_t kMaxQueuedEvents = 65536;
 
-v1::WatchMemoryEvent ToEvent(const MemoryEvent& event) {
-  v1::WatchMemoryEvent out;
-  out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryEvent::PUT
-                                                     : v1::WatchMemoryEvent::DELETE);
+v1::WatchMemoryResponse ToEvent(const MemoryEvent& event) {
+  v1::WatchMemoryResponse out;
+  out.set_type(event.type == MemoryEvent::Type::kPut ? v1::WatchMemoryResponse::TYPE_PUT
+                                                     : v1::WatchMemoryResponse::TYPE_DELETE);
   if (event.type == MemoryEvent::Type::kPut) {
     ToProto(event.entry, out.mutable_entry());
   } else {
@@ -325,7 +338,7 @@ v1::WatchMemoryEvent ToEvent(const MemoryEvent& event) {
 // One WatchMemory stream: events from the hub are queued and written one at a time. gRPC
 // operations (StartWrite, Finish) are started outside the lock; OnDone leaves the hub and
 // deletes the reactor, which is the only way it is deleted.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>,
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryResponse>,
                            public WatchHub::Subscriber {
  public:
   explicit WatchReactor(WatchHub* hub) : hub_(hub) {}
@@ -359,8 +372,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>
       if (finishing_) return;
       if (queue_.size() + events.size() > kMaxQueuedEvents) {
         finishing_ = true;
-        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "the watcher fell too far behind the changes; watch again");
+        final_ = ToGrpc(WithReason(absl::ResourceExhaustedError(
+                                       "the watcher fell too far behind the changes; watch again"),
+                                   reason::kTooManyCalls));
         queue_.clear();
         finish = !writing_;  // else OnWriteDone finishes
         status = final_;
@@ -416,8 +430,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>
  private:
   WatchHub* const hub_;
   absl::Mutex mu_;
-  std::deque<v1::WatchMemoryEvent> queue_ ABSL_GUARDED_BY(mu_);
-  v1::WatchMemoryEvent current_;  // the write in flight; touched only by its writer
+  std::deque<v1::WatchMemoryResponse> queue_ ABSL_GUARDED_BY(mu_);
+  v1::WatchMemoryResponse current_;  // the write in flight; touched only by its writer
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_ ABSL_GUARDED_BY(mu_);
@@ -425,7 +439,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::WatchMemoryEvent>* SentinelService::WatchMemory(
+grpc::ServerWriteReactor<v1::WatchMemoryResponse>* SentinelService::WatchMemory(
     grpc::CallbackServerContext* context, const v1::WatchMemoryRequest* request) {
   auto* reactor = new WatchReactor(watches_);
   if (grpc::Status denied = Authorize(context); !denied.ok()) {
@@ -440,8 +454,8 @@ grpc::Status SentinelService::CreateTask(grpc::ServerContext* context,
                                          const v1::CreateTaskRequest* request,
                                          v1::CreateTaskResponse* response) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
-  NewTask task{request->title(), request->body(), request->type(), request->priority(),
-               request->max_attempts()};
+  NewTask task{request->title(),    request->body(),         request->type(),
+               request->priority(), request->max_attempts(), request->request_id()};
   absl::StatusOr<TaskRecord> created = coordinator_->CreateTask(task);
   if (!created.ok()) return ToGrpc(created.status());
   if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCreated);
@@ -505,7 +519,7 @@ grpc::Status SentinelService::CompleteTask(grpc::ServerContext* context,
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task =
       coordinator_->CompleteTask(request->task_id(), request->fencing_token(), request->result());
-  if (!task.ok()) return ToGrpc(task.status());
+  if (!task.ok()) return ToGrpcWithDetails(task.status(), {{"task_id", request->task_id()}});
   if (metrics_ != nullptr) metrics_->RecordTaskEvent(TaskEvent::kCompleted);
   {
     const std::optional<absl::Duration> took = TakeHandedOut(task->id);
@@ -523,7 +537,7 @@ grpc::Status SentinelService::FailTask(grpc::ServerContext* context, const v1::F
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<TaskRecord> task = coordinator_->FailTask(request->task_id(), request->fencing_token(),
                                                 request->error(), request->retryable());
-  if (!task.ok()) return ToGrpc(task.status());
+  if (!task.ok()) return ToGrpcWithDetails(task.status(), {{"task_id", request->task_id()}});
   const std::optional<absl::Duration> took = TakeHandedOut(task->id);
   if (metrics_ != nullptr) {
     metrics_->RecordTaskEvent(TaskEvent::kFailed);
@@ -563,9 +577,9 @@ grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext* context,
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<ClusterHealth> h = coordinator_->Health();
   if (!h.ok()) return ToGrpc(h.status());
-  response->set_status(h->status == ClusterStatus::kHealthy   ? v1::GetClusterHealthResponse::HEALTHY
-                       : h->status == ClusterStatus::kDegraded ? v1::GetClusterHealthResponse::DEGRADED
-                                                               : v1::GetClusterHealthResponse::UNHEALTHY);
+  response->set_status(h->status == ClusterStatus::kHealthy   ? v1::GetClusterHealthResponse::STATUS_HEALTHY
+                       : h->status == ClusterStatus::kDegraded ? v1::GetClusterHealthResponse::STATUS_DEGRADED
+                                                               : v1::GetClusterHealthResponse::STATUS_UNHEALTHY);
   response->set_total_workers(h->total_workers);
   response->set_healthy_workers(h->healthy_workers);
   response->set_stale_workers(h->stale_workers);
@@ -579,16 +593,25 @@ grpc::Status SentinelService::GetClusterHealth(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status SentinelService::ListLocks(grpc::ServerContext* context, const v1::ListLocksRequest*,
+grpc::Status SentinelService::ListLocks(grpc::ServerContext* context,
+                                        const v1::ListLocksRequest* request,
                                         v1::ListLocksResponse* response) {
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<LockInfo>> locks = coordinator_->ListLocks();
   if (!locks.ok()) return ToGrpc(locks.status());
-  for (const LockInfo& l : *locks) {
+  std::sort(locks->begin(), locks->end(),
+            [](const LockInfo& a, const LockInfo& b) { return a.name < b.name; });
+  std::vector<std::string> names;
+  for (const LockInfo& l : *locks) names.push_back(l.name);
+  absl::StatusOr<Page> page =
+      CutPage(names, request->page_size(), request->page_token(), "locks");
+  if (!page.ok()) return ToGrpc(page.status());
+  for (size_t i = page->begin; i < page->end; ++i) {
     v1::Lock* out = response->add_locks();
-    ToProto(l, out);
+    ToProto((*locks)[i], out);
     HideOthersToken(out);
   }
+  response->set_next_page_token(page->next_page_token);
   return grpc::Status::OK;
 }
 
@@ -598,7 +621,17 @@ grpc::Status SentinelService::ListWorkers(grpc::ServerContext* context,
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<std::vector<WorkerInfo>> workers = coordinator_->Workers(request->include_gone());
   if (!workers.ok()) return ToGrpc(workers.status());
-  for (const WorkerInfo& w : *workers) ToProto(w, response->add_workers());
+  std::sort(workers->begin(), workers->end(), [](const WorkerInfo& a, const WorkerInfo& b) {
+    return a.record.id < b.record.id;
+  });
+  std::vector<std::string> ids;
+  for (const WorkerInfo& w : *workers) ids.push_back(w.record.id);
+  absl::StatusOr<Page> page =
+      CutPage(ids, request->page_size(), request->page_token(),
+              request->include_gone() ? "workers+gone" : "workers");
+  if (!page.ok()) return ToGrpc(page.status());
+  for (size_t i = page->begin; i < page->end; ++i) ToProto((*workers)[i], response->add_workers());
+  response->set_next_page_token(page->next_page_token);
   return grpc::Status::OK;
 }
 

@@ -1,4 +1,4 @@
-// The tasksentinel.v1.Sentinel gRPC service: checks the caller's bearer token (when
+// The tasksentinel.v1.SentinelService gRPC service: checks the caller's bearer token (when
 // SENTINEL_API_TOKEN is set), decodes each request, calls the core protocol that answers it, and
 // encodes the answer, showing fencing tokens only of the locks this sidecar's worker holds. No
 // coordination logic lives here.
@@ -31,7 +31,7 @@ namespace tasksentinel {
 inline constexpr int kMaxWaitingCallsPerMethod = 128;
 
 class SentinelService final
-    : public v1::Sentinel::WithCallbackMethod_WatchMemory<v1::Sentinel::Service> {
+    : public v1::SentinelService::WithCallbackMethod_WatchMemory<v1::SentinelService::Service> {
  public:
   // `metrics`, when given, receives the domain counters (lock acquisitions, task events) and
   // must outlive the service; RPC counts and durations are recorded by an interceptor instead.
@@ -56,7 +56,7 @@ class SentinelService final
   grpc::Status ListMemory(grpc::ServerContext* context, const v1::ListMemoryRequest* request,
                           v1::ListMemoryResponse* response) override;
   // A stream fed by the WatchHub; RESOURCE_EXHAUSTED beyond SENTINEL_MAX_WATCHES streams.
-  grpc::ServerWriteReactor<v1::WatchMemoryEvent>* WatchMemory(
+  grpc::ServerWriteReactor<v1::WatchMemoryResponse>* WatchMemory(
       grpc::CallbackServerContext* context, const v1::WatchMemoryRequest* request) override;
   grpc::Status CreateTask(grpc::ServerContext* context, const v1::CreateTaskRequest* request,
                           v1::CreateTaskResponse* response) override;

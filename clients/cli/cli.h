@@ -43,7 +43,7 @@ struct Invocation {
   // The channel to --addr, for stubs of other services (grpc.health.v1).
   std::shared_ptr<grpc::Channel> channel;
   // The Sentinel stub on `channel`.
-  std::unique_ptr<v1::Sentinel::Stub> stub;
+  std::unique_ptr<v1::SentinelService::Stub> stub;
   // --timeout; absl::InfiniteDuration() for no deadline.
   absl::Duration timeout = absl::Seconds(5);
   // Whether --timeout was given (wait-ready has a longer default of its own).
@@ -104,13 +104,34 @@ int UsageError(const Invocation& inv, absl::string_view message);
 // Calls the unary Sentinel `method` with the invocation's deadline (plus `extra`).
 template <typename Request, typename Response>
 grpc::Status Call(const Invocation& inv,
-                  grpc::Status (v1::Sentinel::Stub::*method)(grpc::ClientContext*,
+                  grpc::Status (v1::SentinelService::Stub::*method)(grpc::ClientContext*,
                                                              const Request&, Response*),
                   const Request& request, Response* response,
                   absl::Duration extra = absl::ZeroDuration()) {
   grpc::ClientContext ctx;
   inv.SetDeadline(&ctx, extra);
   return (inv.stub.get()->*method)(&ctx, request, response);
+}
+
+// Calls the paged List `method` until its last page, each page with the invocation's deadline;
+// `response` holds every page's entries (merged) and no next_page_token.
+template <typename Request, typename Response>
+grpc::Status CallAllPages(const Invocation& inv,
+                          grpc::Status (v1::SentinelService::Stub::*method)(grpc::ClientContext*,
+                                                                            const Request&,
+                                                                            Response*),
+                          Request request, Response* response) {
+  response->Clear();
+  for (;;) {
+    Response page;
+    grpc::Status s = Call(inv, method, request, &page);
+    if (!s.ok()) return s;
+    response->MergeFrom(page);
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  response->clear_next_page_token();
+  return grpc::Status::OK;
 }
 
 }  // namespace tasksentinel::cli

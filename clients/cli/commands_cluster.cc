@@ -40,7 +40,7 @@ std::string Percent(double used, double total) {
 grpc::Status ListWorkers(const Invocation& inv, bool include_gone, v1::ListWorkersResponse* out) {
   v1::ListWorkersRequest req;
   req.set_include_gone(include_gone);
-  return Call(inv, &v1::Sentinel::Stub::ListWorkers, req, out);
+  return CallAllPages(inv, &v1::SentinelService::Stub::ListWorkers, req, out);
 }
 
 void PrintWorkerTable(const Workers& workers) {
@@ -112,7 +112,7 @@ int RunWaitReady(Invocation& inv) {
 // cluster: GetClusterHealth, a summary and the worker table.
 int RunCluster(Invocation& inv) {
   v1::GetClusterHealthResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::GetClusterHealth, {}, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::GetClusterHealth, {}, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -201,7 +201,7 @@ int RunCapacities(Invocation& inv) {
 // load-balance: per-worker active tasks against capacity, and the cluster's utilisation.
 int RunLoadBalance(Invocation& inv) {
   v1::GetClusterHealthResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::GetClusterHealth, {}, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::GetClusterHealth, {}, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -236,11 +236,13 @@ int RunLoadBalance(Invocation& inv) {
 // locks: ListLocks.
 int RunLocks(Invocation& inv) {
   v1::ListLocksResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::ListLocks, {}, &resp); !s.ok()) return RpcError(s);
+  if (auto s = CallAllPages(inv, &v1::SentinelService::Stub::ListLocks, {}, &resp); !s.ok()) {
+    return RpcError(s);
+  }
   if (inv.json) return PrintJson(resp);
   Table t({"NAME", "TOKEN", "HOLDER", "ACQUIRED", "EXPIRES", "TTL"});
   for (const v1::Lock& l : resp.locks()) {
-    t.AddRow({l.task_id(), absl::StrCat(l.fencing_token()), l.holder(),
+    t.AddRow({l.name(), absl::StrCat(l.fencing_token()), l.holder(),
               FormatTime(l.acquired_at()), FormatTime(l.expires_at()), FormatDuration(l.ttl())});
   }
   t.Print("no locks");
@@ -251,15 +253,15 @@ int RunLocks(Invocation& inv) {
 // their holders: who works on what. JSON: {"assignments": [{"task": ..., "lock": ...}]}.
 int RunAssignments(Invocation& inv) {
   v1::ListLocksResponse locks;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::ListLocks, {}, &locks); !s.ok()) {
+  if (auto s = CallAllPages(inv, &v1::SentinelService::Stub::ListLocks, {}, &locks); !s.ok()) {
     return RpcError(s);
   }
   std::vector<v1::NextTaskResponse> assignments;  // a task with the lock on it
   for (const v1::Lock& lock : locks.locks()) {
     v1::GetTaskRequest req;
-    req.set_task_id(lock.task_id());
+    req.set_task_id(lock.name());
     v1::GetTaskResponse task;
-    grpc::Status s = Call(inv, &v1::Sentinel::Stub::GetTask, req, &task);
+    grpc::Status s = Call(inv, &v1::SentinelService::Stub::GetTask, req, &task);
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // not a task lock
     if (!s.ok()) return RpcError(s);
     v1::NextTaskResponse& a = assignments.emplace_back();

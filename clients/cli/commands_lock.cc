@@ -44,12 +44,12 @@ int RunAcquire(Invocation& inv) {
     return kExitUsage;
   }
   v1::AcquireLockRequest req;
-  req.set_task_id(inv.args[0]);
+  req.set_name(inv.args[0]);
   ToProtoDuration(ttl, req.mutable_ttl());
   ToProtoDuration(wait, req.mutable_wait_timeout());
   (*req.mutable_metadata())["client"] = "sentinelctl";
   v1::AcquireLockResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::AcquireLock, req, &resp, wait); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::AcquireLock, req, &resp, wait); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) {
@@ -69,21 +69,21 @@ int RunAcquire(Invocation& inv) {
 // lock release NAME TOKEN: exit 1 when another instance holds the lock.
 int RunRelease(Invocation& inv) {
   v1::ReleaseLockRequest req;
-  req.set_task_id(inv.args[0]);
+  req.set_name(inv.args[0]);
   uint64_t token;
   if (!ParseToken(inv.args[1], &token)) return UsageError(inv, "TOKEN must be a number");
   req.set_fencing_token(token);
   v1::ReleaseLockResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::ReleaseLock, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::ReleaseLock, req, &resp); !s.ok()) {
     return RpcError(s);
   }
-  const std::string status = v1::ReleaseLockResponse::Status_Name(resp.status());
+  const std::string status = ShortEnum(v1::ReleaseLockResponse::Status_Name(resp.status()), "STATUS_");
   if (inv.json) {
     if (int rc = PrintJson(resp); rc != kExitOk) return rc;
   } else {
     std::printf("%s\n", status.c_str());
   }
-  if (resp.status() == v1::ReleaseLockResponse::HELD_BY_OTHER) {
+  if (resp.status() == v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER) {
     return Refused(absl::StrCat("lock ", inv.args[0], " is held by another instance"));
   }
   return kExitOk;
@@ -92,7 +92,7 @@ int RunRelease(Invocation& inv) {
 // lock renew NAME TOKEN [--ttl=...]: without --ttl the lock keeps its ttl.
 int RunRenew(Invocation& inv) {
   v1::RenewLockRequest req;
-  req.set_task_id(inv.args[0]);
+  req.set_name(inv.args[0]);
   uint64_t token;
   if (!ParseToken(inv.args[1], &token)) return UsageError(inv, "TOKEN must be a number");
   req.set_fencing_token(token);
@@ -102,7 +102,7 @@ int RunRenew(Invocation& inv) {
   }
   ToProtoDuration(ttl, req.mutable_ttl());
   v1::RenewLockResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::RenewLock, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::RenewLock, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -122,7 +122,7 @@ int RunHeartbeat(Invocation& inv) {
   req.set_health(value);
   req.set_max_tasks(absl::GetFlag(FLAGS_max_tasks));
   v1::HeartbeatResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::Heartbeat, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::Heartbeat, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -133,7 +133,7 @@ int RunHeartbeat(Invocation& inv) {
     std::printf("\n");
     Table t({"NAME", "TOKEN", "EXPIRED"});
     for (const v1::Lock& l : resp.lost_locks()) {
-      t.AddRow({l.task_id(), absl::StrCat(l.fencing_token()), FormatTime(l.expires_at())});
+      t.AddRow({l.name(), absl::StrCat(l.fencing_token()), FormatTime(l.expires_at())});
     }
     t.Print("");
   }

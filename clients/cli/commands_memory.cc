@@ -35,7 +35,7 @@ int RunGet(Invocation& inv) {
   req.set_namespace_(inv.args[0]);
   req.set_key(inv.args[1]);
   v1::GetMemoryResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::GetMemory, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::GetMemory, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -61,7 +61,7 @@ int RunSet(Invocation& inv) {
     ToProtoDuration(*ttl, req.mutable_ttl());
   }
   v1::SetMemoryResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::SetMemory, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::SetMemory, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -76,7 +76,7 @@ int RunDelete(Invocation& inv) {
   req.set_key(inv.args[1]);
   if (auto v = absl::GetFlag(FLAGS_expected_version); v.has_value()) req.set_expected_version(*v);
   v1::DeleteMemoryResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::DeleteMemory, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::DeleteMemory, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -90,7 +90,7 @@ int RunList(Invocation& inv) {
   req.set_namespace_(inv.args[0]);
   if (inv.args.size() > 1) req.set_prefix(inv.args[1]);
   v1::ListMemoryResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::ListMemory, req, &resp); !s.ok()) {
+  if (auto s = CallAllPages(inv, &v1::SentinelService::Stub::ListMemory, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -129,9 +129,9 @@ int RunWatch(Invocation& inv) {
     }
   });
 
-  std::unique_ptr<grpc::ClientReader<v1::WatchMemoryEvent>> reader =
+  std::unique_ptr<grpc::ClientReader<v1::WatchMemoryResponse>> reader =
       inv.stub->WatchMemory(&ctx, req);
-  v1::WatchMemoryEvent event;
+  v1::WatchMemoryResponse event;
   int rc = kExitOk;
   while (rc == kExitOk && reader->Read(&event)) {
     if (inv.json) {
@@ -139,7 +139,7 @@ int RunWatch(Invocation& inv) {
       continue;
     }
     const v1::MemoryEntry& e = event.entry();
-    if (event.type() == v1::WatchMemoryEvent::PUT) {
+    if (event.type() == v1::WatchMemoryResponse::TYPE_PUT) {
       std::printf("PUT %s/%s version=%llu by=%s %s\n", e.namespace_().c_str(), e.key().c_str(),
                   static_cast<unsigned long long>(e.version()), e.updated_by().c_str(),
                   Printable(e.value(), 200).c_str());
@@ -172,7 +172,7 @@ int RunNamespaces(Invocation& inv) {
     v1::ListMemoryRequest req;
     req.set_namespace_(ns);
     v1::ListMemoryResponse resp;
-    grpc::Status s = Call(inv, &v1::Sentinel::Stub::ListMemory, req, &resp);
+    grpc::Status s = CallAllPages(inv, &v1::SentinelService::Stub::ListMemory, req, &resp);
     if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) continue;  // not configured
     if (!s.ok()) return RpcError(s);
     t.AddRow({ns, absl::StrCat(resp.entries_size())});

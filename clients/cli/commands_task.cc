@@ -32,7 +32,7 @@ int RunCreate(Invocation& inv) {
   req.set_priority(absl::GetFlag(FLAGS_priority));
   req.set_max_attempts(absl::GetFlag(FLAGS_max_attempts));
   v1::CreateTaskResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::CreateTask, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::CreateTask, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   return PrintTaskResponse(inv, resp);
@@ -43,7 +43,7 @@ int RunGet(Invocation& inv) {
   v1::GetTaskRequest req;
   req.set_task_id(inv.args[0]);
   v1::GetTaskResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::GetTask, req, &resp); !s.ok()) return RpcError(s);
+  if (auto s = Call(inv, &v1::SentinelService::Stub::GetTask, req, &resp); !s.ok()) return RpcError(s);
   return PrintTaskResponse(inv, resp);
 }
 
@@ -57,7 +57,7 @@ int RunNext(Invocation& inv) {
   }
   ToProtoDuration(wait, req.mutable_wait_timeout());
   v1::NextTaskResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::NextTask, req, &resp, wait); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::NextTask, req, &resp, wait); !s.ok()) {
     return RpcError(s);
   }
   if (inv.json) return PrintJson(resp);
@@ -86,7 +86,7 @@ int RunComplete(Invocation& inv) {
   req.set_fencing_token(token);
   req.set_result(absl::GetFlag(FLAGS_result));
   v1::CompleteTaskResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::CompleteTask, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::CompleteTask, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   return PrintTaskResponse(inv, resp);
@@ -104,7 +104,7 @@ int RunFail(Invocation& inv) {
   req.set_error(*error);
   req.set_retryable(absl::GetFlag(FLAGS_retryable));
   v1::FailTaskResponse resp;
-  if (auto s = Call(inv, &v1::Sentinel::Stub::FailTask, req, &resp); !s.ok()) {
+  if (auto s = Call(inv, &v1::SentinelService::Stub::FailTask, req, &resp); !s.ok()) {
     return RpcError(s);
   }
   return PrintTaskResponse(inv, resp);

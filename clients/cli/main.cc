@@ -292,7 +292,7 @@ int Run(int argc, char** argv) {
   inv.json = absl::GetFlag(FLAGS_json);
   absl::Status connection = Connect(inv);
   if (!connection.ok()) return Refused(connection.message());
-  inv.stub = v1::Sentinel::NewStub(inv.channel);
+  inv.stub = v1::SentinelService::NewStub(inv.channel);
   return command->run(inv);
 }
 

@@ -143,7 +143,7 @@ Fields TaskFields(const v1::Task& task) {
 
 Fields LockFields(const v1::Lock& lock) {
   Fields f = {
-      {"name", lock.task_id()},
+      {"name", lock.name()},
       {"token", absl::StrCat(lock.fencing_token())},
       {"holder", lock.holder()},
       {"acquired_at", FormatTime(lock.acquired_at())},

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/embedded/lease.h"
 #include "core/validation.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel {
 
@@ -68,8 +69,8 @@ absl::StatusOr<LockInfo> LockManager::Renew(const std::string& name, uint64_t to
     absl::StatusOr<LoadedLock> lock = CheckFence(txn, name, token, now, ctx_.config->lock_delay);
     if (!lock.ok()) return lock.status();
     if (lock->record.holder != ctx_.config->worker_id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "lock \"", name, "\" token ", token, " is held by ", lock->record.holder));
+      return WithReason(absl::FailedPreconditionError(absl::StrCat(
+          "lock \"", name, "\" token ", token, " is held by ", lock->record.holder)), reason::kLockHeld);
     }
     absl::StatusOr<std::optional<WorkerRecord>> me = ReadWorker(txn, ctx_.config->worker_id);
     if (!me.ok()) return me.status();

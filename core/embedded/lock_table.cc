@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel {
 
@@ -171,14 +172,14 @@ absl::StatusOr<LoadedLock> CheckFence(Transaction& txn, absl::string_view name, 
   }
   const LoadedLock& lock = **cur;
   if (lock.record.token != token) {
-    return absl::FailedPreconditionError(
+    return WithReason(absl::FailedPreconditionError(
         absl::StrCat("lock \"", name, "\" token ", token, " is not its current instance (current token ",
-                     lock.record.token, ")"));
+                     lock.record.token, ")")), reason::kFencingTokenStale);
   }
   if (!lock.judgement.live) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
         "lock \"", name, "\" token ", token,
-        lock.record.held ? " lapsed (its holder's lease or ttl ran out)" : " was released"));
+        lock.record.held ? " lapsed (its holder's lease or ttl ran out)" : " was released")), reason::kFencingTokenStale);
   }
   return lock;
 }

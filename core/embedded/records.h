@@ -11,6 +11,7 @@
 //   open/<id>               present while task <id> is queued or in progress (so that NextTask
 //                           reads open tasks only, however long the history)
 //   meta/tasks_done, meta/tasks_dead_letter   how many tasks ended each way
+//   request/<request_id>    the id of the task a CreateTask with that idempotency key created
 // Times are microseconds since the Unix epoch.
 //
 // Thread safety: plain values.

@@ -11,6 +11,7 @@
 #include "core/load_balancer.h"
 #include "core/notifier.h"
 #include "core/validation.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel {
 namespace {
@@ -25,7 +26,28 @@ absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
   if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   TaskRecord rec;
+  bool replayed = false;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+    replayed = false;
+    // An idempotency key seen before names the task its first call created: return that one.
+    // The key is written in the same transaction as the task, so a retry after any failure
+    // either finds both or neither.
+    const std::string request_key = absl::StrCat("request/", t.request_id);
+    if (!t.request_id.empty()) {
+      absl::StatusOr<std::optional<std::string>> earlier = txn.Get(request_key);
+      if (!earlier.ok()) return earlier.status();
+      if (earlier->has_value()) {
+        absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, **earlier);
+        if (!task.ok()) return task.status();
+        if (!task->has_value()) {
+          return absl::InternalError(absl::StrCat("request_id ", t.request_id, " names task ",
+                                                  **earlier, ", which does not exist"));
+        }
+        rec = **task;
+        replayed = true;
+        return absl::OkStatus();
+      }
+    }
     absl::StatusOr<uint64_t> seq = NextCounter(txn, "meta/task_seq");
     if (!seq.ok()) return seq.status();
     rec.id = absl::StrCat("task-", *seq);
@@ -39,10 +61,13 @@ absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
     rec.created_at = now;
     rec.updated_at = now;
     rec.not_before = now;
+    if (!t.request_id.empty()) {
+      if (absl::Status s = txn.Put(request_key, rec.id); !s.ok()) return s;
+    }
     return WriteTask(txn, rec, std::nullopt);
   });
   if (!status.ok()) return status;
-  ctx_.notifier->Notify();
+  if (!replayed) ctx_.notifier->Notify();
   return rec;
 }
 
@@ -167,13 +192,13 @@ absl::StatusOr<TaskRecord> TaskQueue::LoadForFinish(Transaction& txn, const std:
   absl::StatusOr<LoadedLock> lock = CheckFence(txn, id, token, now, ctx_.config->lock_delay);
   if (!lock.ok()) return lock.status();
   if (lock->record.holder != ctx_.config->worker_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("task ", id, " is locked by ", lock->record.holder, ", not this worker"));
+    return WithReason(absl::FailedPreconditionError(
+        absl::StrCat("task ", id, " is locked by ", lock->record.holder, ", not this worker")), reason::kLockHeld);
   }
   if ((*task)->state != TaskState::kInProgress || (*task)->lock_token != token) {
-    return absl::FailedPreconditionError(
+    return WithReason(absl::FailedPreconditionError(
         absl::StrCat("task ", id, " was not handed out under token ", token,
-                     " (lock it with NextTask, not AcquireLock)"));
+                     " (lock it with NextTask, not AcquireLock)")), reason::kTaskNotInProgress);
   }
   return **task;
 }

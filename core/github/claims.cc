@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/github/task_issue.h"
 #include "core/notifier.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel::github {
 
@@ -406,31 +407,31 @@ absl::StatusOr<JudgedClaim> LockProtocol::FenceVerdict(const LockState& judged,
     if (const ViewedComment* other = snapshot.Find(id)) {
       const ReleasedRecord* released = other->As<ReleasedRecord>();
       if (released != nullptr && released->lock == name) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("lock \"", name, "\" token ", token, " was released"));
+        return WithReason(absl::FailedPreconditionError(
+            absl::StrCat("lock \"", name, "\" token ", token, " was released")), reason::kFencingTokenStale);
       }
       return absl::InvalidArgumentError(
           absl::StrCat("fencing token ", token, " was never issued for lock \"", name, "\""));
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "lock \"", name, "\" token ", token, " is not live (released, withdrawn or unknown)"));
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+        "lock \"", name, "\" token ", token, " is not live (released, withdrawn or unknown)")), reason::kFencingTokenStale);
   }
   if (!c->live) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
         "lock \"", name, "\" token ", token,
-        c->lapsed ? " lapsed (its holder's lease or ttl ran out)" : " was closed with its task"));
+        c->lapsed ? " lapsed (its holder's lease or ttl ran out)" : " was closed with its task")), reason::kFencingTokenStale);
   }
   if (!state->holder.has_value() || state->holder->id != id) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
         "lock \"", name, "\" token ", token, " is not its current instance",
         state->first_live.has_value()
             ? absl::StrCat(" (an earlier claim, token ", state->first_live->id, " by ",
                            state->first_live->record.worker_id, ", holds it)")
-            : " (the lock is in its lock-delay)"));
+            : " (the lock is in its lock-delay)")), reason::kFencingTokenStale);
   }
   if (must_be_mine && c->record.worker_id != ctx_.config->worker_id) {
-    return absl::FailedPreconditionError(absl::StrCat("lock \"", name, "\" token ", token,
-                                                      " is held by ", c->record.worker_id));
+    return WithReason(absl::FailedPreconditionError(absl::StrCat("lock \"", name, "\" token ", token,
+                                                      " is held by ", c->record.worker_id)), reason::kLockHeld);
   }
   return *c;
 }
@@ -482,8 +483,8 @@ absl::StatusOr<LockInfo> LockProtocol::Renew(const LockSite& site, const std::st
   absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
       held->id, ctx_.seal->Body(r, site.issue, ctx_.api->ServerNow()), WritePriority::kClaim);
   if (absl::IsNotFound(edited.status())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("lock \"", name, "\" token ", token, " was released"));
+    return WithReason(absl::FailedPreconditionError(
+        absl::StrCat("lock \"", name, "\" token ", token, " was released")), reason::kFencingTokenStale);
   }
   if (!edited.ok()) return edited.status();
   const OwnLease own = registry_->Current();

@@ -10,11 +10,15 @@
 #include "core/notifier.h"
 #include "core/task_types.h"
 #include "core/validation.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel::github {
 namespace {
 
 constexpr absl::Duration kMaxBackoff = absl::Hours(1);
+
+// How far back (by the issue's last update) a CreateTask looks for its request_id.
+constexpr absl::Duration kRequestIdWindow = absl::Hours(24);
 
 absl::Status NoTask(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("no task ", id));
@@ -70,6 +74,23 @@ std::set<std::string> GitHubTasks::Overdue(const std::map<std::string, std::stri
   return overdue;
 }
 
+absl::StatusOr<std::optional<Issue>> GitHubTasks::FindByRequestId(const std::string& request_id) {
+  IssueQuery query;
+  query.state = IssueQuery::State::kAll;
+  query.since = ctx_.api->ServerNow() - kRequestIdWindow;
+  absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
+  if (!read.ok()) return read.status();
+  std::optional<Issue> first;
+  for (Issue& issue : read->value) {
+    if (!TaskStateOf(issue, labels_).has_value() || !Admitted(issue)) continue;
+    if (ReadTask(issue).meta.request_id != request_id) continue;
+    // Two sidecars racing with one key can both create; every retry then answers the first.
+    if (!first.has_value() || issue.number < first->number) first = std::move(issue);
+  }
+  if (first.has_value()) ctx_.issues->Put(*first);
+  return first;
+}
+
 absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& label) {
   IssueQuery query;
   query.state = IssueQuery::State::kOpen;
@@ -104,9 +125,17 @@ bool GitHubTasks::ContendedAfter(int64_t issue, const std::string& name, uint64_
 
 absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
+  if (!t.request_id.empty()) {
+    // A retry (after a lost answer, a timeout, a restart, or from another sidecar) finds the
+    // issue its first call created by the request_id in the issue's TASK record.
+    absl::StatusOr<std::optional<Issue>> earlier = FindByRequestId(t.request_id);
+    if (!earlier.ok()) return earlier.status();
+    if (earlier->has_value()) return ReadTask(**earlier).task;
+  }
   TaskMeta meta;
   meta.priority = t.priority;
   meta.max_attempts = t.max_attempts != 0 ? t.max_attempts : MaxAttempts();
+  meta.request_id = t.request_id;
   IssueDraft draft;
   draft.title = t.title;
   draft.body = TaskBody(t.body, meta, std::nullopt, ctx_.seal, /*issue=*/0, ctx_.api->ServerNow());
@@ -423,9 +452,9 @@ absl::StatusOr<GitHubTasks::Finishing> GitHubTasks::BeginFinish(const std::strin
   if (!claim.ok()) return fail(claim.status());
   TaskIssue task = ReadTask(*issue);
   if (task.task.state != TaskState::kInProgress) {
-    return fail(absl::FailedPreconditionError(
+    return fail(WithReason(absl::FailedPreconditionError(
         absl::StrCat("task ", id, " was not handed out under token ", token,
-                     " (lock it with NextTask, not AcquireLock)")));
+                     " (lock it with NextTask, not AcquireLock)")), reason::kTaskNotInProgress));
   }
   return Finishing{*std::move(issue), *std::move(claim), std::move(task)};
 }
@@ -490,8 +519,8 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
       held->claim.id, ctx_.seal->Body(released, issue.number, now), WritePriority::kRelease);
   if (absl::IsNotFound(edited.status())) {
-    return fail(absl::FailedPreconditionError(
-        absl::StrCat("lock \"", id, "\" token ", token, " was released")));
+    return fail(WithReason(absl::FailedPreconditionError(
+        absl::StrCat("lock \"", id, "\" token ", token, " was released")), reason::kFencingTokenStale));
   }
   if (!edited.ok()) return fail(edited.status());
   IssuePatch patch;

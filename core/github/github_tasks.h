@@ -2,7 +2,9 @@
 // (claims.h) on its issue.
 //
 //   CreateTask   one POST: an issue labelled with the queue label (and type:NAME), its body the
-//                text and a TASK record (priority, max_attempts).
+//                text and a TASK record (priority, max_attempts, request_id). With a request_id,
+//                first one list (all issues updated in the last 24 hours, conditional) looks for
+//                a task whose record carries it: a retry returns that task, no POST.
 //   NextTask     lists the open queued and in-progress issues (conditional GETs) and the
 //                registry, lets LOAD_BALANCE_STRATEGY pick over the live workers (every sidecar
 //                computes the same plan from the same view, so they prefer different tasks),
@@ -105,6 +107,9 @@ class GitHubTasks {
   // matches its record); NOT_FOUND when `id` names no task.
   absl::StatusOr<Issue> LoadTask(const std::string& id, uint64_t prefer_cached_token);
   absl::StatusOr<std::vector<Issue>> ListOpen(const std::string& label);
+  // The task issue (open or closed, updated within the last 24 hours) whose TASK record carries
+  // CreateTask idempotency key `request_id`, the oldest if several; nullopt when none. One list.
+  absl::StatusOr<std::optional<Issue>> FindByRequestId(const std::string& request_id);
   // Whether the latest list of `issue`'s comments (the one our claim `token` on lock `name` won
   // in) shows a later claim on that lock by another worker. No request.
   bool ContendedAfter(int64_t issue, const std::string& name, uint64_t token);

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel::github {
 namespace {
@@ -165,7 +166,8 @@ std::optional<RateLimitBlock> RateLimitState::BlockedUntil() const {
 absl::Status RateLimitState::Check() const {
   const std::optional<RateLimitBlock> block = BlockedUntil();
   if (!block.has_value()) return absl::OkStatus();
-  return absl::ResourceExhaustedError(BlockMessage(*block, clock_->Now()));
+  const absl::Time now = clock_->Now();
+  return WithRetryDelay(absl::ResourceExhaustedError(BlockMessage(*block, now)), block->until - now);
 }
 
 RateLimitSnapshot RateLimitState::Snapshot() const {

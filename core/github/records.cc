@@ -204,6 +204,7 @@ Json ToJson(const TaskMeta& r) {
   if (r.not_before != absl::InfinitePast()) j["not_before"] = TimeJson(r.not_before);
   if (!r.last_error.empty()) j["last_error"] = r.last_error;
   if (r.result_bytes >= 0) j["result_bytes"] = r.result_bytes;
+  if (!r.request_id.empty()) j["request_id"] = r.request_id;
   return j;
 }
 
@@ -218,6 +219,7 @@ TaskMeta TaskFrom(const Json& j) {
   r.not_before = TimeFrom(j, "not_before", absl::InfinitePast());
   r.last_error = Optional<std::string>(j, "last_error", "");
   r.result_bytes = Optional<int64_t>(j, "result_bytes", -1);
+  r.request_id = Optional<std::string>(j, "request_id", "");
   return r;
 }
 

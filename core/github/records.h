@@ -118,6 +118,8 @@ struct TaskMeta {
   absl::Time not_before = absl::InfinitePast();
   std::string last_error;
   int64_t result_bytes = -1;  // length of the result section in the body; -1: no result
+  // CreateTask's idempotency key (empty: none): the marker a retried CreateTask looks for.
+  std::string request_id;
 };
 
 using Record = std::variant<RegistrationRecord, ClaimRecord, ReleasedRecord, WorkerMemoryRecord,

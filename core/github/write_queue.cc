@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/error_reason.h"
 
 namespace tasksentinel::github {
 namespace {
@@ -109,7 +110,7 @@ absl::StatusOr<WriteQueue::Ticket> WriteQueue::Acquire(WritePriority priority,
   absl::Time free_at = BudgetFreeAtLocked(now);
   if (free_at > deadline) {
     ++stats_.rejected_budget;
-    return absl::ResourceExhaustedError(BudgetMessage(free_at));
+    return WithRetryDelay(absl::ResourceExhaustedError(BudgetMessage(free_at)), free_at - now);
   }
 
   const WaiterKey key{static_cast<int>(priority), next_arrival_++};
@@ -136,7 +137,7 @@ absl::StatusOr<WriteQueue::Ticket> WriteQueue::Acquire(WritePriority priority,
       if (free_at > deadline) {
         leave();
         ++stats_.rejected_budget;
-        return absl::ResourceExhaustedError(BudgetMessage(free_at));
+        return WithRetryDelay(absl::ResourceExhaustedError(BudgetMessage(free_at)), free_at - now);
       }
       wake_at = free_at;
     }

@@ -6,6 +6,8 @@
 // anchor each have their own mutex; RateLimitState and WriteQueue lock themselves. No mutex is
 // held while a request is in flight.
 #include "service/github/curl_github_api.h"
+
+#include "core/error_reason.h"
 #include "service/github/github_wire.h"
 
 #include <curl/curl.h>
@@ -318,7 +320,7 @@ void CurlGitHubApi::Sleep(absl::Duration d) {
 
 absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
     absl::string_view method, const std::string& url, const std::string* body,
-    const std::vector<std::string>& extra_headers) {
+    const std::vector<std::string>& extra_headers, bool fresh_connection) {
   absl::StatusOr<std::string> token = CurrentToken();
   if (!token.ok()) return token.status();
   CURL* handle = handles_->Take();
@@ -340,6 +342,9 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const std::string method_string(method);
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  // On a reused connection that dies before answering, libcurl sends the request again by
+  // itself; a request that must not be applied twice gets a connection of its own instead.
+  curl_easy_setopt(handle, CURLOPT_FRESH_CONNECT, fresh_connection ? 1L : 0L);
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
@@ -397,19 +402,18 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Perform(
 
 absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
     absl::string_view method, const std::string& url, const std::string* body,
-    const std::vector<std::string>& extra_headers) {
+    const std::vector<std::string>& extra_headers, bool retry_failures) {
   std::optional<absl::BitGen> random;  // seeded only when a retry needs it
   for (int attempt = 0;; ++attempt) {
     if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+      return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
     }
     if (rate_limited_.exchange(false) && options_.on_rate_limit) {
       options_.on_rate_limit(false, "GitHub calls let through again");
     }
     const bool may_retry = attempt < options_.max_retries;
     const absl::Time sent = absl::Now();
-    absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers);
+    absl::StatusOr<HttpAnswer> answer = Perform(method, url, body, extra_headers, /*fresh_connection=*/!retry_failures);
     {
       const std::string status = answer.ok() ? absl::StrCat(answer->status) : "error";
       const std::string route = Route(method, url);
@@ -427,7 +431,7 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
       return absl::Status(answer.status().code(), Redact(std::string(answer.status().message())));
     }
     if (!answer.ok()) {
-      if (!may_retry) {
+      if (!may_retry || !retry_failures) {
         return absl::UnavailableError(
             absl::StrCat(answer.status().message(), " (after ", attempt + 1, " attempts)"));
       }
@@ -449,12 +453,13 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Exchange(
         const std::string why =
             block.has_value() ? RateLimitState::BlockMessage(*block, clock_->Now())
                               : absl::StrCat("GitHub ", RateLimitKindName(kind), " rate limit");
-        const std::string message = Redact(absl::StrCat(
-            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message));
+        absl::Status limited = absl::ResourceExhaustedError(Redact(absl::StrCat(
+            why, "; ", Describe(method, url), ": ", answer->status, " ", observed.message)));
         if (!rate_limited_.exchange(true) && options_.on_rate_limit) {
-          options_.on_rate_limit(true, message);
+          options_.on_rate_limit(true, std::string(limited.message()));
         }
-        return absl::ResourceExhaustedError(message);
+        return block.has_value() ? WithRetryDelay(limited, block->until - clock_->Now())
+                                 : WithReason(limited, reason::kRateLimited);
       }
       if (answer->status < 500) return answer;
       if (!may_retry) {
@@ -601,25 +606,24 @@ absl::StatusOr<CurlGitHubApi::HttpAnswer> CurlGitHubApi::Write(absl::string_view
                                                                const std::string& url,
                                                                const std::string& body,
                                                                WritePriority priority,
-                                                               bool not_found_ok) {
+                                                               bool not_found_ok,
+                                                               bool retry_failures) {
   // Fail fast, before queueing, while a rate limit blocks.
   if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+    return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
   }
   absl::StatusOr<WriteQueue::Ticket> ticket =
       write_queue_.Acquire(priority, clock_->Now() + options_.write_deadline);
   if (!ticket.ok()) {
-    return absl::Status(ticket.status().code(),
-                        absl::StrCat(Describe(method, url), ": ", ticket.status().message()));
+    return Reworded(ticket.status(),
+                    absl::StrCat(Describe(method, url), ": ", ticket.status().message()));
   }
   if (absl::Status blocked = rate_limit_.Check(); !blocked.ok()) {
     ticket->Release(/*sent=*/false);
-    return absl::ResourceExhaustedError(
-        absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
+    return Reworded(blocked, absl::StrCat(blocked.message(), "; not sent: ", Describe(method, url)));
   }
-  absl::StatusOr<HttpAnswer> answer =
-      Exchange(method, url, body.empty() ? nullptr : &body, /*extra_headers=*/{});
+  absl::StatusOr<HttpAnswer> answer = Exchange(method, url, body.empty() ? nullptr : &body,
+                                               /*extra_headers=*/{}, retry_failures);
   ticket->Release();
   if (!answer.ok()) return answer.status();
   if (answer->status >= 200 && answer->status < 300) return answer;
@@ -794,7 +798,11 @@ absl::StatusOr<Issue> CurlGitHubApi::CreateIssue(const IssueDraft& draft, WriteP
   const std::string url = RepoUrl("/issues");
   json request = {{"title", draft.title}, {"body", draft.body}};
   if (!draft.labels.empty()) request["labels"] = draft.labels;
-  absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(request), priority);
+  // Not resent after a transport failure: a POST whose answer was lost may have created the
+  // issue, and a second one would create another (a 5xx answer is still retried, as for every
+  // request). The caller retries; CreateTask's request_id then finds the first issue.
+  absl::StatusOr<HttpAnswer> answer = Write("POST", url, Dump(request), priority,
+                                            /*not_found_ok=*/false, /*retry_failures=*/false);
   if (!answer.ok()) return answer.status();
   std::optional<json> parsed = ParseJson(answer->body);
   absl::StatusOr<Issue> issue =

@@ -172,16 +172,21 @@ class CurlGitHubApi final : public GitHubApi {
   };
   class HandlePool;
 
-  // One HTTP exchange, no retries. Transport failures are UNAVAILABLE.
+  // One HTTP exchange, no retries (with `fresh_connection`, on a new connection, so that not even
+  // libcurl resends it). Transport failures are UNAVAILABLE.
   absl::StatusOr<HttpAnswer> Perform(absl::string_view method, const std::string& url,
                                      const std::string* body,
-                                     const std::vector<std::string>& extra_headers);
+                                     const std::vector<std::string>& extra_headers,
+                                     bool fresh_connection = false);
   // One request with the rate-limit check before every attempt, rate-limit bookkeeping after
-  // every answer, and retries of 5xx and transport failures. `answer` is any HTTP answer other
-  // than a rate limit or a retried-out 5xx; those come back as errors.
+  // every answer, and retries of 5xx and transport failures (with `retry_failures` false, 5xx
+  // only, on a fresh connection: for a request that must not be applied twice, since one whose
+  // answer was lost may have been). `answer` is
+  // any HTTP answer other than a rate limit or a retried-out 5xx; those come back as errors.
   absl::StatusOr<HttpAnswer> Exchange(absl::string_view method, const std::string& url,
                                       const std::string* body,
-                                      const std::vector<std::string>& extra_headers);
+                                      const std::vector<std::string>& extra_headers,
+                                      bool retry_failures = true);
   // A conditional GET of one page through the ETag cache.
   absl::StatusOr<Page> GetPage(const std::string& url);
   // All pages from `first_url`.
@@ -192,7 +197,7 @@ class CurlGitHubApi final : public GitHubApi {
   // `not_found_ok`, a 404 answers an empty OK answer.
   absl::StatusOr<HttpAnswer> Write(absl::string_view method, const std::string& url,
                                    const std::string& body, WritePriority priority,
-                                   bool not_found_ok = false);
+                                   bool not_found_ok = false, bool retry_failures = true);
 
   // The error for a non-2xx answer (never for a rate limit, handled in Exchange).
   absl::Status ErrorFor(absl::string_view method, const std::string& url,

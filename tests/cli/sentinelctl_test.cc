@@ -242,7 +242,7 @@ TEST_F(SentinelctlTest, LockAcquireListRelease) {
   EXPECT_THAT(r.out, HasSubstr("cli-worker"));
   nlohmann::json locks = Json({"locks"});
   ASSERT_EQ(locks["locks"].size(), 1u);
-  EXPECT_EQ(locks["locks"][0]["task_id"], "deploy-lock");
+  EXPECT_EQ(locks["locks"][0]["name"], "deploy-lock");
   EXPECT_EQ(locks["locks"][0]["fencing_token"], token);  // uint64 is a JSON string
 
   // Renewing with another ttl.
@@ -363,7 +363,7 @@ TEST_F(SentinelctlTest, MemoryWatchStreamsUntilTheTimeout) {
   std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u) << r.out;
   nlohmann::json event = nlohmann::json::parse(lines[0]);
-  EXPECT_EQ(event["type"], "PUT");
+  EXPECT_EQ(event["type"], "TYPE_PUT");
   EXPECT_EQ(event["entry"]["key"], "b");
   EXPECT_EQ(event["entry"]["value"], "Mg==");  // bytes are base64
 
@@ -449,7 +449,7 @@ TEST_F(SentinelctlTest, ClusterViewsShowTheWorker) {
   EXPECT_EQ(Field(r.out, "status"), "HEALTHY");
   EXPECT_THAT(r.out, HasSubstr("cli-worker"));
   nlohmann::json cluster = Json({"cluster"});
-  EXPECT_EQ(cluster["status"], "HEALTHY");
+  EXPECT_EQ(cluster["status"], "STATUS_HEALTHY");
   EXPECT_EQ(cluster["total_workers"], 1);
   ASSERT_EQ(cluster["workers"].size(), 1u);
   EXPECT_EQ(cluster["workers"][0]["worker_id"], "cli-worker");

@@ -130,6 +130,7 @@ Json ConfigJson(const Faults& f, const RateLimits& l, absl::Duration offset) {
               {"error_status", f.error_status},
               {"drop_rate", f.drop_rate},
               {"drop_next", f.drop_next},
+              {"lose_answer_next", f.lose_answer_next},
               {"primary_limit", l.primary_limit},
               {"primary_window_ms", Ms(l.primary_window)},
               {"secondary_per_minute", l.secondary_per_minute},
@@ -204,6 +205,8 @@ FakeHub::Answer FakeHub::HandleAdmin(const httplib::Request& req) {
         f.drop_rate = v.get<double>();
       } else if (key == "drop_next") {
         f.drop_next = v.get<int>();
+      } else if (key == "lose_answer_next") {
+        f.lose_answer_next = v.get<int>();
       } else if (key == "primary_limit") {
         l.primary_limit = v.get<int>();
       } else if (key == "primary_window_ms") {

@@ -738,7 +738,21 @@ void FakeHub::Serve(const httplib::Request& req, httplib::Response& res) {
       res.set_header("Connection", "close");
       return;
     }
+    bool lose = false;
+    if (req.method == "POST" && absl::EndsWith(req.path, "/issues")) {
+      absl::MutexLock lock(&mu_);
+      if (faults_.lose_answer_next > 0) {
+        --faults_.lose_answer_next;
+        lose = true;
+      }
+    }
     answer = HandleApi(req);
+    if (lose) {
+      ShutdownConnection(req.local_port, req.remote_port);
+      res.status = 500;  // unseen once the connection is shut down
+      res.set_header("Connection", "close");
+      return;
+    }
   }
   res.status = answer.status;
   for (const auto& [name, value] : answer.headers) res.set_header(name, value);
@@ -1650,6 +1664,11 @@ void FakeHub::SetDropRate(double probability) {
 void FakeHub::DropNext(int n) {
   absl::MutexLock lock(&mu_);
   faults_.drop_next = n;
+}
+
+void FakeHub::LoseAnswerNext(int n) {
+  absl::MutexLock lock(&mu_);
+  faults_.lose_answer_next = n;
 }
 
 RateLimits FakeHub::limits() const {

@@ -83,6 +83,9 @@ struct Faults {
   absl::Duration latency = absl::ZeroDuration();  // added before answering
   double drop_rate = 0;   // probability of closing the connection without an answer
   int drop_next = 0;      // the next N requests are dropped (then counts down)
+  // The next N issue creations (POST .../issues) are carried out, then their connection is
+  // closed without the answer: the client cannot tell whether the write happened.
+  int lose_answer_next = 0;
   double error_rate = 0;  // probability of a 5xx answer
   int error_next = 0;     // the next N requests answer 5xx (then counts down)
   int error_status = 502;
@@ -280,6 +283,9 @@ class FakeHub {
   void FailNext(int n, int status = 502);
   void SetDropRate(double probability);
   void DropNext(int n);
+  // The next `n` issue creations are applied but answered by closing the connection (a lost
+  // answer).
+  void LoseAnswerNext(int n);
 
   // --- Rate limits.
   RateLimits limits() const;

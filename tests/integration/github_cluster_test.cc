@@ -386,7 +386,7 @@ struct Sidecar {
   std::string id;
   std::string addr;
   std::unique_ptr<SidecarProcess> process;
-  std::unique_ptr<v1::Sentinel::Stub> stub;
+  std::unique_ptr<v1::SentinelService::Stub> stub;
 };
 
 // The worker the test plays for one sidecar: a heartbeat thread and, optionally, a task thread.
@@ -584,7 +584,7 @@ class Cluster {
         return false;
       }
       sc->addr = absl::StrCat("127.0.0.1:", *port);
-      sc->stub = v1::Sentinel::NewStub(
+      sc->stub = v1::SentinelService::NewStub(
           grpc::CreateChannel(sc->addr, grpc::InsecureChannelCredentials()));
       if (!sc->process->WaitServing(sc->addr, absl::Seconds(20))) {
         ADD_FAILURE() << sc->id << " did not start: " << sc->process->Stderr();
@@ -1020,8 +1020,8 @@ TEST(GitHubClusterTest, ACutOffSidecarLosesItsTasksAndIsFencedWhenItReturns) {
   const absl::Duration lost_reported_after = absl::Now() - back;
   std::set<std::string> lost_tasks;
   for (const v1::Lock& l : cluster.ledger().lost("island")) {
-    lost_tasks.insert(l.task_id());
-    EXPECT_EQ(l.fencing_token(), held[l.task_id()]) << l.task_id();
+    lost_tasks.insert(l.name());
+    EXPECT_EQ(l.fencing_token(), held[l.name()]) << l.name();
   }
   for (const auto& [t, token] : held) EXPECT_TRUE(lost_tasks.count(t) > 0) << t;
   const std::set<uint64_t> epochs_after = cluster.ledger().epochs("island");

@@ -63,7 +63,7 @@ class GitHubTrustTest : public ::testing::Test {
 
   struct Sidecar {
     std::unique_ptr<SidecarProcess> process;
-    std::unique_ptr<v1::Sentinel::Stub> stub;
+    std::unique_ptr<v1::SentinelService::Stub> stub;
     std::string http;
   };
 
@@ -94,7 +94,7 @@ class GitHubTrustTest : public ::testing::Test {
     EXPECT_TRUE(port.has_value()) << sc.process->Stderr();
     const std::string addr = absl::StrCat("127.0.0.1:", port.value_or(0));
     EXPECT_TRUE(sc.process->WaitServing(addr, absl::Seconds(20))) << sc.process->Stderr();
-    sc.stub = v1::Sentinel::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    sc.stub = v1::SentinelService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
     return sc;
   }
 
@@ -102,7 +102,7 @@ class GitHubTrustTest : public ::testing::Test {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::AcquireLockRequest req;
-    req.set_task_id(name);
+    req.set_name(name);
     req.mutable_ttl()->set_seconds(60);
     v1::AcquireLockResponse resp;
     grpc::Status s = sc.stub->AcquireLock(&ctx, req, &resp);

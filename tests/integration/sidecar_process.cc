@@ -43,7 +43,8 @@ std::string SentinelBinary() {
   return "service/sentinel";
 }
 
-SidecarProcess::SidecarProcess(const std::map<std::string, std::string>& env) {
+SidecarProcess::SidecarProcess(const std::map<std::string, std::string>& env,
+                               const std::vector<std::string>& args) {
   static std::atomic<int> counter{0};
   const char* tmp = std::getenv("TEST_TMPDIR");
   stderr_path_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/sidecar-", getpid(), "-",
@@ -59,8 +60,10 @@ SidecarProcess::SidecarProcess(const std::map<std::string, std::string>& env) {
   if (pid_ == 0) {
     int fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 2);
-    char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
-    execve(binary.c_str(), argv, envp.data());
+    std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -21,8 +22,10 @@ int PickFreePort();
 
 class SidecarProcess {
  public:
-  // Starts the sidecar with `env` added to a minimal environment (PATH, HOME).
-  SidecarProcess(const std::map<std::string, std::string>& env);
+  // Starts the sidecar with `env` added to a minimal environment (PATH, HOME), and `args` as its
+  // command-line arguments.
+  SidecarProcess(const std::map<std::string, std::string>& env,
+                 const std::vector<std::string>& args = {});
   ~SidecarProcess();  // SIGKILLs a child still running
 
   // Waits for the sidecar's "started" log line and returns the gRPC port it bound (so tests can

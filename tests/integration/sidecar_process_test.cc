@@ -38,8 +38,8 @@ std::map<std::string, std::string> Env(const std::string& worker, const std::str
           {"STALE_WORKER_THRESHOLD_MS", "60000"}};
 }
 
-std::unique_ptr<v1::Sentinel::Stub> Stub(const std::string& target) {
-  return v1::Sentinel::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+std::unique_ptr<v1::SentinelService::Stub> Stub(const std::string& target) {
+  return v1::SentinelService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
 }
 
 grpc::ClientContext* Ctx(grpc::ClientContext* ctx, int seconds = 5) {
@@ -57,7 +57,7 @@ TEST(SidecarProcessTest, ServesHealthAndStopsCleanlyOnSigterm) {
   auto stub = Stub(addr);
   grpc::ClientContext ctx;
   v1::AcquireLockRequest req;
-  req.set_task_id("res");
+  req.set_name("res");
   v1::AcquireLockResponse resp;
   ASSERT_TRUE(stub->AcquireLock(Ctx(&ctx), req, &resp).ok());
   ASSERT_TRUE(resp.acquired());
@@ -118,7 +118,7 @@ TEST(SidecarProcessTest, ASecondSidecarOnAUsedAddressFailsWithOneLine) {
   auto stub = Stub(addr);
   grpc::ClientContext ctx;
   v1::AcquireLockRequest req;
-  req.set_task_id("res");
+  req.set_name("res");
   v1::AcquireLockResponse held;
   ASSERT_TRUE(stub->AcquireLock(Ctx(&ctx), req, &held).ok());
   ASSERT_TRUE(held.acquired());
@@ -292,7 +292,7 @@ TEST(SidecarProcessTest, SidecarsSharingADataDirectoryCoordinate) {
   auto stub_b = Stub(addr_b);
 
   v1::AcquireLockRequest req;
-  req.set_task_id("shared-resource");
+  req.set_name("shared-resource");
   grpc::ClientContext c1;
   v1::AcquireLockResponse held;
   ASSERT_TRUE(stub_a->AcquireLock(Ctx(&c1), req, &held).ok());
@@ -309,11 +309,11 @@ TEST(SidecarProcessTest, SidecarsSharingADataDirectoryCoordinate) {
     absl::SleepFor(absl::Milliseconds(200));
     grpc::ClientContext c;
     v1::ReleaseLockRequest rel;
-    rel.set_task_id("shared-resource");
+    rel.set_name("shared-resource");
     rel.set_fencing_token(held.lock().fencing_token());
     v1::ReleaseLockResponse out;
     EXPECT_TRUE(stub_a->ReleaseLock(Ctx(&c), rel, &out).ok());
-    EXPECT_EQ(out.status(), v1::ReleaseLockResponse::RELEASED);
+    EXPECT_EQ(out.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
   });
   req.mutable_wait_timeout()->set_seconds(3);
   grpc::ClientContext c3;

@@ -12,6 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/clock.h"
@@ -20,6 +23,8 @@
 #include "core/embedded/memory_store.h"
 #include "gtest/gtest.h"
 #include "service/server.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 #include "tests/testing/github_sidecars.h"
 
@@ -36,6 +41,9 @@ class Backend {
   virtual std::unique_ptr<SentinelServer> StartWorker(const Config& config) = 0;
   // How long until a silent worker's locks can be taken by another (lease + slack + delay).
   virtual absl::Duration TakeoverTime(const Config& config) const = 0;
+  // Makes the store lose the answer to the next write that creates something (the write is
+  // applied, its answer never reaches the sidecar); false when the store has no such fault.
+  virtual bool LoseNextCreateAnswer() { return false; }
 };
 
 class EmbeddedBackend final : public Backend {
@@ -74,6 +82,10 @@ class GitHubBackend final : public Backend {
     // GitHub's one-second timestamps: leases are judged with a second of slack.
     return config.stale_threshold + config.lock_delay + absl::Seconds(2);
   }
+  bool LoseNextCreateAnswer() override {
+    env_.hub().LoseAnswerNext(1);
+    return true;
+  }
 
  private:
   testing::GitHubSidecars env_;
@@ -82,7 +94,7 @@ class GitHubBackend final : public Backend {
 // One worker's view: its sidecar and a stub on a real channel.
 struct Worker {
   std::unique_ptr<SentinelServer> server;
-  std::unique_ptr<v1::Sentinel::Stub> stub;
+  std::unique_ptr<v1::SentinelService::Stub> stub;
 };
 
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20)) {
@@ -120,6 +132,8 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
     c.memory_sync_interval = absl::Milliseconds(100);
     c.github_claim_settle = absl::Milliseconds(50);
     c.github_write_spacing = absl::ZeroDuration();
+    c.cpu_cores = 3;
+    c.memory_mb = 2048;
     return c;
   }
 
@@ -128,7 +142,7 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
     if (tweak) tweak(c);
     auto w = std::make_unique<Worker>();
     w->server = backend_->StartWorker(c);
-    w->stub = v1::Sentinel::NewStub(w->server->NewChannel());
+    w->stub = v1::SentinelService::NewStub(w->server->NewChannel());
     workers_.push_back(std::move(w));
     return *workers_.back();
   }
@@ -136,7 +150,7 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
   static v1::AcquireLockResponse Acquire(Worker& w, const std::string& name,
                                          absl::Duration wait = absl::ZeroDuration()) {
     v1::AcquireLockRequest req;
-    req.set_task_id(name);
+    req.set_name(name);
     req.mutable_wait_timeout()->set_seconds(absl::ToInt64Seconds(wait));
     req.mutable_wait_timeout()->set_nanos(
         static_cast<int32_t>(absl::ToInt64Nanoseconds(wait % absl::Seconds(1))));
@@ -149,7 +163,7 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
   static grpc::Status Release(Worker& w, const std::string& name, uint64_t token,
                               v1::ReleaseLockResponse* resp) {
     v1::ReleaseLockRequest req;
-    req.set_task_id(name);
+    req.set_name(name);
     req.set_fencing_token(token);
     return w.stub->ReleaseLock(Ctx().get(), req, resp);
   }
@@ -194,19 +208,19 @@ TEST_P(BackendSuite, LocksAreExclusiveFencedAndReleasedExactly) {
 
   v1::ReleaseLockResponse rel;
   ASSERT_TRUE(Release(a, "resource-1", t1, &rel).ok());
-  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::RELEASED);
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
   ASSERT_TRUE(Release(a, "resource-1", t1, &rel).ok());
-  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::NOT_HELD);
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::STATUS_NOT_HELD);
 
   v1::AcquireLockResponse second = Acquire(b, "resource-1");
   ASSERT_TRUE(second.acquired());
   EXPECT_GT(second.lock().fencing_token(), t1);
   ASSERT_TRUE(Release(a, "resource-1", t1, &rel).ok());
-  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
   EXPECT_FALSE(Acquire(a, "resource-1").acquired());
 
   v1::RenewLockRequest renew;
-  renew.set_task_id("resource-1");
+  renew.set_name("resource-1");
   renew.set_fencing_token(t1);
   v1::RenewLockResponse renewed;
   EXPECT_EQ(a.stub->RenewLock(Ctx().get(), renew, &renewed).error_code(),
@@ -263,11 +277,11 @@ TEST_P(BackendSuite, ASilentWorkersLocksLapseAndItsHeartbeatReportsThem) {
   v1::HeartbeatResponse late;
   ASSERT_TRUE(a.stub->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &late).ok());
   ASSERT_EQ(late.lost_locks_size(), 1);
-  EXPECT_EQ(late.lost_locks(0).task_id(), "resource-3");
+  EXPECT_EQ(late.lost_locks(0).name(), "resource-3");
   EXPECT_GT(late.lease_epoch(), epoch);
   v1::ReleaseLockResponse rel;
   ASSERT_TRUE(Release(a, "resource-3", held.lock().fencing_token(), &rel).ok());
-  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
 }
 
 // Scenarios that hold on the embedded backend and do not yet on GitHub; each moves into
@@ -279,7 +293,7 @@ TEST_P(BackendSuite, ALockWhoseTtlLapsedStaysDeadAfterTheHeartbeatReportsIt) {
   v1::HeartbeatResponse beat;
   ASSERT_TRUE(a.stub->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &beat).ok());
   v1::AcquireLockRequest req;
-  req.set_task_id("resource-ttl");
+  req.set_name("resource-ttl");
   req.mutable_ttl()->set_seconds(2);  // GitHub's times have one-second resolution
   v1::AcquireLockResponse held;
   ASSERT_TRUE(a.stub->AcquireLock(Ctx().get(), req, &held).ok());
@@ -297,20 +311,20 @@ TEST_P(BackendSuite, ALockWhoseTtlLapsedStaysDeadAfterTheHeartbeatReportsIt) {
   fenced.set_namespace_("tasks");
   fenced.set_key("resource-ttl/progress");
   fenced.set_value("late");
-  fenced.mutable_fencing()->set_task_id("resource-ttl");
+  fenced.mutable_fencing()->set_name("resource-ttl");
   fenced.mutable_fencing()->set_token(token);
   v1::SetMemoryResponse written;
   EXPECT_EQ(a.stub->SetMemory(Ctx().get(), fenced, &written).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   v1::RenewLockRequest renew;
-  renew.set_task_id("resource-ttl");
+  renew.set_name("resource-ttl");
   renew.set_fencing_token(token);
   v1::RenewLockResponse renewed;
   EXPECT_EQ(a.stub->RenewLock(Ctx().get(), renew, &renewed).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   v1::ReleaseLockResponse rel;
   ASSERT_TRUE(Release(a, "resource-ttl", token, &rel).ok());
-  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::NOT_HELD);
+  EXPECT_EQ(rel.status(), v1::ReleaseLockResponse::STATUS_NOT_HELD);
   ASSERT_TRUE(a.stub->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &beat).ok());
   EXPECT_EQ(beat.lost_locks_size(), 0);  // reported once
 }
@@ -380,7 +394,7 @@ TEST_P(BackendSuite, MemoryVersionsCompareAndSetAndFencing) {
   fenced.set_namespace_("tasks");
   fenced.set_key("resource-4/progress");
   fenced.set_value("50%");
-  fenced.mutable_fencing()->set_task_id("resource-4");
+  fenced.mutable_fencing()->set_name("resource-4");
   fenced.mutable_fencing()->set_token(lock.lock().fencing_token());
   ASSERT_TRUE(a.stub->SetMemory(Ctx().get(), fenced, &written).ok());
   v1::ReleaseLockResponse rel;
@@ -524,13 +538,13 @@ TEST_P(BackendSuite, BadInputIsRefusedTheSameWay) {
   Worker& a = Start("worker-a");
   v1::AcquireLockRequest acquire;
   v1::AcquireLockResponse acquired;
-  acquire.set_task_id("");
+  acquire.set_name("");
   EXPECT_EQ(a.stub->AcquireLock(Ctx().get(), acquire, &acquired).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  acquire.set_task_id(std::string(129, 'x'));
+  acquire.set_name(std::string(129, 'x'));
   EXPECT_EQ(a.stub->AcquireLock(Ctx().get(), acquire, &acquired).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  acquire.set_task_id("ok");
+  acquire.set_name("ok");
   acquire.mutable_ttl()->set_seconds(25 * 3600);
   EXPECT_EQ(a.stub->AcquireLock(Ctx().get(), acquire, &acquired).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
@@ -568,6 +582,8 @@ TEST_P(BackendSuite, WorkersAndClusterHealth) {
   for (const v1::Worker& w : workers.workers()) {
     EXPECT_EQ(w.status(), v1::WORKER_STATUS_ACTIVE) << w.worker_id();
     EXPECT_EQ(w.max_tasks(), 4u);
+    EXPECT_EQ(w.cpu_cores(), 3u);
+    EXPECT_EQ(w.memory_mb(), 2048u);
   }
   Create(a, "one");
   v1::NextTaskResponse next = Next(a);
@@ -575,7 +591,7 @@ TEST_P(BackendSuite, WorkersAndClusterHealth) {
   v1::GetClusterHealthResponse health;
   ASSERT_TRUE(
       a.stub->GetClusterHealth(Ctx().get(), v1::GetClusterHealthRequest(), &health).ok());
-  EXPECT_EQ(health.status(), v1::GetClusterHealthResponse::HEALTHY);
+  EXPECT_EQ(health.status(), v1::GetClusterHealthResponse::STATUS_HEALTHY);
   EXPECT_EQ(health.healthy_workers(), 2u);
   EXPECT_EQ(health.total_capacity(), 8u);
   EXPECT_EQ(health.used_capacity(), 1u);
@@ -597,6 +613,224 @@ TEST_P(BackendSuite, ShutdownReleasesTheWorkersLocks) {
     if (w.worker_id() == "worker-a") gone = w.status() == v1::WORKER_STATUS_GONE;
   }
   EXPECT_TRUE(gone);
+}
+
+// A client interceptor that loses the answer of every call after the first `pass` calls: the
+// sidecar carries the call out, the client sees UNAVAILABLE (as after a connection reset).
+class LoseAnswers final : public grpc::experimental::Interceptor {
+ public:
+  explicit LoseAnswers(bool lose) : lose_(lose) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (lose_ && methods->QueryInterceptionHookPoint(
+                     grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
+      *methods->GetRecvStatus() = grpc::Status(grpc::StatusCode::UNAVAILABLE, "answer lost");
+    }
+    methods->Proceed();
+  }
+
+ private:
+  bool lose_;
+};
+
+class LoseAnswersFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new LoseAnswers(true);
+  }
+};
+
+v1::CreateTaskRequest Idempotent(const std::string& title, const std::string& request_id) {
+  v1::CreateTaskRequest req;
+  req.set_title(title);
+  req.set_request_id(request_id);
+  return req;
+}
+
+TEST_P(BackendSuite, CreateTaskWithARequestIdCreatesOneTaskHoweverOftenItIsRetried) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::CreateTaskResponse first;
+  ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("build", "req-1"), &first).ok());
+  // Retried on the same sidecar, and from another sidecar of the fleet, even with other fields.
+  v1::CreateTaskResponse again, elsewhere;
+  ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("build", "req-1"), &again).ok());
+  ASSERT_TRUE(b.stub->CreateTask(Ctx().get(), Idempotent("other", "req-1"), &elsewhere).ok());
+  EXPECT_EQ(again.task().id(), first.task().id());
+  EXPECT_EQ(elsewhere.task().id(), first.task().id());
+  EXPECT_EQ(elsewhere.task().title(), "build");
+  // Another key, or none, creates.
+  v1::CreateTaskResponse second, plain;
+  ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("build", "req-2"), &second).ok());
+  ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("build", ""), &plain).ok());
+  EXPECT_NE(second.task().id(), first.task().id());
+  EXPECT_NE(plain.task().id(), second.task().id());
+  // A finished task still answers its key.
+  v1::NextTaskResponse next = Next(a);
+  ASSERT_TRUE(next.has_task());
+  v1::CompleteTaskRequest done;
+  done.set_task_id(next.task().id());
+  done.set_fencing_token(next.lock().fencing_token());
+  v1::CompleteTaskResponse completed;
+  ASSERT_TRUE(a.stub->CompleteTask(Ctx().get(), done, &completed).ok());
+  v1::CreateTaskResponse late;
+  ASSERT_TRUE(b.stub->CreateTask(Ctx().get(), Idempotent("build", "req-1"), &late).ok());
+  EXPECT_EQ(late.task().id(), first.task().id());
+  v1::GetClusterHealthResponse health;
+  ASSERT_TRUE(b.stub->GetClusterHealth(Ctx().get(), {}, &health).ok());
+  EXPECT_EQ(health.tasks_queued() + health.tasks_in_progress() + health.tasks_done(), 3u);
+  // A bad key is refused.
+  v1::CreateTaskResponse bad;
+  EXPECT_EQ(a.stub->CreateTask(Ctx().get(), Idempotent("x", "no spaces"), &bad).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_P(BackendSuite, CreateTaskRetriedAfterItsAnswerWasLostCreatesOneTask) {
+  Worker& a = Start("worker-a");
+  // The answer lost between sidecar and client: the sidecar created the task.
+  grpc::ChannelArguments args;
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> lose;
+  lose.push_back(std::make_unique<LoseAnswersFactory>());
+  auto lossy = v1::SentinelService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      absl::StrCat("127.0.0.1:", a.server->port()), grpc::InsecureChannelCredentials(), args,
+      std::move(lose)));
+  v1::CreateTaskResponse lost;
+  ASSERT_EQ(lossy->CreateTask(Ctx().get(), Idempotent("deploy", "req-lost-1"), &lost).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  v1::CreateTaskResponse retried;
+  ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("deploy", "req-lost-1"), &retried).ok());
+  EXPECT_EQ(retried.task().title(), "deploy");
+
+  // The answer lost between store and sidecar (GitHub: the POST created the issue, the
+  // connection closed before its answer): the sidecar reports an error, the retry finds it.
+  if (backend_->LoseNextCreateAnswer()) {
+    v1::CreateTaskResponse failed;
+    EXPECT_FALSE(a.stub->CreateTask(Ctx().get(), Idempotent("test", "req-lost-2"), &failed).ok());
+  } else {
+    v1::CreateTaskResponse created;
+    ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("test", "req-lost-2"), &created).ok());
+  }
+  v1::CreateTaskResponse found;
+  ASSERT_TRUE(a.stub->CreateTask(Ctx().get(), Idempotent("test", "req-lost-2"), &found).ok());
+  EXPECT_EQ(found.task().title(), "test");
+  EXPECT_NE(found.task().id(), retried.task().id());
+
+  v1::GetClusterHealthResponse health;
+  ASSERT_TRUE(a.stub->GetClusterHealth(Ctx().get(), {}, &health).ok());
+  EXPECT_EQ(health.tasks_queued(), 2u);  // one task per request_id, however the answers went
+}
+
+// The google.rpc.ErrorInfo reason of a failed call, "" when it has none.
+std::string ReasonOf(const grpc::Status& status) {
+  google::rpc::Status rich;
+  if (!rich.ParseFromString(status.error_details())) return "";
+  for (const google::protobuf::Any& any : rich.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info.domain() == "tasksentinel.v1" ? info.reason() : "";
+  }
+  return "";
+}
+
+TEST_P(BackendSuite, ErrorsCarryAStableReason) {
+  Worker& a = Start("worker-a");
+  Worker& b = Start("worker-b");
+  v1::AcquireLockResponse held = Acquire(a, "resource-r");
+  ASSERT_TRUE(held.acquired());
+  // A stale token: released, then used again.
+  v1::ReleaseLockResponse released;
+  ASSERT_TRUE(Release(a, "resource-r", held.lock().fencing_token(), &released).ok());
+  v1::RenewLockRequest renew;
+  renew.set_name("resource-r");
+  renew.set_fencing_token(held.lock().fencing_token());
+  v1::RenewLockResponse renewed;
+  grpc::Status stale = a.stub->RenewLock(Ctx().get(), renew, &renewed);
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(stale), "FENCING_TOKEN_STALE");
+  // Another worker's live lock.
+  v1::AcquireLockResponse theirs = Acquire(b, "resource-s");
+  ASSERT_TRUE(theirs.acquired());
+  v1::RenewLockRequest steal;
+  steal.set_name("resource-s");
+  steal.set_fencing_token(theirs.lock().fencing_token());
+  grpc::Status other = a.stub->RenewLock(Ctx().get(), steal, &renewed);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(other), "LOCK_HELD");
+  // Version mismatch.
+  v1::SetMemoryRequest set;
+  set.set_namespace_("global");
+  set.set_key("k");
+  set.set_value("v");
+  set.set_expected_version(12345);
+  v1::SetMemoryResponse wrote;
+  grpc::Status mismatch = a.stub->SetMemory(Ctx().get(), set, &wrote);
+  EXPECT_EQ(mismatch.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(ReasonOf(mismatch), "VERSION_MISMATCH");
+  // A code without a more specific reason: its name.
+  v1::GetTaskRequest get;
+  get.set_task_id("99999");
+  v1::GetTaskResponse task;
+  grpc::Status missing = a.stub->GetTask(Ctx().get(), get, &task);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(missing), "NOT_FOUND");
+  v1::AcquireLockRequest bad;
+  bad.set_name("");
+  v1::AcquireLockResponse refused;
+  EXPECT_EQ(ReasonOf(a.stub->AcquireLock(Ctx().get(), bad, &refused)), "INVALID_ARGUMENT");
+}
+
+TEST_P(BackendSuite, ListsPage) {
+  Worker& a = Start("worker-a");
+  for (int i = 0; i < 5; ++i) {
+    v1::SetMemoryRequest set;
+    set.set_namespace_("global");
+    set.set_key(absl::StrCat("page/", i));
+    set.set_value("v");
+    v1::SetMemoryResponse wrote;
+    ASSERT_TRUE(a.stub->SetMemory(Ctx().get(), set, &wrote).ok());
+  }
+  v1::ListMemoryRequest req;
+  req.set_namespace_("global");
+  req.set_prefix("page/");
+  req.set_page_size(2);
+  std::vector<std::string> keys;
+  int pages = 0;
+  for (;;) {
+    v1::ListMemoryResponse resp;
+    ASSERT_TRUE(a.stub->ListMemory(Ctx().get(), req, &resp).ok());
+    ++pages;
+    EXPECT_LE(resp.entries_size(), 2);
+    for (const v1::MemoryEntry& e : resp.entries()) keys.push_back(e.key());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(keys, (std::vector<std::string>{"page/0", "page/1", "page/2", "page/3", "page/4"}));
+  // A token is only good for its own request.
+  v1::ListMemoryRequest other;
+  other.set_namespace_("global");
+  other.set_page_token(req.page_token());
+  v1::ListMemoryResponse refused;
+  EXPECT_EQ(a.stub->ListMemory(Ctx().get(), other, &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Locks and workers page the same way.
+  for (const char* name : {"lock-a", "lock-b", "lock-c"}) ASSERT_TRUE(Acquire(a, name).acquired());
+  v1::ListLocksRequest locks_req;
+  locks_req.set_page_size(2);
+  v1::ListLocksResponse locks;
+  ASSERT_TRUE(a.stub->ListLocks(Ctx().get(), locks_req, &locks).ok());
+  ASSERT_EQ(locks.locks_size(), 2);
+  EXPECT_EQ(locks.locks(0).name(), "lock-a");
+  ASSERT_FALSE(locks.next_page_token().empty());
+  locks_req.set_page_token(locks.next_page_token());
+  ASSERT_TRUE(a.stub->ListLocks(Ctx().get(), locks_req, &locks).ok());
+  ASSERT_EQ(locks.locks_size(), 1);
+  EXPECT_EQ(locks.locks(0).name(), "lock-c");
+  EXPECT_TRUE(locks.next_page_token().empty());
+  v1::ListWorkersRequest workers_req;
+  workers_req.set_page_size(-1);
+  v1::ListWorkersResponse workers;
+  EXPECT_EQ(a.stub->ListWorkers(Ctx().get(), workers_req, &workers).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("embedded", "github"),

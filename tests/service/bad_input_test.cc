@@ -36,13 +36,13 @@ class BadInputTest : public ::testing::Test {
     c.http_addr = "";
     server_ = std::make_unique<SentinelServer>(c, &store_, &clock_);
     ASSERT_TRUE(server_->Start().ok());
-    stub_ = v1::Sentinel::NewStub(server_->NewChannel());
+    stub_ = v1::SentinelService::NewStub(server_->NewChannel());
   }
 
   MemoryStore store_;
   RealClock clock_;
   std::unique_ptr<SentinelServer> server_;
-  std::unique_ptr<v1::Sentinel::Stub> stub_;
+  std::unique_ptr<v1::SentinelService::Stub> stub_;
 };
 
 TEST_F(BadInputTest, AHugeNamespaceGetsAShortInvalidArgument) {
@@ -59,7 +59,7 @@ TEST_F(BadInputTest, AHugeNamespaceGetsAShortInvalidArgument) {
   watch.set_namespace_(std::string(1 << 20, 'n'));
   auto ctx = Ctx();
   auto reader = stub_->WatchMemory(ctx.get(), watch);
-  v1::WatchMemoryEvent event;
+  v1::WatchMemoryResponse event;
   EXPECT_FALSE(reader->Read(&event));
   grpc::Status w = reader->Finish();
   EXPECT_EQ(w.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -100,7 +100,7 @@ TEST(WatchLimitTest, StreamsBeyondTheLimitGetResourceExhausted) {
   c.max_watches = 2;
   SentinelServer server(c, &store, &clock);
   ASSERT_TRUE(server.Start().ok());
-  auto stub = v1::Sentinel::NewStub(server.NewChannel());
+  auto stub = v1::SentinelService::NewStub(server.NewChannel());
   v1::WatchMemoryRequest req;
   req.set_namespace_("swarm");
   req.set_include_initial(true);
@@ -111,17 +111,17 @@ TEST(WatchLimitTest, StreamsBeyondTheLimitGetResourceExhausted) {
   v1::SetMemoryResponse written;
   ASSERT_TRUE(stub->SetMemory(Ctx().get(), set, &written).ok());
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchMemoryEvent>>> open;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchMemoryResponse>>> open;
   for (int i = 0; i < 2; ++i) {
     contexts.push_back(Ctx());
     open.push_back(stub->WatchMemory(contexts.back().get(), req));
-    v1::WatchMemoryEvent initial;
+    v1::WatchMemoryResponse initial;
     ASSERT_TRUE(open.back()->Read(&initial));  // the stream is being served
     EXPECT_EQ(initial.entry().key(), "k");
   }
   auto ctx = Ctx();
   auto refused = stub->WatchMemory(ctx.get(), req);
-  v1::WatchMemoryEvent event;
+  v1::WatchMemoryResponse event;
   EXPECT_FALSE(refused->Read(&event));
   grpc::Status s = refused->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);

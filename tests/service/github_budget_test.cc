@@ -314,7 +314,7 @@ struct Sidecar {
   Config config;
   std::unique_ptr<github::CurlGitHubApi> api;
   std::unique_ptr<SentinelServer> server;
-  std::unique_ptr<v1::Sentinel::Stub> stub;
+  std::unique_ptr<v1::SentinelService::Stub> stub;
 
   void Stop() {
     if (server != nullptr) {
@@ -396,7 +396,7 @@ class GitHubBudget : public ::testing::Test {
     s->server = std::make_unique<SentinelServer>(config, std::move(coordinator), &clock_);
     absl::Status started = s->server->Start();
     EXPECT_TRUE(started.ok()) << started;
-    s->stub = v1::Sentinel::NewStub(s->server->NewChannel());
+    s->stub = v1::SentinelService::NewStub(s->server->NewChannel());
     sidecars_.push_back(std::move(s));
     return *sidecars_.back();
   }
@@ -637,7 +637,7 @@ TEST_F(IdleWorker, OneWritePerHeartbeatAndFreePolling) {
   }
   for (int i = 0; i < 5; ++i) {
     v1::AcquireLockRequest req;
-    req.set_task_id(absl::StrCat("named-lock-", i));
+    req.set_name(absl::StrCat("named-lock-", i));
     v1::AcquireLockResponse resp;
     grpc::Status s = w.stub->AcquireLock(Ctx().get(), req, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();

@@ -5,6 +5,8 @@
 // GitHub while blocked, it must recover by itself, and no acknowledged write may be lost. Also:
 // polling an unchanged repository costs no primary rate limit, and the token never shows.
 #include <chrono>
+#include <optional>
+#include <utility>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include <httplib.h>
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 #include "tests/testing/github_sidecars.h"
 
@@ -43,7 +47,7 @@ class GitHubFaultsTest : public ::testing::Test {
     config.stale_threshold = absl::Seconds(60);
     server_ = env_.Start(config, api);
     ASSERT_NE(server_, nullptr);
-    stub_ = v1::Sentinel::NewStub(server_->NewChannel());
+    stub_ = v1::SentinelService::NewStub(server_->NewChannel());
   }
 
   grpc::Status CreateTask(const std::string& title, v1::Task* out = nullptr) {
@@ -82,7 +86,7 @@ class GitHubFaultsTest : public ::testing::Test {
 
   GitHubSidecars env_;
   SentinelServer* server_ = nullptr;
-  std::unique_ptr<v1::Sentinel::Stub> stub_;
+  std::unique_ptr<v1::SentinelService::Stub> stub_;
   std::set<std::string> acknowledged_;
   std::vector<std::string> messages_;  // every error message a client saw
 };
@@ -97,7 +101,7 @@ TEST(GitHubHandOutTest, ATaskHandedOutAfterTheCallersDeadlineIsHandedBack) {
   config.stale_threshold = absl::Seconds(60);
   SentinelServer* server = env.Start(config);
   ASSERT_NE(server, nullptr);
-  std::unique_ptr<v1::Sentinel::Stub> stub = v1::Sentinel::NewStub(server->NewChannel());
+  std::unique_ptr<v1::SentinelService::Stub> stub = v1::SentinelService::NewStub(server->NewChannel());
   v1::CreateTaskRequest create;
   create.set_title("wanted");
   v1::CreateTaskResponse created;
@@ -118,6 +122,23 @@ TEST(GitHubHandOutTest, ATaskHandedOutAfterTheCallersDeadlineIsHandedBack) {
   ASSERT_TRUE(stub->NextTask(Ctx().get(), req, &next).ok());
   ASSERT_TRUE(next.has_task());
   EXPECT_EQ(next.task().id(), created.task().id());
+}
+
+// The ErrorInfo reason and RetryInfo delay of a failed call ("" and nullopt when absent).
+std::pair<std::string, std::optional<absl::Duration>> Details(const grpc::Status& status) {
+  google::rpc::Status rich;
+  std::pair<std::string, std::optional<absl::Duration>> out;
+  if (!rich.ParseFromString(status.error_details())) return out;
+  for (const google::protobuf::Any& any : rich.details()) {
+    google::rpc::ErrorInfo info;
+    google::rpc::RetryInfo retry;
+    if (any.UnpackTo(&info)) out.first = info.reason();
+    if (any.UnpackTo(&retry)) {
+      out.second = absl::Seconds(retry.retry_delay().seconds()) +
+                   absl::Nanoseconds(retry.retry_delay().nanos());
+    }
+  }
+  return out;
 }
 
 TEST_F(GitHubFaultsTest, AShort5xxBurstIsRetriedUnseen) {
@@ -155,6 +176,7 @@ TEST_F(GitHubFaultsTest, ASecondaryLimitWithoutRetryAfterBlocksWritesThenClears)
   grpc::Status s = CreateTask("limited");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "secondary rate limit")) << s.error_message();
+  EXPECT_EQ(Details(s).first, "RATE_LIMITED");
 
   // While blocked, writes fail fast without reaching GitHub: no request storm.
   const int64_t writes_before = env_.hub().Counts().content_creating;
@@ -178,6 +200,12 @@ TEST_F(GitHubFaultsTest, AnExhaustedPrimaryLimitWaitsForTheReset) {
   for (int i = 0; i < 10 && s.ok(); ++i) s = CreateTask(absl::StrCat("spend ", i));
   ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "primary rate limit")) << s.error_message();
+  // Machine-readable: RATE_LIMITED, with how long to wait (at most the 3 s window, plus slack).
+  auto [reason, delay] = Details(s);
+  EXPECT_EQ(reason, "RATE_LIMITED");
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Seconds(5));
 
   // Blocked until the reset: nothing is sent meanwhile.
   const int64_t requests_before = env_.hub().Counts().total;

@@ -80,12 +80,12 @@ class Sidecar {
 
   absl::Status Start() {
     absl::Status s = server_.Start();
-    if (s.ok()) stub_ = v1::Sentinel::NewStub(server_.NewChannel());
+    if (s.ok()) stub_ = v1::SentinelService::NewStub(server_.NewChannel());
     return s;
   }
 
   SentinelServer& server() { return server_; }
-  v1::Sentinel::Stub& stub() { return *stub_; }
+  v1::SentinelService::Stub& stub() { return *stub_; }
 
   // A client for this sidecar's HTTP port.
   std::unique_ptr<httplib::Client> Http() {
@@ -110,7 +110,7 @@ class Sidecar {
     grpc::ClientContext ctx;
     Deadline(&ctx);
     v1::AcquireLockRequest req;
-    req.set_task_id(task_id);
+    req.set_name(task_id);
     return stub_->AcquireLock(&ctx, req, resp);
   }
 
@@ -120,7 +120,7 @@ class Sidecar {
 
  private:
   SentinelServer server_;
-  std::unique_ptr<v1::Sentinel::Stub> stub_;
+  std::unique_ptr<v1::SentinelService::Stub> stub_;
 };
 
 nlohmann::json JsonBody(const httplib::Result& res) {
@@ -472,7 +472,7 @@ TEST_F(HttpServerTest, StreamingCallsAreRecordedToo) {
     v1::WatchMemoryRequest req;
     req.set_namespace_("swarm");
     auto reader = a.stub().WatchMemory(&ctx, req);
-    v1::WatchMemoryEvent event;
+    v1::WatchMemoryResponse event;
     while (reader->Read(&event)) {
     }
     reader->Finish().IgnoreError();

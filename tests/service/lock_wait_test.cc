@@ -45,10 +45,10 @@ class LockWaitTest : public ::testing::Test {
                                                &clock_);
     ASSERT_TRUE(holder_->Start().ok());
     ASSERT_TRUE(waiter_->Start().ok());
-    holder_stub_ = v1::Sentinel::NewStub(holder_->NewChannel());
-    waiter_stub_ = v1::Sentinel::NewStub(waiter_->NewChannel());
+    holder_stub_ = v1::SentinelService::NewStub(holder_->NewChannel());
+    waiter_stub_ = v1::SentinelService::NewStub(waiter_->NewChannel());
     v1::AcquireLockRequest req;
-    req.set_task_id("shared");
+    req.set_name("shared");
     grpc::ClientContext ctx;
     ASSERT_TRUE(holder_stub_->AcquireLock(&ctx, req, &held_).ok());
     ASSERT_TRUE(held_.acquired());
@@ -59,7 +59,7 @@ class LockWaitTest : public ::testing::Test {
     return std::thread([this] {
       absl::SleepFor(absl::Milliseconds(300));
       v1::ReleaseLockRequest req;
-      req.set_task_id("shared");
+      req.set_name("shared");
       req.set_fencing_token(held_.lock().fencing_token());
       v1::ReleaseLockResponse resp;
       grpc::ClientContext ctx;
@@ -70,7 +70,7 @@ class LockWaitTest : public ::testing::Test {
   // The waiter's AcquireLock; `wait` unset when nullopt.
   bool WaiterAcquires(std::optional<absl::Duration> wait) {
     v1::AcquireLockRequest req;
-    req.set_task_id("shared");
+    req.set_name("shared");
     if (wait.has_value()) req.mutable_wait_timeout()->set_seconds(absl::ToInt64Seconds(*wait));
     v1::AcquireLockResponse resp;
     grpc::ClientContext ctx;
@@ -86,7 +86,7 @@ class LockWaitTest : public ::testing::Test {
   RealClock clock_;
   MemoryStore store_;
   std::unique_ptr<SentinelServer> holder_, waiter_;
-  std::unique_ptr<v1::Sentinel::Stub> holder_stub_, waiter_stub_;
+  std::unique_ptr<v1::SentinelService::Stub> holder_stub_, waiter_stub_;
   v1::AcquireLockResponse held_;
 };
 

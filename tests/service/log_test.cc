@@ -161,19 +161,19 @@ TEST(SidecarLogTest, EveryEventOfALifeIsLoggedAndNoSecret) {
   auto b = std::make_unique<SentinelServer>(SecretConfig("worker-b"), &store, &clock);
   ASSERT_TRUE(a->Start().ok());
   ASSERT_TRUE(b->Start().ok());
-  auto sa = v1::Sentinel::NewStub(a->NewChannel());
-  auto sb = v1::Sentinel::NewStub(b->NewChannel());
+  auto sa = v1::SentinelService::NewStub(a->NewChannel());
+  auto sb = v1::SentinelService::NewStub(b->NewChannel());
 
   // Locks: acquired by a, denied to b, released by a.
   v1::AcquireLockRequest acquire;
-  acquire.set_task_id("deploy-lock");
+  acquire.set_name("deploy-lock");
   v1::AcquireLockResponse held, denied;
   ASSERT_TRUE(sa->AcquireLock(Ctx().get(), acquire, &held).ok());
   ASSERT_TRUE(held.acquired());
   ASSERT_TRUE(sb->AcquireLock(Ctx().get(), acquire, &denied).ok());
   ASSERT_FALSE(denied.acquired());
   v1::ReleaseLockRequest release;
-  release.set_task_id("deploy-lock");
+  release.set_name("deploy-lock");
   release.set_fencing_token(held.lock().fencing_token());
   v1::ReleaseLockResponse released;
   ASSERT_TRUE(sa->ReleaseLock(Ctx().get(), release, &released).ok());
@@ -248,7 +248,7 @@ TEST(SidecarLogTest, HotPathsLogAtDebugOnly) {
   MemoryStore store;
   auto a = std::make_unique<SentinelServer>(SecretConfig("worker-a"), &store, &clock);
   ASSERT_TRUE(a->Start().ok());
-  auto sa = v1::Sentinel::NewStub(a->NewChannel());
+  auto sa = v1::SentinelService::NewStub(a->NewChannel());
   v1::HeartbeatResponse beat;
   ASSERT_TRUE(sa->Heartbeat(Ctx().get(), v1::HeartbeatRequest(), &beat).ok());
   v1::SetMemoryRequest set;

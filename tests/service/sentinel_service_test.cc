@@ -1,4 +1,4 @@
-// End-to-end tests of the tasksentinel.v1.Sentinel gRPC service: every RPC is called through a
+// End-to-end tests of the tasksentinel.v1.SentinelService gRPC service: every RPC is called through a
 // real channel to a real SentinelServer listening on 127.0.0.1:0. Several servers sharing one
 // store are several workers (one sidecar per worker). Time is real (RealClock) but every setting
 // is short (stale threshold 300 ms, heartbeats every 100 ms, polls every 5 ms), so lease expiry,
@@ -131,7 +131,7 @@ class Worker {
     absl::Status s = server_->Start();
     if (!s.ok()) return s;
     channel_ = server_->NewChannel();
-    stub_ = v1::Sentinel::NewStub(channel_);
+    stub_ = v1::SentinelService::NewStub(channel_);
     return absl::OkStatus();
   }
 
@@ -143,7 +143,7 @@ class Worker {
   const std::string& id() const { return config_.worker_id; }
   const Config& config() const { return config_; }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
-  v1::Sentinel::Stub* stub() { return stub_.get(); }
+  v1::SentinelService::Stub* stub() { return stub_.get(); }
 
   // Heartbeats now and then every kHeartbeatEvery until StopHeartbeats().
   void StartHeartbeats() {
@@ -199,21 +199,21 @@ class Worker {
                                          absl::Duration wait = absl::ZeroDuration(),
                                          absl::Duration ttl = absl::ZeroDuration()) {
     v1::AcquireLockRequest req;
-    req.set_task_id(name);
+    req.set_name(name);
     if (wait != absl::ZeroDuration()) *req.mutable_wait_timeout() = Dur(wait);
     if (ttl != absl::ZeroDuration()) *req.mutable_ttl() = Dur(ttl);
     return AcquireLock(req, wait + kRpcTimeout);
   }
   Reply<v1::ReleaseLockResponse> Release(const std::string& name, uint64_t token) {
     v1::ReleaseLockRequest req;
-    req.set_task_id(name);
+    req.set_name(name);
     req.set_fencing_token(token);
     return ReleaseLock(req);
   }
   Reply<v1::RenewLockResponse> Renew(const std::string& name, uint64_t token,
                                      absl::Duration ttl = absl::ZeroDuration()) {
     v1::RenewLockRequest req;
-    req.set_task_id(name);
+    req.set_name(name);
     req.set_fencing_token(token);
     if (ttl != absl::ZeroDuration()) *req.mutable_ttl() = Dur(ttl);
     return RenewLock(req);
@@ -301,7 +301,7 @@ class Worker {
   const Config config_;
   std::unique_ptr<SentinelServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Sentinel::Stub> stub_;
+  std::unique_ptr<v1::SentinelService::Stub> stub_;
   std::thread heartbeater_;
   std::unique_ptr<absl::Notification> stop_;
   std::atomic<int> heartbeats_{0};
@@ -310,7 +310,7 @@ class Worker {
 // The live lock named `name` in a ListLocks answer, if any.
 std::optional<v1::Lock> FindLock(const v1::ListLocksResponse& locks, const std::string& name) {
   for (const v1::Lock& l : locks.locks()) {
-    if (l.task_id() == name) return l;
+    if (l.name() == name) return l;
   }
   return std::nullopt;
 }
@@ -400,13 +400,13 @@ TEST_F(SentinelServiceTest, AcquireLockGivesAFencedLockToOneWorkerAtATime) {
   Worker& b = StartWorker("worker-b");
 
   v1::AcquireLockRequest req;
-  req.set_task_id("resource-1");
+  req.set_name("resource-1");
   (*req.mutable_metadata())["pid"] = "42";
   Reply<v1::AcquireLockResponse> got = a.AcquireLock(req);
   ASSERT_RPC_OK(got);
   ASSERT_TRUE(got.resp.acquired());
   const v1::Lock& lock = got.resp.lock();
-  EXPECT_EQ(lock.task_id(), "resource-1");
+  EXPECT_EQ(lock.name(), "resource-1");
   EXPECT_GT(lock.fencing_token(), 0u);
   EXPECT_EQ(lock.holder(), "worker-a");
   EXPECT_GT(ToTime(lock.expires_at()), ToTime(lock.acquired_at()));
@@ -459,7 +459,7 @@ TEST_F(SentinelServiceTest, FencingTokensRiseWithEveryAcquisition) {
       last = got.resp.lock().fencing_token();
       Reply<v1::ReleaseLockResponse> rel = w->Release("shared", last);
       ASSERT_RPC_OK(rel);
-      EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::RELEASED);
+      EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
     }
   }
 }
@@ -476,7 +476,7 @@ TEST_F(SentinelServiceTest, BlockingAcquireGetsTheLockWhenTheHolderReleases) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   Reply<v1::ReleaseLockResponse> rel = a.Release("job", held.resp.lock().fencing_token());
   ASSERT_RPC_OK(rel);
-  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::RELEASED);
+  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
   const absl::Time released = absl::Now();
 
   Reply<v1::AcquireLockResponse> got = waiting.get();
@@ -527,7 +527,7 @@ TEST_F(SentinelServiceTest, BlockingAcquireServesClaimantsInTheOrderTheyStartedW
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
   ASSERT_EQ(a.Release("fair", held.resp.lock().fencing_token()).resp.status(),
-            v1::ReleaseLockResponse::RELEASED);
+            v1::ReleaseLockResponse::STATUS_RELEASED);
   // A non-blocking claim respects the queue too: the releaser cannot grab it back.
   Reply<v1::AcquireLockResponse> grab = a.Acquire("fair");
   ASSERT_RPC_OK(grab);
@@ -554,16 +554,16 @@ TEST_F(SentinelServiceTest, ReleaseLockReleasesExactlyTheNamedInstance) {
   // Another worker cannot release A's live lock, even with A's token.
   Reply<v1::ReleaseLockResponse> theft = b.Release("res", t1);
   ASSERT_RPC_OK(theft);
-  EXPECT_EQ(theft.resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(theft.resp.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
   ASSERT_TRUE(FindLock(b.Locks().resp, "res").has_value());
 
   Reply<v1::ReleaseLockResponse> rel = a.Release("res", t1);
   ASSERT_RPC_OK(rel);
-  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::RELEASED);
+  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
   EXPECT_FALSE(FindLock(a.Locks().resp, "res").has_value());
   Reply<v1::ReleaseLockResponse> twice = a.Release("res", t1);
   ASSERT_RPC_OK(twice);
-  EXPECT_EQ(twice.resp.status(), v1::ReleaseLockResponse::NOT_HELD);
+  EXPECT_EQ(twice.resp.status(), v1::ReleaseLockResponse::STATUS_NOT_HELD);
 
   // B takes it; A's old token neither releases nor renews B's newer instance.
   Reply<v1::AcquireLockResponse> second = b.Acquire("res");
@@ -572,7 +572,7 @@ TEST_F(SentinelServiceTest, ReleaseLockReleasesExactlyTheNamedInstance) {
   ASSERT_GT(t2, t1);
   Reply<v1::ReleaseLockResponse> stale = a.Release("res", t1);
   ASSERT_RPC_OK(stale);
-  EXPECT_EQ(stale.resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(stale.resp.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
   std::optional<v1::Lock> still = FindLock(a.Locks().resp, "res");
   ASSERT_TRUE(still.has_value());
   EXPECT_EQ(still->holder(), "worker-b");
@@ -604,7 +604,7 @@ TEST_F(SentinelServiceTest, RenewLockNeedsTheLiveInstancesToken) {
   // Another worker cannot renew A's lock.
   EXPECT_CODE(b.Renew("res", t1), FAILED_PRECONDITION);
 
-  ASSERT_EQ(a.Release("res", t1).resp.status(), v1::ReleaseLockResponse::RELEASED);
+  ASSERT_EQ(a.Release("res", t1).resp.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
   EXPECT_CODE(a.Renew("res", t1), FAILED_PRECONDITION);  // released
   Reply<v1::AcquireLockResponse> second = b.Acquire("res");
   ASSERT_TRUE(second.resp.acquired());
@@ -630,7 +630,7 @@ TEST_F(SentinelServiceTest, ATokenOfAnotherLockChangesNothing) {
 
   Reply<v1::ReleaseLockResponse> rel = a.Release("my-lock", older_token);
   ASSERT_RPC_OK(rel);
-  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
   EXPECT_CODE(a.Renew("my-lock", older_token), FAILED_PRECONDITION);
   EXPECT_CODE(a.Release("my-lock", newer_token), INVALID_ARGUMENT);
   EXPECT_CODE(a.Renew("my-lock", newer_token), INVALID_ARGUMENT);
@@ -667,7 +667,7 @@ TEST_F(SentinelServiceTest, LeaseExpiryReleasesLocksAndTheHeartbeatReportsThem) 
   Reply<v1::HeartbeatResponse> late = a.Beat();
   ASSERT_RPC_OK(late);
   ASSERT_EQ(late.resp.lost_locks_size(), 1);
-  EXPECT_EQ(late.resp.lost_locks(0).task_id(), "job");
+  EXPECT_EQ(late.resp.lost_locks(0).name(), "job");
   EXPECT_EQ(late.resp.lost_locks(0).fencing_token(), t1);
   EXPECT_GT(late.resp.lease_epoch(), epoch);
   Reply<v1::HeartbeatResponse> later = a.Beat();
@@ -678,13 +678,13 @@ TEST_F(SentinelServiceTest, LeaseExpiryReleasesLocksAndTheHeartbeatReportsThem) 
   // A's old token touches nothing.
   Reply<v1::ReleaseLockResponse> rel = a.Release("job", t1);
   ASSERT_RPC_OK(rel);
-  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(rel.resp.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
   EXPECT_CODE(a.Renew("job", t1), FAILED_PRECONDITION);
   v1::SetMemoryRequest fenced;
   fenced.set_namespace_("global");
   fenced.set_key("out");
   fenced.set_value("from a");
-  fenced.mutable_fencing()->set_task_id("job");
+  fenced.mutable_fencing()->set_name("job");
   fenced.mutable_fencing()->set_token(t1);
   EXPECT_CODE(a.SetMemory(fenced), FAILED_PRECONDITION);
   EXPECT_CODE(a.Get("global", "out"), NOT_FOUND);
@@ -766,10 +766,10 @@ TEST_F(SentinelServiceTest, HeartbeatNeverReportsALockTheWorkerReleasedItself) {
     Reply<v1::ReleaseLockResponse> rel = release.get();
     ASSERT_RPC_OK(beat);
     ASSERT_RPC_OK(rel);
-    ASSERT_EQ(rel.resp.status(), v1::ReleaseLockResponse::RELEASED);
+    ASSERT_EQ(rel.resp.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
     for (const v1::Lock& lost : beat.resp.lost_locks()) {
       ++reported;
-      example = absl::StrCat(lost.task_id(), " token ", lost.fencing_token());
+      example = absl::StrCat(lost.name(), " token ", lost.fencing_token());
     }
   }
   EXPECT_EQ(reported, 0) << "released locks reported as lost, e.g. " << example;
@@ -814,7 +814,7 @@ TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
   }
   Reply<v1::GetClusterHealthResponse> healthy = b.Health();
   ASSERT_RPC_OK(healthy);
-  EXPECT_EQ(healthy.resp.status(), v1::GetClusterHealthResponse::HEALTHY);
+  EXPECT_EQ(healthy.resp.status(), v1::GetClusterHealthResponse::STATUS_HEALTHY);
   EXPECT_EQ(healthy.resp.total_workers(), 2u);
   EXPECT_EQ(healthy.resp.healthy_workers(), 2u);
   EXPECT_EQ(healthy.resp.stale_workers(), 0u);
@@ -850,7 +850,7 @@ TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
 
   Reply<v1::GetClusterHealthResponse> degraded = b.Health();
   ASSERT_RPC_OK(degraded);
-  EXPECT_EQ(degraded.resp.status(), v1::GetClusterHealthResponse::DEGRADED);
+  EXPECT_EQ(degraded.resp.status(), v1::GetClusterHealthResponse::STATUS_DEGRADED);
   EXPECT_EQ(degraded.resp.total_workers(), 2u);
   EXPECT_EQ(degraded.resp.healthy_workers(), 1u);
   EXPECT_EQ(degraded.resp.stale_workers(), 1u);
@@ -874,7 +874,7 @@ TEST_F(SentinelServiceTest, UnhealthyWorkerGetsNoNewTasks) {
   Reply<v1::GetClusterHealthResponse> h = a.Health();
   ASSERT_RPC_OK(h);
   EXPECT_EQ(h.resp.healthy_workers(), 0u);
-  EXPECT_EQ(h.resp.status(), v1::GetClusterHealthResponse::UNHEALTHY);
+  EXPECT_EQ(h.resp.status(), v1::GetClusterHealthResponse::STATUS_UNHEALTHY);
   ASSERT_EQ(h.resp.workers_size(), 1);
   EXPECT_EQ(h.resp.workers(0).health(), v1::WORKER_HEALTH_DEGRADED);
 
@@ -1008,7 +1008,7 @@ TEST_F(SentinelServiceTest, MemoryTtlExpiresEntriesAndWatchReportsTheExpiry) {
   v1::WatchMemoryRequest wreq;
   wreq.set_namespace_("workers");
   wreq.set_include_initial(true);
-  std::unique_ptr<grpc::ClientReader<v1::WatchMemoryEvent>> watch =
+  std::unique_ptr<grpc::ClientReader<v1::WatchMemoryResponse>> watch =
       a.stub()->WatchMemory(&ctx, wreq);
 
   Reply<v1::GetMemoryResponse> live = a.Get("workers", "ephemeral");
@@ -1016,18 +1016,18 @@ TEST_F(SentinelServiceTest, MemoryTtlExpiresEntriesAndWatchReportsTheExpiry) {
   EXPECT_EQ(live.resp.entry().value(), "soon gone");
 
   // Initial entries, in write order.
-  v1::WatchMemoryEvent ev;
+  v1::WatchMemoryResponse ev;
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "ephemeral");
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "permanent");
 
   // The expiry is streamed as a DELETE.
   ASSERT_TRUE(watch->Read(&ev));
   const absl::Time seen = absl::Now();
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::DELETE);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_DELETE);
   EXPECT_EQ(ev.entry().key(), "ephemeral");
   EXPECT_EQ(ev.entry().namespace_(), "workers");
   EXPECT_GE(seen, expires);
@@ -1069,14 +1069,14 @@ TEST_F(SentinelServiceTest, FencedMemoryWritesNeedALiveLock) {
   req.set_namespace_("global");
   req.set_key("leader-state");
   req.set_value("epoch-1");
-  req.mutable_fencing()->set_task_id("leader");
+  req.mutable_fencing()->set_name("leader");
   req.mutable_fencing()->set_token(t1);
   Reply<v1::SetMemoryResponse> ok = a.SetMemory(req);
   ASSERT_RPC_OK(ok);
   const uint64_t version = ok.resp.entry().version();
 
   // Released: the token no longer fences anything.
-  ASSERT_EQ(a.Release("leader", t1).resp.status(), v1::ReleaseLockResponse::RELEASED);
+  ASSERT_EQ(a.Release("leader", t1).resp.status(), v1::ReleaseLockResponse::STATUS_RELEASED);
   req.set_value("late write");
   EXPECT_CODE(a.SetMemory(req), FAILED_PRECONDITION);
   // Superseded by B's acquisition: still refused.
@@ -1150,13 +1150,13 @@ TEST_F(SentinelServiceTest, WatchMemoryStreamsPutsAndDeletesInOrder) {
   wreq.set_include_initial(true);
   auto watch = a.stub()->WatchMemory(&ctx, wreq);
 
-  v1::WatchMemoryEvent ev;
+  v1::WatchMemoryResponse ev;
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "w/1");  // written first
   EXPECT_EQ(ev.entry().value(), "one");
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "w/0");
 
   // Changes through this sidecar and through another worker's sidecar.
@@ -1164,7 +1164,7 @@ TEST_F(SentinelServiceTest, WatchMemoryStreamsPutsAndDeletesInOrder) {
   Reply<v1::SetMemoryResponse> put = b.Set("swarm", "w/2", "two");
   ASSERT_RPC_OK(put);
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "w/2");
   EXPECT_EQ(ev.entry().value(), "two");
   EXPECT_EQ(ev.entry().version(), put.resp.entry().version());
@@ -1172,14 +1172,14 @@ TEST_F(SentinelServiceTest, WatchMemoryStreamsPutsAndDeletesInOrder) {
 
   ASSERT_TRUE(a.Delete("swarm", "w/1").resp.deleted());
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::DELETE);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_DELETE);
   EXPECT_EQ(ev.entry().key(), "w/1");
   EXPECT_EQ(ev.entry().namespace_(), "swarm");
 
   Reply<v1::SetMemoryResponse> upd = a.Set("swarm", "w/0", "zero again");
   ASSERT_RPC_OK(upd);
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "w/0");
   EXPECT_EQ(ev.entry().value(), "zero again");
 
@@ -1204,7 +1204,7 @@ TEST_F(SentinelServiceTest, WatchMemoryCoalescesChangesBetweenObservations) {
   wreq.set_namespace_("swarm");
   wreq.set_include_initial(true);
   auto watch = a.stub()->WatchMemory(&ctx, wreq);
-  v1::WatchMemoryEvent ev;
+  v1::WatchMemoryResponse ev;
   ASSERT_TRUE(watch->Read(&ev));  // the initial snapshot has been taken
   ASSERT_EQ(ev.entry().key(), "anchor");
 
@@ -1216,7 +1216,7 @@ TEST_F(SentinelServiceTest, WatchMemoryCoalescesChangesBetweenObservations) {
 
   std::vector<std::string> seen;
   while (seen.size() < 2 && watch->Read(&ev)) {
-    seen.push_back(absl::StrCat(ev.type() == v1::WatchMemoryEvent::PUT ? "PUT " : "DELETE ",
+    seen.push_back(absl::StrCat(ev.type() == v1::WatchMemoryResponse::TYPE_PUT ? "PUT " : "DELETE ",
                                 ev.entry().key(), "=", ev.entry().value()));
   }
   EXPECT_THAT(seen, ElementsAre("PUT j=2", "DELETE anchor="));
@@ -1237,9 +1237,9 @@ TEST_F(SentinelServiceTest, WatchMemoryWithoutInitialStartsWithTheNextChange) {
   // Let the watch take its first snapshot (it has no event to show for it).
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ASSERT_RPC_OK(a.Set("global", "new", "after the watch"));
-  v1::WatchMemoryEvent ev;
+  v1::WatchMemoryResponse ev;
   ASSERT_TRUE(watch->Read(&ev));
-  EXPECT_EQ(ev.type(), v1::WatchMemoryEvent::PUT);
+  EXPECT_EQ(ev.type(), v1::WatchMemoryResponse::TYPE_PUT);
   EXPECT_EQ(ev.entry().key(), "new");
   ctx.TryCancel();
   while (watch->Read(&ev)) {
@@ -1260,7 +1260,7 @@ TEST_F(SentinelServiceTest, MemoryRejectsBadInputAndChangesNothing) {
     v1::WatchMemoryRequest wreq;
     wreq.set_namespace_("nope");
     auto watch = a.stub()->WatchMemory(&ctx, wreq);
-    v1::WatchMemoryEvent ev;
+    v1::WatchMemoryResponse ev;
     EXPECT_FALSE(watch->Read(&ev));
     EXPECT_TRUE(HasCode(watch->Finish(), grpc::StatusCode::INVALID_ARGUMENT));
   }
@@ -1286,7 +1286,7 @@ TEST_F(SentinelServiceTest, MemoryRejectsBadInputAndChangesNothing) {
   bad_fence.set_namespace_("global");
   bad_fence.set_key("fenced");
   bad_fence.set_value("v");
-  bad_fence.mutable_fencing()->set_task_id("");
+  bad_fence.mutable_fencing()->set_name("");
   bad_fence.mutable_fencing()->set_token(1);
   EXPECT_CODE(a.SetMemory(bad_fence), INVALID_ARGUMENT);
 
@@ -1333,7 +1333,7 @@ TEST_F(SentinelServiceTest, TaskLifeFromQueueThroughRetryToDone) {
   EXPECT_EQ(first.resp.task().worker_id(), "worker-a");
   const uint64_t t1 = first.resp.lock().fencing_token();
   EXPECT_GT(t1, 0u);
-  EXPECT_EQ(first.resp.lock().task_id(), id);
+  EXPECT_EQ(first.resp.lock().name(), id);
   EXPECT_EQ(first.resp.lock().holder(), "worker-a");
   std::optional<v1::Lock> listed = FindLock(a.Locks().resp, id);
   ASSERT_TRUE(listed.has_value());
@@ -1621,7 +1621,7 @@ TEST_F(SentinelServiceTest, TaskOfAWorkerWhoseLeaseLapsedGoesToAnotherWorker) {
   Reply<v1::HeartbeatResponse> beat = a.Beat();
   ASSERT_RPC_OK(beat);
   ASSERT_EQ(beat.resp.lost_locks_size(), 1);
-  EXPECT_EQ(beat.resp.lost_locks(0).task_id(), id);
+  EXPECT_EQ(beat.resp.lost_locks(0).name(), id);
 
   Reply<v1::CompleteTaskResponse> done = b.Complete(id, t2, "rescued");
   ASSERT_RPC_OK(done);
@@ -1699,7 +1699,7 @@ TEST_F(SentinelServiceTest, BadIdsAndDurationsAreInvalidArgument) {
   EXPECT_CODE(a.Acquire("ok", absl::Minutes(10) + absl::Seconds(1)), INVALID_ARGUMENT);
   EXPECT_CODE(a.Acquire("ok", absl::Seconds(-1)), INVALID_ARGUMENT);
   v1::AcquireLockRequest meta;
-  meta.set_task_id("ok");
+  meta.set_name("ok");
   for (int i = 0; i < 17; ++i) (*meta.mutable_metadata())[absl::StrCat("k", i)] = "v";
   EXPECT_CODE(a.AcquireLock(meta), INVALID_ARGUMENT);
   EXPECT_CODE(a.Release("", 1), INVALID_ARGUMENT);
@@ -1845,7 +1845,7 @@ TEST_F(SentinelServiceTest, ShutdownWakesBlockedCallsPromptly) {
   Reply<v1::AcquireLockResponse> acq = acquire.get();
   ASSERT_RPC_OK(acq);
   EXPECT_FALSE(acq.resp.acquired());
-  v1::WatchMemoryEvent ev;
+  v1::WatchMemoryResponse ev;
   EXPECT_FALSE(watch->Read(&ev));
   EXPECT_TRUE(HasCode(watch->Finish(), grpc::StatusCode::OK));
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
@@ -1907,7 +1907,7 @@ TEST_F(SentinelServiceTest, SqliteStoreKeepsMemoryAndTasksAcrossRestarts) {
   ASSERT_RPC_OK(again);
   EXPECT_TRUE(again.resp.acquired());
   EXPECT_GT(again.resp.lock().fencing_token(), t1);
-  EXPECT_EQ(b.Release("durable-lock", t1).resp.status(), v1::ReleaseLockResponse::HELD_BY_OTHER);
+  EXPECT_EQ(b.Release("durable-lock", t1).resp.status(), v1::ReleaseLockResponse::STATUS_HELD_BY_OTHER);
   Reply<v1::NextTaskResponse> next = b.Next();
   ASSERT_RPC_OK(next);
   ASSERT_TRUE(next.resp.has_task());

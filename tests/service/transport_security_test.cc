@@ -87,7 +87,7 @@ TEST_F(TransportSecurityTest, EveryRpcButHealthNeedsTheToken) {
   Config c = MakeConfig("worker-a");
   c.api_token = kToken;
   std::unique_ptr<SentinelServer> server = Start(c);
-  auto stub = v1::Sentinel::NewStub(server->NewChannel());
+  auto stub = v1::SentinelService::NewStub(server->NewChannel());
   v1::ListLocksResponse locks;
   const std::string wrong = "Bearer not-the-token-but-long-enough";
   for (const std::string& auth : {std::string(), wrong, std::string(kToken)}) {
@@ -102,7 +102,7 @@ TEST_F(TransportSecurityTest, EveryRpcButHealthNeedsTheToken) {
   watch.set_namespace_("swarm");
   auto ctx = Ctx();
   auto reader = stub->WatchMemory(ctx.get(), watch);
-  v1::WatchMemoryEvent event;
+  v1::WatchMemoryResponse event;
   EXPECT_FALSE(reader->Read(&event));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 
@@ -121,10 +121,10 @@ TEST_F(TransportSecurityTest, EveryRpcButHealthNeedsTheToken) {
 TEST_F(TransportSecurityTest, OthersFencingTokensAreNeverShown) {
   std::unique_ptr<SentinelServer> a = Start(MakeConfig("worker-a"));
   std::unique_ptr<SentinelServer> b = Start(MakeConfig("worker-b"));
-  auto stub_a = v1::Sentinel::NewStub(a->NewChannel());
-  auto stub_b = v1::Sentinel::NewStub(b->NewChannel());
+  auto stub_a = v1::SentinelService::NewStub(a->NewChannel());
+  auto stub_b = v1::SentinelService::NewStub(b->NewChannel());
   v1::AcquireLockRequest req;
-  req.set_task_id("res");
+  req.set_name("res");
   v1::AcquireLockResponse held;
   ASSERT_TRUE(stub_a->AcquireLock(Ctx().get(), req, &held).ok());
   ASSERT_TRUE(held.acquired());
@@ -165,10 +165,10 @@ TEST_F(TransportSecurityTest, TlsServesOnlyTlsClients) {
   c.tls_key = absl::StrCat(kCerts, "server.key");
   std::unique_ptr<SentinelServer> server = Start(c);
   v1::ListLocksResponse locks;
-  auto plain = v1::Sentinel::NewStub(grpc::CreateChannel(
+  auto plain = v1::SentinelService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", server->port()), grpc::InsecureChannelCredentials()));
   EXPECT_FALSE(plain->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks).ok());
-  auto tls = v1::Sentinel::NewStub(TlsChannel(server->port()));
+  auto tls = v1::SentinelService::NewStub(TlsChannel(server->port()));
   grpc::Status s = tls->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks);
   EXPECT_TRUE(s.ok()) << s.error_message();
 }
@@ -180,13 +180,13 @@ TEST_F(TransportSecurityTest, MutualTlsNeedsAClientCertificateFromTheClientCa) {
   c.tls_client_ca = absl::StrCat(kCerts, "ca.pem");
   std::unique_ptr<SentinelServer> server = Start(c);
   v1::ListLocksResponse locks;
-  EXPECT_FALSE(v1::Sentinel::NewStub(TlsChannel(server->port()))
+  EXPECT_FALSE(v1::SentinelService::NewStub(TlsChannel(server->port()))
                    ->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks)
                    .ok());
-  EXPECT_FALSE(v1::Sentinel::NewStub(TlsChannel(server->port(), "rogue.pem", "rogue.key"))
+  EXPECT_FALSE(v1::SentinelService::NewStub(TlsChannel(server->port(), "rogue.pem", "rogue.key"))
                    ->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks)
                    .ok());
-  grpc::Status s = v1::Sentinel::NewStub(TlsChannel(server->port(), "client.pem", "client.key"))
+  grpc::Status s = v1::SentinelService::NewStub(TlsChannel(server->port(), "client.pem", "client.key"))
                        ->ListLocks(Ctx().get(), v1::ListLocksRequest(), &locks);
   EXPECT_TRUE(s.ok()) << s.error_message();
 }
