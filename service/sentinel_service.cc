@@ -324,6 +324,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>
 
   void OnDone() override {
     hub_->Unsubscribe(this);  // a no-op when the hub ended the stream
+    // gRPC calls OnDone after every other reaction has returned, ordered by its own atomics;
+    // taking the lock once more makes that order visible to ThreadSanitizer too (the last
+    // End, OnEvents or OnWriteDone left it), at no cost worth counting.
+    { absl::MutexLock lock(&mu_); }
     delete this;
   }
 

@@ -1,0 +1,64 @@
+// ThreadSanitizer builds only: the suppressions, each with its reason, compiled in (through
+// __tsan_default_suppressions) because Bazel 4 cannot name a workspace file in --test_env.
+// TSAN_OPTIONS=suppressions=FILE still adds more.
+extern "C" const char* __tsan_default_suppressions() {
+  return
+R"(# ThreadSanitizer suppressions for --config=tsan. Each one is for a
+# system library Debian ships uninstrumented: TSan sees none of its own loads and stores and none
+# of its internal synchronization (spin locks, atomics), only the libc calls it makes that TSan
+# intercepts (memcpy, memmove, memcmp, new and delete...). Such a report is an access made by
+# the library itself, to the library's own memory, ordered by synchronization TSan cannot see;
+# the project cannot fix it and TSan cannot judge it. "called_from_lib" ignores only those intercepted calls
+# made directly by that library, so a race between the project's code and that memory is still
+# reported. Nothing here names this project's code.
+
+# absl::Mutex's deadlock detector (on in Debian's libabsl) keeps its lock graph, GraphCycles,
+# behind an absl-internal SpinLock that TSan does not see; its memmoves into the graph from
+# different threads were reported (GraphCycles::GetId, GraphCycles::InsertEdge, reached from
+# gRPC's and the project's Mutex::Lock).
+called_from_lib:libabsl_graphcycles_internal.so
+
+# gRPC's chttp2 transport: its slice buffers (grpc_slice_buffer_swap, then memcpy out of it)
+# touched by the thread polling the connection and by a sync-server thread, ordered by gRPC's
+# combiner and atomics, which TSan does not see; the project's frames are only its interceptors
+# calling Proceed (service/malformed_request.cc, service/rpc_metrics.cc).
+called_from_lib:libgrpc.so
+
+# gRPC C++'s call objects: a call's metadata (grpc_metadata_batch) deleted by libgrpc++ on the
+# thread that ends the call, after a sync-server thread read it (the project's Authorize reading
+# the authorization header); gRPC orders the two through its call's uninstrumented atomics.
+called_from_lib:libgrpc++.so
+
+# gRPC C++'s callback API (WatchMemory's reactor): the completion tag's std::function cleared
+# when the stream's state is destroyed after OnDone, on one executor thread, against its last
+# call on another; libgrpc++ orders the two by an uninstrumented atomic count of outstanding
+# callbacks. Named by the one gRPC function that clears the tag, so that a race in the
+# project's reactions (which run inside CallbackWithSuccessTag::Run) is still reported.
+race:grpc::internal::CallbackWithSuccessTag::Clear
+
+# absl::Status: copies share one heap representation (message, payloads) through an atomic
+# reference count inside the uninstrumented libabsl_status; its memcmp (comparing statuses) and
+# the delete of the last copy, on different threads, were reported.
+called_from_lib:libabsl_status.so
+
+# absl::Cord (gRPC keeps a call's status details, such as its time, as Cord payloads of an
+# absl::Status): a Cord's buffers are shared between copies through an atomic reference count
+# in the uninstrumented libabsl_cord; ParseTime's memcmp reading such a payload on one thread
+# was reported against the allocation of the buffer on another.
+called_from_lib:libabsl_cord.so
+called_from_lib:libabsl_time.so
+
+# upb, gRPC's internal protobuf runtime: its memcpy into a buffer of a call's state, ordered by
+# gRPC's uninstrumented call combiner.
+called_from_lib:libupb.so
+
+# OpenSSL (TLS tests): its locks destroyed (CRYPTO_THREAD_lock_free) on one thread after use on
+# another, ordered by OpenSSL's own atomic reference counts, uninstrumented.
+called_from_lib:libcrypto.so
+
+# cpp-httplib's server (the HTTP endpoints and tests' fakehub): its worker threads' memcpy and
+# memcmp on one request buffer were reported, the only frames httplib's own and std::thread's.
+called_from_lib:libcpp-httplib.so
+)"
+      ;
+}
