@@ -14,6 +14,9 @@
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 
 ABSL_FLAG(int, port, 0, "TCP port on 127.0.0.1");
+ABSL_FLAG(int, stream_lookahead_bytes, 0,
+          "If set: GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, and no BDP probe (an experiment: "
+          "does a smaller per-stream window make idle streams cheaper?)");
 
 namespace {
 

@@ -44,6 +44,8 @@ ABSL_FLAG(std::string, attach, "",
           "listening on this address (e.g. run under heaptrack), whose pid is "
           "--attach_pid");
 ABSL_FLAG(int, attach_pid, 0, "With --attach: the server's process id");
+ABSL_FLAG(int, bare_stream_lookahead_bytes, 0,
+          "Passed to bare_watch_server as --stream_lookahead_bytes (0: gRPC's default)");
 
 namespace tasksentinel {
 namespace {
@@ -226,7 +228,9 @@ int Run() {
   {
     const int port = testing::PickFreePort();
     const std::string addr = absl::StrCat("127.0.0.1:", port);
-    Child server({"bench/bare_watch_server", absl::StrCat("--port=", port)});
+    Child server({"bench/bare_watch_server", absl::StrCat("--port=", port),
+                  absl::StrCat("--stream_lookahead_bytes=",
+                               absl::GetFlag(FLAGS_bare_stream_lookahead_bytes))});
     if (!WaitServing(addr, absl::Seconds(20))) {
       std::fprintf(stderr, "the bare gRPC server did not start\n");
       return 1;

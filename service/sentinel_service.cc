@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
+#include <list>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -334,7 +334,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryEvent>
  private:
   WatchHub* const hub_;
   absl::Mutex mu_;
-  std::deque<v1::WatchMemoryEvent> queue_ ABSL_GUARDED_BY(mu_);
+  // A list, not a deque: an empty std::deque still allocates its map and first block (about
+  // 600 bytes per idle stream, half of what this file adds to gRPC's own per-stream cost).
+  std::list<v1::WatchMemoryEvent> queue_ ABSL_GUARDED_BY(mu_);
   v1::WatchMemoryEvent current_;  // the write in flight; touched only by its writer
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
