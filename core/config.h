@@ -147,6 +147,9 @@ struct Config {
   int github_writes_per_minute = 80;
   // GITHUB_WRITES_PER_HOUR: the write budget per hour, 1..100000.
   int github_writes_per_hour = 500;
+  // GITHUB_IDLE_RENEW_INTERVAL_MS: how often a worker that holds no lock renews its registration
+  // (at least; less often when the identity's budget requires), 1000..86400000 ms.
+  absl::Duration github_idle_renew_interval = absl::Minutes(10);
   // GITHUB_TIMEOUT_MS: how long one request to GitHub may take, 100..120000 ms.
   absl::Duration github_timeout = absl::Milliseconds(10000);
   // GITHUB_POLL_INTERVAL_MS: how often blocked calls list GitHub again, 100..600000 ms.

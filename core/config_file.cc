@@ -95,6 +95,7 @@ constexpr FileKey kFileKeys[] = {
     {"github.writeSpacingMs", "GITHUB_WRITE_SPACING_MS"},
     {"github.writesPerMinute", "GITHUB_WRITES_PER_MINUTE"},
     {"github.writesPerHour", "GITHUB_WRITES_PER_HOUR"},
+    {"github.idleRenewIntervalMs", "GITHUB_IDLE_RENEW_INTERVAL_MS"},
     {"github.timeoutMs", "GITHUB_TIMEOUT_MS"},
     {"github.pollIntervalMs", "GITHUB_POLL_INTERVAL_MS"},
     {"github.minSecondaryBackoffMs", "GITHUB_MIN_SECONDARY_BACKOFF_MS"},

@@ -302,6 +302,11 @@ std::vector<Setting> GitHubBudgetSettings() {
     IntSetting("GITHUB_WRITES_PER_HOUR",
                "Writes to GitHub allowed per hour (1..100000; GitHub's secondary limit is 500)",
                &Config::github_writes_per_hour, 1, 100000),
+    DurationSetting("GITHUB_IDLE_RENEW_INTERVAL_MS",
+                    "How often a worker that holds no lock renews its registration on GitHub, "
+                    "in milliseconds (1000..86400000; less often when the identity's write "
+                    "budget requires)",
+                    &Config::github_idle_renew_interval, absl::Milliseconds(1), 1000, 86400000),
     DurationSetting("GITHUB_TIMEOUT_MS",
                     "How long one request to GitHub may take, in milliseconds (100..120000)",
                     &Config::github_timeout, absl::Milliseconds(1), 100, 120000),

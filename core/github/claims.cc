@@ -167,15 +167,23 @@ absl::StatusOr<Comment> LockProtocol::PostClaim(const LockSite& site, const std:
 absl::StatusOr<std::optional<LockState>> LockProtocol::AwaitVisible(const LockSite& site,
                                                                     const std::string& name,
                                                                     int64_t claim_id) {
-  const absl::Duration settle = ctx_.config->github_claim_settle;
+  // The waits follow the measured lag of GitHub's lists (visibility_lag.h).
+  const absl::Time posted = ctx_.clock->Now();
+  const absl::Duration settle = ctx_.lag->Settle();
+  const absl::Duration retry_wait = ctx_.lag->RetryWait();
   for (int attempt = 0; attempt <= ctx_.options->visibility_retries; ++attempt) {
-    SleepFor(*ctx_.clock,
-             attempt == 0 ? settle : std::max(settle, ctx_.options->min_retry_wait));
+    SleepFor(*ctx_.clock, attempt == 0 ? settle : retry_wait);
+    const absl::Duration waited = ctx_.clock->Now() - posted;
     absl::StatusOr<LockState> state = Judge(site, name);
     if (!state.ok()) return state.status();
-    if (state->Find(claim_id) != nullptr) return std::optional<LockState>(*std::move(state));
-    if (ctx_.notifier->shut_down()) break;
+    if (state->Find(claim_id) != nullptr) {
+      ctx_.lag->Seen(waited, attempt == 0);
+      return std::optional<LockState>(*std::move(state));
+    }
+    if (ctx_.notifier->shut_down()) return std::optional<LockState>();
   }
+  ctx_.lag->NotSeen(ctx_.clock->Now() - posted);
+  ctx_.stats->claims_unseen.fetch_add(1);
   return std::optional<LockState>();
 }
 
@@ -190,6 +198,15 @@ absl::Status LockProtocol::Withdraw(int64_t claim_id, WritePriority priority) {
     pending_withdrawals_.insert(claim_id);  // GitHub blocked or unreachable: try again later
   }
   return s;
+}
+
+void LockProtocol::SweepDeadClaims() {
+  std::set<int64_t> dead;
+  {
+    absl::MutexLock lock(&mu_);
+    dead.swap(lapsed_below_);
+  }
+  for (int64_t id : dead) (void)ctx_.api->DeleteComment(id, WritePriority::kCleanup);
 }
 
 void LockProtocol::RetryWithdrawals() {
@@ -256,6 +273,9 @@ absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
   }
   bool own_claim = mine != 0;
   if (mine == 0) {
+    // The claim binds the lock to the lease: not to one written at the idle pace (registry.h).
+    lease = registry_->EnsureLease(nullptr, /*for_locks=*/true);
+    if (!lease.ok()) return lease.status();
     claim.ttl = options.ttl;
     absl::StatusOr<Comment> posted = PostClaim(site, name, claim, *lease);
     if (!posted.ok()) return posted.status();
@@ -292,6 +312,15 @@ absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
           result.acquired = true;
           result.lock = state->holder->info();
           *done = true;
+          if (!site.task) {
+            // The claims below ours are dead and past their lock-delay: nothing judges by them
+            // any more. Remove them (at low priority), so that crashed holders' claims do not
+            // pile up on the locks issue.
+            absl::MutexLock lock(&mu_);
+            for (const JudgedClaim& dead : state->claims) {
+              if (dead.id < mine && !dead.live) lapsed_below_.insert(dead.id);
+            }
+          }
         } else if (!blocking) {
           *done = true;
         }

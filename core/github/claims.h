@@ -147,6 +147,10 @@ class LockProtocol {
   absl::Status Withdraw(int64_t claim_id, WritePriority priority = WritePriority::kRelease);
   // Deletes the claims whose withdrawal failed (Acquire and heartbeats call it). Best effort.
   void RetryWithdrawals() ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes the dead claims found below a claim that won a named lock (a crashed holder's, taken
+  // over): once a later claim holds the lock past its lock-delay, nothing judges by them. Low
+  // priority, best effort; the background tick calls it.
+  void SweepDeadClaims() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Fencing: lists the claims afresh and returns claim `token` if it is the lock's live holder
   // (and this worker's, with `must_be_mine`). FAILED_PRECONDITION when it is not;
@@ -191,6 +195,7 @@ class LockProtocol {
   absl::Mutex mu_;
   std::map<std::string, LockSite> sites_ ABSL_GUARDED_BY(mu_);
   std::set<int64_t> pending_withdrawals_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> lapsed_below_ ABSL_GUARDED_BY(mu_);  // for SweepDeadClaims
 };
 
 }  // namespace tasksentinel::github

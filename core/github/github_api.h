@@ -89,6 +89,7 @@ enum class WritePriority {
   kRelease = 1,    // releases and withdrawals
   kMemory = 2,     // memory flushes
   kHeartbeat = 3,  // heartbeats
+  kCleanup = 4,    // removing records nobody needs any more (old epochs' registrations)
 };
 
 // The repository, as checked at start-up.

@@ -26,6 +26,7 @@
 #include "core/github/github_api.h"
 #include "core/github/record_seal.h"
 #include "core/github/trust.h"
+#include "core/github/visibility_lag.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
 
@@ -41,6 +42,10 @@ struct GitHubOptions {
   // settle delay is looked for, each after another settle delay (at least `min_retry_wait`).
   int visibility_retries = 3;
   absl::Duration min_retry_wait = absl::Milliseconds(500);
+  // The bound of the first wait after posting a claim when GitHub's lists lag
+  // (visibility_lag.h): the settle delay widens with the measured lag up to this.
+  // (10 s: beyond that a NextTask or AcquireLock call would outlast its callers' deadlines.)
+  absl::Duration max_claim_settle = absl::Seconds(10);
   // GitHub's timestamps have one-second resolution: other workers' leases and claims are
   // judged live this much longer (never shorter).
   absl::Duration slack = absl::Seconds(1);
@@ -88,6 +93,7 @@ struct GitHubStats {
   std::atomic<int64_t> claims_withdrawn{0};  // claims deleted (withdrawn or released)
   std::atomic<int64_t> memory_flushes{0};    // memory comment writes
   std::atomic<int64_t> memory_cache_entries{0};  // merged memory entries cached (a gauge)
+  std::atomic<int64_t> claims_unseen{0};  // claims never visible in their window (taken back)
 };
 
 // The shared parts, by pointer; all must outlive the protocols.
@@ -105,6 +111,7 @@ struct GitHubContext {
   const GitHubOptions* options;
   const RecordSeal* seal;      // seals every record written
   const RecordScreen* screen;  // judges every record read
+  VisibilityLag* lag;          // how late lists show the own claims
 };
 
 }  // namespace tasksentinel::github

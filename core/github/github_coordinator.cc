@@ -28,8 +28,9 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
                     github::CoordinationIssueKind(), &screen_),
       locks_issue_(api, clock, config.github_claim_settle, options.visibility_retries,
                    github::LocksIssueKind(), &screen_),
+      lag_(config.github_claim_settle, options.min_retry_wait, options.max_claim_settle),
       ctx_{api,     clock,    &notifier_, &config_, &held_,   &views_, &coordination_,
-           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_},
+           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_, &lag_},
       registry_(ctx_),
       locks_(ctx_, &registry_),
       tasks_(ctx_, &registry_, &locks_),
@@ -64,6 +65,25 @@ void GitHubCoordinator::BackgroundLoop() {
 
 absl::Status GitHubCoordinator::Tick() {
   ReleaseLocksOfASilentWorker();
+  // Registrations of this worker's earlier epochs: ended for everyone, read by nobody.
+  for (int64_t id : registry_.TakeSuperseded()) {
+    (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+  }
+  locks_.SweepDeadClaims();
+  // Long-dead registrations of other workers, every sweep interval, a few at a time.
+  bool sweep = false;
+  {
+    absl::MutexLock lock(&worker_mu_);
+    if (clock_->Now() >= next_sweep_) {
+      next_sweep_ = clock_->Now() + kSweepInterval;
+      sweep = true;
+    }
+  }
+  if (sweep) {
+    for (int64_t id : registry_.Expired(kSweepLimit)) {
+      (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+    }
+  }
   return memory_.Flush(/*force=*/false);
 }
 
@@ -75,11 +95,13 @@ void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
       return;
     }
   }
-  if (!registry_.Pace().stretched) return;  // the lease itself lapses within the threshold
   for (const LockInfo& lock : held_.Snapshot()) {
     // As the worker's own ReleaseLock would (a task goes back to the queue at once).
     absl::StatusOr<ReleaseOutcome> out = ReleaseLock(lock.name, lock.token);
-    if (out.ok() && *out == ReleaseOutcome::kReleased) {
+    // Released, or already lost (its lease or ttl lapsed): either way no longer held, and the
+    // worker hears of it once, at its next heartbeat. (Held by another, it stays among the held
+    // locks, and the heartbeat's judgement reports it.)
+    if (out.ok() && *out != ReleaseOutcome::kHeldByOther) {
       absl::MutexLock lock_worker(&worker_mu_);
       released_while_silent_.push_back(lock);
     }
@@ -87,9 +109,18 @@ void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
 }
 
 std::vector<std::string> GitHubCoordinator::Notices() {
+  std::vector<std::string> notices;
   const github::FleetPace pace = registry_.Pace();
-  if (!pace.stretched) return {};
-  return {pace.Describe(config_.github_writes_per_hour)};
+  if (pace.stretched) notices.push_back(pace.Describe(config_.github_writes_per_hour));
+  const absl::Duration lag = lag_.Estimate();
+  if (lag > config_.github_claim_settle) {
+    notices.push_back(absl::StrCat(
+        "GitHub lists show new comments ", absl::FormatDuration(absl::Trunc(lag, absl::Milliseconds(100))),
+        " late: claims wait ", absl::FormatDuration(absl::Trunc(lag_.Settle(), absl::Milliseconds(100))),
+        lag_.Lagging() ? " (the bound; claims are likely taken back unjudged)" : "",
+        " before judging"));
+  }
+  return notices;
 }
 
 absl::Status GitHubCoordinator::ResolveTrust() {
@@ -150,6 +181,7 @@ void GitHubCoordinator::Interrupt() { notifier_.Shutdown(); }
 
 absl::StatusOr<AcquireAttempt> GitHubCoordinator::AcquireLock(
     const AcquireRequest& request, const std::function<bool()>& cancelled) {
+  NoteWorkerAlive();
   if (absl::Status s = ValidateId("task_id", request.name); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("ttl", request.ttl, kMaxLockTtl); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("wait_timeout", request.wait_timeout, kMaxWait); !s.ok()) {
@@ -166,6 +198,7 @@ absl::StatusOr<AcquireAttempt> GitHubCoordinator::AcquireLock(
 
 absl::StatusOr<LockInfo> GitHubCoordinator::RenewLock(const std::string& name, uint64_t token,
                                                       absl::Duration ttl) {
+  NoteWorkerAlive();
   if (absl::Status s = ValidateId("task_id", name); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("ttl", ttl, kMaxLockTtl); !s.ok()) return s;
   absl::StatusOr<LockSite> site = locks_.Locate(name);
@@ -305,7 +338,15 @@ absl::StatusOr<TaskRecord> GitHubCoordinator::CreateTask(const NewTask& task) {
 absl::StatusOr<std::optional<HandedOutTask>> GitHubCoordinator::NextTask(
     const std::vector<std::string>& types, absl::Duration wait_timeout,
     const std::function<bool()>& cancelled) {
-  return tasks_.Next(types, wait_timeout, cancelled);
+  NoteWorkerAlive();
+  absl::StatusOr<std::optional<HandedOutTask>> next = tasks_.Next(types, wait_timeout, cancelled);
+  NoteWorkerAlive();
+  return next;
+}
+
+void GitHubCoordinator::NoteWorkerAlive() {
+  absl::MutexLock lock(&worker_mu_);
+  if (last_worker_heartbeat_ != absl::InfinitePast()) last_worker_heartbeat_ = clock_->Now();
 }
 
 absl::StatusOr<TaskRecord> GitHubCoordinator::CompleteTask(const std::string& id, uint64_t token,
@@ -368,6 +409,17 @@ std::vector<BackendMetric> GitHubCoordinator::BackendMetrics() {
   metrics.push_back({"tasksentinel_github_renew_interval_seconds",
                      "The least time between two registration writes of this sidecar.", false,
                      absl::ToDoubleSeconds(pace.renew_interval)});
+  metrics.push_back({"tasksentinel_github_claim_settle_seconds",
+                     "How long a claim waits before its first list: GITHUB_CLAIM_SETTLE_MS, "
+                     "widened to the measured lag of GitHub's lists (bounded).",
+                     false, absl::ToDoubleSeconds(lag_.Settle())});
+  metrics.push_back({"tasksentinel_github_read_lag_seconds",
+                     "The measured lag before GitHub's lists show this sidecar's own claims "
+                     "(0: none seen).",
+                     false, absl::ToDoubleSeconds(lag_.Estimate())});
+  metrics.push_back({"tasksentinel_github_claims_unseen_total",
+                     "Claims never visible within their window (taken back unjudged).", true,
+                     static_cast<double>(stats_.claims_unseen.load())});
   const github::ApiCounters api = ctx_.api->counters();
   metrics.push_back({"tasksentinel_github_dates_ignored_total",
                      "GitHub answers whose Date jumped further than the local clock allows "

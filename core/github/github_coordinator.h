@@ -134,6 +134,7 @@ class GitHubCoordinator final : public Coordinator {
   github::IssueViews views_;
   github::CoordinationIssue coordination_;
   github::CoordinationIssue locks_issue_;
+  github::VisibilityLag lag_;
   github::IssueCache issues_;
   github::GitHubContext ctx_;
   github::Registry registry_;
@@ -146,8 +147,15 @@ class GitHubCoordinator final : public Coordinator {
   absl::Time last_worker_heartbeat_ ABSL_GUARDED_BY(worker_mu_) = absl::InfinitePast();
   // Locks released that way, for the worker's next heartbeat to report as lost.
   std::vector<LockInfo> released_while_silent_ ABSL_GUARDED_BY(worker_mu_);
+  // The worker is alive: it calls NextTask, AcquireLock or RenewLock (a long NextTask wait is no
+  // silence). Counts only once it has heartbeated.
+  void NoteWorkerAlive() ABSL_LOCKS_EXCLUDED(worker_mu_);
+  // Sweeping long-dead registrations (Registry::Expired): how often, how many at a time.
+  static constexpr absl::Duration kSweepInterval = absl::Minutes(10);
+  static constexpr size_t kSweepLimit = 20;
+  absl::Time next_sweep_ ABSL_GUARDED_BY(worker_mu_) = absl::InfinitePast();
   // Releases every held lock when the worker stopped heartbeating for a stale threshold while
-  // the sidecar lives and the lease is stretched (it would keep the locks alive much longer).
+  // the sidecar lives (no lease wait); reported lost at the worker's next heartbeat.
   void ReleaseLocksOfASilentWorker();
 
   absl::Mutex background_mu_;

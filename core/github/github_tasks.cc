@@ -23,7 +23,12 @@ absl::Status NoTask(const std::string& id) {
 }  // namespace
 
 GitHubTasks::GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProtocol* locks)
-    : ctx_(ctx), registry_(registry), locks_(locks), labels_(*ctx.config) {}
+    : ctx_(ctx),
+      registry_(registry),
+      locks_(locks),
+      labels_(*ctx.config),
+      done_tally_(labels_.For(TaskState::kDone)),
+      dead_letter_tally_(labels_.For(TaskState::kDeadLetter)) {}
 
 TaskIssue GitHubTasks::ReadTask(const Issue& issue) const {
   return ReadTaskIssue(issue, labels_, MaxAttempts(), ctx_.screen, ctx_.api->ServerNow());
@@ -40,7 +45,7 @@ void GitHubTasks::NoteFinished() {
 
 uint32_t GitHubTasks::RecentlyFinished(absl::Time local_now) {
   absl::MutexLock lock(&mu_);
-  const absl::Time since = local_now - ctx_.config->github_claim_settle;
+  const absl::Time since = local_now - ctx_.lag->Settle();
   finished_.erase(finished_.begin(),
                   std::upper_bound(finished_.begin(), finished_.end(), since));
   return static_cast<uint32_t>(finished_.size());
@@ -286,7 +291,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         // the same).
         size_t rank = 0;
         for (const WorkerView& v : views) rank += v.id < me ? 1 : 0;
-        const absl::Duration settle = ctx_.config->github_claim_settle;
+        const absl::Duration settle = ctx_.lag->Settle();
         const std::set<std::string> overdue =
             Overdue(drain ? plan : std::map<std::string, std::string>(), local_now,
                     2 * ctx_.options->poll_interval + settle * static_cast<int64_t>(rank + 1));
@@ -557,15 +562,13 @@ absl::StatusOr<TaskCounts> GitHubTasks::Count() {
                           .live;
     ++(live ? counts.in_progress : counts.queued);
   }
-  for (TaskState state : {TaskState::kDone, TaskState::kDeadLetter}) {
-    IssueQuery query;
-    query.state = IssueQuery::State::kClosed;
-    query.labels = {labels_.For(state)};
-    absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
-    if (!read.ok()) return read.status();
-    const uint32_t n = static_cast<uint32_t>(read->value.size());
-    (state == TaskState::kDone ? counts.done : counts.dead_letter) = n;
-  }
+  auto admit = [this](const Issue& issue) { return Admitted(issue); };
+  absl::StatusOr<uint32_t> done = done_tally_.Count(*ctx_.api, admit);
+  if (!done.ok()) return done.status();
+  counts.done = *done;
+  absl::StatusOr<uint32_t> dead = dead_letter_tally_.Count(*ctx_.api, admit);
+  if (!dead.ok()) return dead.status();
+  counts.dead_letter = *dead;
   return counts;
 }
 

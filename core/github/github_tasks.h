@@ -51,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/github/claims.h"
+#include "core/github/closed_task_tally.h"
 #include "core/github/github_context.h"
 #include "core/github/registry.h"
 #include "core/github/task_issue.h"
@@ -128,6 +129,9 @@ class GitHubTasks {
   Registry* const registry_;
   LockProtocol* const locks_;
   const TaskLabels labels_;
+  // Closed tasks are counted incrementally, never listed in full again.
+  ClosedTaskTally done_tally_;
+  ClosedTaskTally dead_letter_tally_;
   absl::Mutex mu_;
   std::vector<absl::Time> finished_ ABSL_GUARDED_BY(mu_);  // local times, ascending
   // Task -> (the other worker the plan gives it to, since when on the local clock).

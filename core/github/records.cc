@@ -78,7 +78,8 @@ Json ToJson(const RegistrationRecord& r) {
             {"cpu_cores", r.cpu_cores},
             {"memory_mb", r.memory_mb}}},
           {"active_tasks", r.active_tasks},
-          {"type_history", r.type_history}};
+          {"type_history", r.type_history},
+          {"idle", r.idle}};
 }
 
 RegistrationRecord RegistrationFrom(const Json& j) {
@@ -104,6 +105,7 @@ RegistrationRecord RegistrationFrom(const Json& j) {
   }
   r.active_tasks = Optional<std::vector<std::string>>(j, "active_tasks", {});
   r.type_history = Optional<std::map<std::string, uint32_t>>(j, "type_history", {});
+  r.idle = Optional<bool>(j, "idle", false);
   return r;
 }
 

@@ -61,6 +61,8 @@ struct RegistrationRecord {
   uint64_t memory_mb = 0;
   std::vector<std::string> active_tasks;             // as reported by the worker
   std::map<std::string, uint32_t> type_history;      // completed tasks per type (affinity)
+  // Written at the idle pace (the worker held no lock): registry.h, FleetPace.
+  bool idle = false;
 };
 
 // A claim on a lock (a comment on the lock's issue). Its comment id is the fencing token.

@@ -160,32 +160,58 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
   return out;
 }
 
-FleetPace PaceFor(int sharers, const Config& config) {
-  FleetPace pace;
-  pace.sharers = std::max(1, sharers);
-  // Heartbeats get half of this sidecar's share of each window; the rest is for tasks.
-  absl::Duration interval = config.heartbeat_interval;
+namespace {
+
+// The least interval at which `writers` sidecars, each writing once per interval, use at most
+// 1/`fraction` of each of the identity's windows.
+absl::Duration BudgetInterval(int writers, int fraction, const Config& config) {
+  absl::Duration interval = absl::ZeroDuration();
   if (config.github_writes_per_hour > 0) {
-    interval = std::max(interval, absl::Hours(1) * 2 * pace.sharers / config.github_writes_per_hour);
+    interval = std::max(interval,
+                        absl::Hours(1) * fraction * writers / config.github_writes_per_hour);
   }
   if (config.github_writes_per_minute > 0) {
-    interval =
-        std::max(interval, absl::Minutes(1) * 2 * pace.sharers / config.github_writes_per_minute);
+    interval = std::max(interval,
+                        absl::Minutes(1) * fraction * writers / config.github_writes_per_minute);
   }
-  pace.renew_interval = interval;
-  pace.stretched = interval > config.heartbeat_interval;
-  pace.lease = pace.stretched ? config.stale_threshold *
-                                    absl::FDivDuration(interval, config.heartbeat_interval)
-                              : config.stale_threshold;
-  pace.lease = absl::Ceil(pace.lease, absl::Milliseconds(1));
+  return interval;
+}
+
+// STALE_WORKER_THRESHOLD_MS stretched by the factor `interval` stretches the heartbeat by.
+absl::Duration LeaseFor(absl::Duration interval, const Config& config) {
+  if (interval <= config.heartbeat_interval) return config.stale_threshold;
+  return absl::Ceil(
+      config.stale_threshold * absl::FDivDuration(interval, config.heartbeat_interval),
+      absl::Milliseconds(1));
+}
+
+std::string Rounded(absl::Duration d) {
+  return absl::FormatDuration(absl::Trunc(d, absl::Seconds(1)));
+}
+
+}  // namespace
+
+FleetPace PaceFor(int sharers, const Config& config, int holders) {
+  FleetPace pace;
+  pace.sharers = std::max(1, sharers);
+  pace.holders = holders < 0 ? pace.sharers : std::clamp(holders, 1, pace.sharers);
+  // Holders get half of the identity's budget, idle workers a quarter; the rest is for tasks.
+  pace.renew_interval =
+      std::max(config.heartbeat_interval, BudgetInterval(pace.holders, 2, config));
+  pace.lease = LeaseFor(pace.renew_interval, config);
+  pace.idle_renew_interval =
+      std::max({pace.renew_interval, config.github_idle_renew_interval,
+                BudgetInterval(pace.sharers, 4, config)});
+  pace.idle_lease = LeaseFor(pace.idle_renew_interval, config);
+  pace.stretched = pace.lease > config.stale_threshold;
   return pace;
 }
 
 std::string FleetPace::Describe(int writes_per_hour) const {
-  return absl::StrCat("lease ", absl::FormatDuration(absl::Trunc(lease, absl::Seconds(1))), ": ",
-                      sharers, sharers == 1 ? " worker has " : " workers share ",
-                      writes_per_hour, " writes/h (a heartbeat write every ",
-                      absl::FormatDuration(absl::Trunc(renew_interval, absl::Seconds(1))), ")");
+  return absl::StrCat("lease ", Rounded(lease), ": ", sharers,
+                      sharers == 1 ? " worker has " : " workers share ", writes_per_hour,
+                      " writes/h (", holders, " holding locks: a heartbeat write every ", Rounded(renew_interval), "; idle: every ",
+                      Rounded(idle_renew_interval), ", lease ", Rounded(idle_lease), ")");
 }
 
 Registry::Registry(const GitHubContext& ctx) : ctx_(ctx) {
@@ -200,8 +226,15 @@ FleetPace Registry::Pace() {
   return pace_;
 }
 
+bool Registry::HoldingLocked() {
+  const absl::Time local_now = ctx_.clock->Now();
+  if (!ctx_.held->Snapshot().empty()) last_held_ = local_now;
+  return last_held_ != absl::InfinitePast() && local_now - last_held_ < pace_.renew_interval;
+}
+
 void Registry::UpdatePaceLocked(absl::Time now) {
   int sharers = 1;  // this sidecar, visible yet or not
+  int holders = HoldingLocked() ? 1 : 0;
   const int64_t self = ctx_.screen->authors().self().id;
   if (std::optional<int64_t> issue = ctx_.coordination->Known(); issue.has_value()) {
     // A view at most one renewal interval old (a conditional list, usually a free 304).
@@ -216,30 +249,35 @@ void Registry::UpdatePaceLocked(absl::Time now) {
         if (r == nullptr || r->gone || c.comment.author_id != self) continue;
         if (r->worker_id == ctx_.config->worker_id) continue;
         // Live, or due for renewal since the view was taken.
-        if (c.comment.updated_at + r->lease + pace_.renew_interval + ctx_.options->slack > now) {
-          live.insert(r->worker_id);
+        const absl::Duration interval =
+            r->idle ? pace_.idle_renew_interval : pace_.renew_interval;
+        if (c.comment.updated_at + r->lease + interval + ctx_.options->slack > now &&
+            live.insert(r->worker_id).second && !r->idle) {
+          ++holders;
         }
       }
       sharers += static_cast<int>(live.size());
     }
   }
-  const FleetPace next = PaceFor(sharers, *ctx_.config);
+  const FleetPace next = PaceFor(sharers, *ctx_.config, holders);
   ctx_.api->SetWriteSharers(next.sharers);
-  const bool announce = next.stretched && (!pace_.stretched || next.lease != pace_.lease);
+  const bool announce = next.stretched && (!pace_.stretched || next.lease != pace_.lease ||
+                                           next.idle_lease != pace_.idle_lease);
   pace_ = next;
   if (announce && ctx_.options->on_pace) {
     ctx_.options->on_pace(pace_.Describe(ctx_.config->github_writes_per_hour));
   }
 }
 
-RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now) {
+RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now, bool idle) {
   RegistrationRecord r;
   r.worker_id = ctx_.config->worker_id;
   r.hostname = ctx_.config->hostname;
   r.health = static_cast<int>(health_);
   r.epoch = epoch;
-  r.lease = pace_.lease * (stretch_next_ ? 2 : 1);
-  r.next_renewal_at = now + pace_.renew_interval;
+  r.idle = idle;
+  r.lease = (idle ? pace_.idle_lease : pace_.lease) * (stretch_next_ ? 2 : 1);
+  r.next_renewal_at = now + (idle ? pace_.idle_renew_interval : pace_.renew_interval);
   r.lease_expires_at = now + r.lease;
   r.registered_at = registered_at_ == absl::InfinitePast() ? now : registered_at_;
   r.max_tasks = max_tasks_;
@@ -251,12 +289,12 @@ RegistrationRecord Registry::Draft(uint64_t epoch, absl::Time now) {
   return r;
 }
 
-absl::Status Registry::StartEpoch(uint64_t epoch) {
+absl::Status Registry::StartEpoch(uint64_t epoch, bool idle) {
   absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
   if (!issue.ok()) return issue.status();
   const absl::Time now = ctx_.api->ServerNow();
   if (registered_at_ == absl::InfinitePast()) registered_at_ = now;
-  RegistrationRecord r = Draft(epoch, now);
+  RegistrationRecord r = Draft(epoch, now, idle);
   absl::StatusOr<Comment> posted =
       ctx_.api->CreateComment(*issue, ctx_.seal->Body(r, *issue, now), WritePriority::kHeartbeat);
   if (!posted.ok()) {
@@ -266,6 +304,20 @@ absl::Status Registry::StartEpoch(uint64_t epoch) {
     return posted.status();
   }
   stretch_next_ = false;
+  own_idle_ = idle;
+  // Every earlier registration of this worker is over for everyone now.
+  if (std::optional<int64_t> known = ctx_.coordination->Known(); known.has_value()) {
+    if (SnapshotPtr seen = ctx_.views->Latest(*known); seen != nullptr) {
+      for (const ViewedComment& c : seen->comments) {
+        const RegistrationRecord* earlier = c.As<RegistrationRecord>();
+        if (earlier != nullptr && earlier->worker_id == ctx_.config->worker_id &&
+            earlier->epoch < epoch && c.comment.id != posted->id &&
+            swept_.count(c.comment.id) == 0) {
+          superseded_.emplace(c.comment.id, ctx_.clock->Now() + absl::Seconds(5));
+        }
+      }
+    }
+  }
   own_.epoch = epoch;
   own_.comment_id = posted->id;
   own_.started_at = posted->created_at;
@@ -299,13 +351,14 @@ absl::Status Registry::RegisterLocked() {
     own_.started_at = latest->created_at;
     own_.renewed_at = latest->updated_at;
     own_.lease = latest->record.lease;
+    own_idle_ = latest->record.idle;
     last_epoch_ = own_.epoch;
     type_history_ = latest->record.type_history;
     return absl::OkStatus();
   }
   const uint64_t max_seen = latest != nullptr ? latest->record.epoch : 0;
   if (latest != nullptr) type_history_ = latest->record.type_history;
-  return StartEpoch(std::max(max_seen, last_epoch_) + 1);
+  return StartEpoch(std::max(max_seen, last_epoch_) + 1, /*idle=*/false);
 }
 
 absl::StatusOr<WorkerRecord> Registry::Register() {
@@ -316,11 +369,25 @@ absl::StatusOr<WorkerRecord> Registry::Register() {
   return OwnRecordLocked();
 }
 
-absl::StatusOr<OwnLease> Registry::EnsureLease(bool* new_epoch) {
+absl::StatusOr<OwnLease> Registry::EnsureLease(bool* new_epoch, bool for_locks) {
   absl::MutexLock lock(&mu_);
   if (new_epoch != nullptr) *new_epoch = false;
-  if (own_.LiveAt(ctx_.api->ServerNow())) return own_;
-  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
+  if (for_locks) last_held_ = ctx_.clock->Now();
+  const absl::Time now = ctx_.api->ServerNow();
+  if (own_.LiveAt(now)) {
+    if (!for_locks || !own_idle_) return own_;
+    // Locks must not hang on an idle lease: renew at the holding pace first.
+    UpdatePaceLocked(now);
+    bool landed_late = false;
+    absl::Status renewed = RenewLocked(now, /*idle=*/false, &landed_late);
+    if (renewed.ok() && !landed_late) return own_;
+    // Not written (GitHub blocked or down): the idle lease serves, its locks lapse later.
+    if (!renewed.ok() && !absl::IsNotFound(renewed)) return own_;
+    // Landed too late to renew anything, or the registration was deleted: a new epoch.
+  }
+  // For a claim at the holding pace; otherwise as before.
+  const bool idle = !for_locks && own_idle_;
+  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1, idle)
                                                         : RegisterLocked();
   if (!s.ok()) return s;
   if (new_epoch != nullptr) *new_epoch = true;
@@ -336,50 +403,110 @@ absl::StatusOr<OwnLease> Registry::Heartbeat(const HeartbeatReport& report, bool
   health_ = report.health;
   const absl::Time now = ctx_.api->ServerNow();
   UpdatePaceLocked(now);
-  if (pace_.stretched && own_.LiveAt(now) && now - own_.renewed_at < pace_.renew_interval &&
-      own_.ends_at() - now > pace_.renew_interval) {
-    // Not due: the worker is alive, which the sidecar knew; the lease carries on.
-    return own_;
+  const bool idle = !HoldingLocked();
+  if (own_.LiveAt(now) && !(own_idle_ && !idle)) {
+    // Due a quarter of a heartbeat early, so that Heartbeat RPCs that come about every
+    // HEARTBEAT_INTERVAL_MS write each time; more frequent ones do not.
+    const absl::Duration interval =
+        own_idle_ ? pace_.idle_renew_interval : pace_.renew_interval;
+    const absl::Duration early = ctx_.config->heartbeat_interval / 4;
+    if (now - own_.renewed_at < interval - early && own_.ends_at() - now > interval) {
+      // Not due: the worker is alive, which the sidecar knew; the lease carries on.
+      return own_;
+    }
   }
   if (own_.LiveAt(now)) {
-    RegistrationRecord r = Draft(own_.epoch, now);
-    r.renews_until = own_.ends_at();
-    absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
-    if (!issue.ok()) return issue.status();
-    absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
-        own_.comment_id, ctx_.seal->Body(r, *issue, now), WritePriority::kHeartbeat);
-    if (edited.ok()) {
-      stretch_next_ = false;
-      RegistrationEntry landed;
-      landed.record = r;
-      landed.updated_at = edited->updated_at;
-      if (!landed.LandedLate()) {
-        own_.renewed_at = edited->updated_at;
-        own_.lease = r.lease;
-        return own_;
-      }
-      // It landed after the lease lapsed (by GitHub's stamp): it renewed nothing, and everyone
-      // judges the epoch over. Start the next one; the caller reports the locks lost.
-    } else if (!absl::IsNotFound(edited.status())) {
-      if (absl::IsResourceExhausted(edited.status()) || absl::IsUnavailable(edited.status())) {
-        stretch_next_ = true;
-      }
-      return edited.status();
-    }
-    // Otherwise someone deleted our registration: its locks cannot be trusted; start over.
+    bool landed_late = false;
+    absl::Status renewed = RenewLocked(now, idle, &landed_late);
+    if (renewed.ok() && !landed_late) return own_;
+    if (!renewed.ok() && !absl::IsNotFound(renewed)) return renewed;
+    // It landed after the lease lapsed (by GitHub's stamp): it renewed nothing, and everyone
+    // judges the epoch over; or someone deleted our registration: its locks cannot be trusted.
+    // Start the next epoch; the caller reports the locks lost.
   }
-  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1)
+  absl::Status s = own_.registered() || last_epoch_ > 0 ? StartEpoch(last_epoch_ + 1, idle)
                                                         : RegisterLocked();
   if (!s.ok()) return s;
   *new_epoch = true;
   return own_;
 }
 
+absl::Status Registry::RenewLocked(absl::Time now, bool idle, bool* landed_late) {
+  *landed_late = false;
+  RegistrationRecord r = Draft(own_.epoch, now, idle);
+  r.renews_until = own_.ends_at();
+  absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
+  if (!issue.ok()) return issue.status();
+  absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
+      own_.comment_id, ctx_.seal->Body(r, *issue, now), WritePriority::kHeartbeat);
+  if (!edited.ok()) {
+    if (absl::IsResourceExhausted(edited.status()) || absl::IsUnavailable(edited.status())) {
+      stretch_next_ = true;
+    }
+    return edited.status();
+  }
+  stretch_next_ = false;
+  RegistrationEntry landed;
+  landed.record = r;
+  landed.updated_at = edited->updated_at;
+  if (landed.LandedLate()) {
+    *landed_late = true;
+    return absl::OkStatus();
+  }
+  own_.renewed_at = edited->updated_at;
+  own_.lease = r.lease;
+  own_idle_ = idle;
+  return absl::OkStatus();
+}
+
+std::vector<int64_t> Registry::TakeSuperseded() {
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> out;
+  const absl::Time local_now = ctx_.clock->Now();
+  for (auto it = superseded_.begin(); it != superseded_.end();) {
+    if (it->second > local_now) {
+      ++it;
+      continue;
+    }
+    out.push_back(it->first);
+    swept_.insert(it->first);
+    it = superseded_.erase(it);
+  }
+  return out;
+}
+
+std::vector<int64_t> Registry::Expired(size_t limit) {
+  std::vector<int64_t> out;
+  std::optional<int64_t> issue = ctx_.coordination->Known();
+  if (!issue.has_value()) return out;
+  SnapshotPtr snapshot = ctx_.views->Latest(*issue);
+  if (snapshot == nullptr) return out;
+  const RegistryView view = ViewOf(*snapshot);
+  const absl::Time now = ctx_.api->ServerNow();
+  const std::string& me = ctx_.config->worker_id;
+  for (const auto& [worker, epochs] : view.entries()) {
+    if (worker >= me) break;  // ordered by worker id
+    const RegistrationEntry& latest = epochs.rbegin()->second;
+    if (!latest.record.gone && now < latest.LeaseEnd() + view.slack()) return out;  // not lowest
+  }
+  const uint64_t own_epoch = view.self().epoch;
+  for (const auto& [worker, epochs] : view.entries()) {
+    for (const auto& [epoch, entry] : epochs) {
+      if (worker == me && epoch >= own_epoch) continue;  // the own current one
+      const absl::Time ended = entry.record.gone ? entry.updated_at : entry.LeaseEnd();
+      const absl::Duration retention =
+          std::max({absl::Hours(1), entry.record.lease, ctx_.config->stale_threshold});
+      if (now > ended + retention && out.size() < limit) out.push_back(entry.comment_id);
+    }
+  }
+  return out;
+}
+
 absl::Status Registry::Depart() {
   absl::MutexLock lock(&mu_);
   if (!own_.registered()) return absl::OkStatus();
   const absl::Time now = ctx_.api->ServerNow();
-  RegistrationRecord r = Draft(own_.epoch, now);
+  RegistrationRecord r = Draft(own_.epoch, now, own_idle_);
   r.gone = true;
   r.active_tasks.clear();
   absl::StatusOr<int64_t> issue = ctx_.coordination->Number();
@@ -406,7 +533,7 @@ RegistrationEntry Registry::OwnEntry() {
   absl::MutexLock lock(&mu_);
   RegistrationEntry e;
   e.comment_id = own_.comment_id;
-  e.record = Draft(own_.epoch, own_.renewed_at);
+  e.record = Draft(own_.epoch, own_.renewed_at, own_idle_);
   e.record.lease = own_.lease;
   e.created_at = own_.started_at;
   e.updated_at = own_.renewed_at;
@@ -416,7 +543,7 @@ RegistrationEntry Registry::OwnEntry() {
 WorkerRecord Registry::OwnRecordLocked() {
   RegistrationEntry e;
   e.comment_id = own_.comment_id;
-  e.record = Draft(own_.epoch, own_.renewed_at);
+  e.record = Draft(own_.epoch, own_.renewed_at, own_idle_);
   e.record.lease = own_.lease;
   e.created_at = own_.started_at;
   e.updated_at = own_.renewed_at;

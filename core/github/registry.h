@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -142,26 +143,42 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
                                     const std::map<std::string, uint32_t>& active_tasks,
                                     bool include_gone, const RegistrationEntry& own);
 
-// How often a sidecar writes its registration, given the identity's write budget and how many
-// live sidecars share it (registrations on the coordination issue written by the same account):
-// heartbeats may use at most half of this sidecar's share of GITHUB_WRITES_PER_HOUR and
-// _PER_MINUTE, so a write happens at most every `renew_interval` (never more often than
-// HEARTBEAT_INTERVAL_MS), and the lease stretches by the same factor as the interval
-// (STALE_WORKER_THRESHOLD_MS × renew_interval / HEARTBEAT_INTERVAL_MS), so a live worker always
-// has several renewals inside its lease. The worker's Heartbeat RPC may come as often as it
-// likes: between due writes it only checks the held locks.
+// How often a sidecar writes its registration: leases are priced by what they protect, within
+// the write budget of the identity (GITHUB_WRITES_PER_HOUR and _PER_MINUTE) that the live
+// sidecars writing as the same account share (their registrations on the coordination issue).
+//
+//   - A worker that holds locks renews every `renew_interval`: HEARTBEAT_INTERVAL_MS, unless
+//     the holders' writes would exceed half of the identity's budget (2 × holders writes per
+//     window's worth): then less often. Its lease is STALE_WORKER_THRESHOLD_MS stretched by the
+//     same factor (threshold × renew_interval / HEARTBEAT_INTERVAL_MS), so a live worker always
+//     has several renewals inside its lease, and its locks lapse at most `lease` (+ one second
+//     of slack + LOCK_DELAY_MS) after its last heartbeat write.
+//   - A worker that holds nothing only has to stay visible to the planners: it renews every
+//     `idle_renew_interval` — GITHUB_IDLE_RENEW_INTERVAL_MS, or less often when the sharers'
+//     idle writes would exceed a quarter of the budget — with its lease stretched alike. Before
+//     it claims a lock it renews once with the holding lease (one write), so its locks never
+//     hang on an idle lease; after it has held nothing for a holding interval, its next due
+//     write goes back to the idle pace.
+// So the idle fleet uses at most a quarter of the budget, the holders at most half, and at least
+// a quarter is left for tasks. The worker's Heartbeat RPC may come as often as it likes: it
+// only tells the sidecar that the worker lives; between due writes the sidecar checks the held
+// locks and writes nothing.
 struct FleetPace {
-  int sharers = 1;
-  absl::Duration renew_interval = absl::ZeroDuration();
+  int sharers = 1;  // live sidecars on the identity, this one included
+  int holders = 1;  // of those, the ones renewing at the holding pace
+  absl::Duration renew_interval = absl::ZeroDuration();  // holding locks
   absl::Duration lease = absl::ZeroDuration();
-  bool stretched = false;  // renew_interval > HEARTBEAT_INTERVAL_MS
+  absl::Duration idle_renew_interval = absl::ZeroDuration();  // holding nothing
+  absl::Duration idle_lease = absl::ZeroDuration();
+  bool stretched = false;  // the holding lease is longer than STALE_WORKER_THRESHOLD_MS
 
-  // "lease 6m0s: 40 workers share 500 writes/h" (for logs and /health).
+  // "lease 6m0s: 40 workers share 500 writes/h (...)" (for logs and /health).
   std::string Describe(int writes_per_hour) const;
 };
 
-// The pace for `sharers` sidecars on one identity with `config`'s budget and timings.
-FleetPace PaceFor(int sharers, const Config& config);
+// The pace for `sharers` sidecars on one identity, `holders` of which hold locks (-1: all),
+// with `config`'s budget and timings.
+FleetPace PaceFor(int sharers, const Config& config, int holders = -1);
 
 class Registry {
  public:
@@ -174,13 +191,31 @@ class Registry {
   absl::StatusOr<WorkerRecord> Register() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The own lease, live at GitHub's `now`: when there is none or it lapsed, posts a registration
-  // with the next epoch. Sets *new_epoch when it did.
-  absl::StatusOr<OwnLease> EnsureLease(bool* new_epoch = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
+  // with the next epoch. Sets *new_epoch when it did. `for_locks` (a claim follows): a lease
+  // written at the idle pace is first renewed at the holding pace (one write; if that write
+  // fails, the idle lease serves: its locks then lapse later, never earlier).
+  absl::StatusOr<OwnLease> EnsureLease(bool* new_epoch = nullptr, bool for_locks = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Renews the lease with one write: an edit of the registration, or (when the lease lapsed, the
   // comment vanished, or there is none) a new epoch's registration. Records the report.
   absl::StatusOr<OwnLease> Heartbeat(const HeartbeatReport& report, bool* new_epoch)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The own registrations of earlier epochs seen on the coordination issue, to be deleted; each
+  // is returned once, no sooner than 5 s after the epoch that ended them began. Why that is
+  // safe: a claim of an epoch whose registration is not visible is judged over when the next
+  // epoch began (+ the slack), which is then long past, so no judgement changes; and nothing
+  // else reads them. The caller deletes them outside the registry's lock, at low priority.
+  std::vector<int64_t> TakeSuperseded() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Registrations of other workers that departed or lapsed long ago, when this worker is the
+  // lowest-named live one (the fleet's sweeper; two that both think so delete twice, which is
+  // harmless): lapsed or gone for longer than the retention — an hour, or longer when the
+  // record's lease or STALE_WORKER_THRESHOLD_MS is — so that a claim naming such a lease is long
+  // dead by any judgement (a claim whose registration is missing is judged to live one stale
+  // threshold from its own last update). At most `limit`, from the latest view.
+  std::vector<int64_t> Expired(size_t limit) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Marks the registration gone (one edit). Later calls start a new epoch.
   absl::Status Depart() ABSL_LOCKS_EXCLUDED(mu_);
@@ -208,10 +243,18 @@ class Registry {
   RegistryView ViewOf(const CommentSnapshot& snapshot);
 
  private:
-  // The record to write now.
-  RegistrationRecord Draft(uint64_t epoch, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Posts a registration for epoch `epoch` (one write).
-  absl::Status StartEpoch(uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The record to write now (`idle`: at the idle pace).
+  RegistrationRecord Draft(uint64_t epoch, absl::Time now, bool idle)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Edits the live own registration (one write) at the idle or holding pace. Sets *landed_late
+  // when GitHub stamped it after the lease it renews had ended (it renewed nothing).
+  absl::Status RenewLocked(absl::Time now, bool idle, bool* landed_late)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the worker holds locks now or held one within the holding renew interval.
+  bool HoldingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Posts a registration for epoch `epoch` (one write), at the idle or the holding pace. A
+  // worker's first registration is at the holding pace (it is about to take work).
+  absl::Status StartEpoch(uint64_t epoch, bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Registers from the coordination issue's state (resume or new epoch).
   absl::Status RegisterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   WorkerRecord OwnRecordLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -226,6 +269,11 @@ class Registry {
   std::vector<std::string> active_tasks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint32_t> type_history_ ABSL_GUARDED_BY(mu_);
   bool stretch_next_ ABSL_GUARDED_BY(mu_) = false;
+  bool own_idle_ ABSL_GUARDED_BY(mu_) = false;
+  // Own earlier registrations to delete, with the local time from which they may be.
+  std::map<int64_t, absl::Time> superseded_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> swept_ ABSL_GUARDED_BY(mu_);       // handed out by TakeSuperseded  // the own lease was written at the idle pace
+  absl::Time last_held_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();  // local clock
   FleetPace pace_ ABSL_GUARDED_BY(mu_);
   // Recounts the sidecars sharing the identity (from the latest list of the coordination
   // issue), tells the write queue, and updates pace_.

@@ -196,7 +196,7 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
                   "GITHUB_OWNER",
                   "GITHUB_REPO", "GITHUB_API_URL", "GITHUB_CLAIM_SETTLE_MS", "GITHUB_QUEUE_LABEL",
                   "GITHUB_WRITE_SPACING_MS", "GITHUB_WRITES_PER_MINUTE", "GITHUB_WRITES_PER_HOUR",
-                  "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS",
+                  "GITHUB_IDLE_RENEW_INTERVAL_MS", "GITHUB_TIMEOUT_MS", "GITHUB_POLL_INTERVAL_MS",
                   "GITHUB_MIN_SECONDARY_BACKOFF_MS", "GITHUB_TOKEN_FILE", "GITHUB_APP_ID",
                   "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_APP_INSTALLATION_ID",
                   "SENTINEL_TRUSTED_AUTHORS",
@@ -211,6 +211,7 @@ TEST_F(ConfigTest, AllSettingsNamesEachSettingOnceWithItsDefault) {
   EXPECT_EQ(defaults["SENTINEL_HTTP_ADDR"], "127.0.0.1:8080");
   EXPECT_EQ(defaults["GITHUB_TOKEN"], "");
   EXPECT_EQ(defaults["GITHUB_CLAIM_SETTLE_MS"], "1000");
+  EXPECT_EQ(defaults["GITHUB_IDLE_RENEW_INTERVAL_MS"], "600000");
   EXPECT_EQ(defaults["GITHUB_QUEUE_LABEL"], "sentinel:queued");
   EXPECT_EQ(defaults["GITHUB_WRITE_SPACING_MS"], "1000");
   EXPECT_EQ(defaults["GITHUB_WRITES_PER_MINUTE"], "80");

@@ -15,6 +15,8 @@
 //      storm, throughput resumes, leases stretch instead of lapsing.
 //   6. 10 sidecars, 200 tasks: the share of claims lost to another sidecar under the load
 //      balancer versus plain oldest-first.
+//   7. 8 sidecars on one login within its (scaled) secondary limit (issue 10).
+//   8. A sustained 3 s read lag: the claim window follows it; tasks complete (issue 10).
 //
 // Each scenario runs as its own target (tests/integration/BUILD.bazel selects the cases with a
 // gtest filter; a new case must be added there); `bazel test
@@ -1209,9 +1211,10 @@ TEST(GitHubClusterTest, SecondaryLimitWithRetryAfter) { SecondaryLimitMidRun(tru
 // ---------------------------------------------------------------------------------------------
 // 7. One identity carries a fleet (issue 10): 8 sidecars on ONE login whose secondary limit is
 // scaled to 120 content-creating requests a minute (fakehub enforces it; every sidecar is told
-// so with GITHUB_WRITES_PER_MINUTE), heartbeat interval 1 s: idle for 17 s, then a queue of 8
-// tasks. No secondary-limit refusal at any time, no lease lapse of a live worker, every task
-// done once, idle writes within the heartbeats' half of the budget.
+// so with GITHUB_WRITES_PER_MINUTE), heartbeat interval 1 s, idle renewal every 5 s: idle for
+// 17 s, then a queue of 8 tasks, then kill -9 of a sidecar holding a task. No secondary-limit
+// refusal at any time, no lease lapse of a live worker, every task done once, idle writes within
+// the idle quarter of the budget, the takeover within the stretched lease.
 TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
   constexpr int kPerMinute = 120;
   Cluster cluster(kPerMinute);
@@ -1222,6 +1225,7 @@ TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
       {"GITHUB_WRITES_PER_MINUTE", absl::StrCat(kPerMinute)},
       {"GITHUB_WRITES_PER_HOUR", "100000"},
       {"GITHUB_WRITE_SPACING_MS", "100"},
+      {"GITHUB_IDLE_RENEW_INTERVAL_MS", "5000"},
   };
   ASSERT_TRUE(cluster.Start(ids, fleet));
   for (const std::string& id : ids) cluster.Play(id, NoTasks());  // heartbeat RPCs every 300 ms
@@ -1241,21 +1245,92 @@ TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
   CheckExactlyOnce(cluster.ledger(), tasks);
   EXPECT_EQ(cluster.hub().Counts().by_status[403], 0) << "secondary-limit refusals under load";
 
-  // (Takeover of a killed sidecar under this tight budget is not asserted here: in one of six
-  // runs it took longer than 75 s, with RPCs waiting on the write queue; issue 10 stays open for
-  // it. tests/integration:github_cluster_takeover_test covers takeover at a roomy budget.)
+  // The victim takes one more task and dies with it; the others take it over.
+  for (const std::string& id : ids) cluster.Play(id, NoTasks());
+  const std::vector<int64_t> last = cluster.SeedTasks(1, "last");
+  Worker* victim = cluster.Play("worker-7", NoTasks());
+  std::optional<std::string> held;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::NextTaskResponse resp;
+        grpc::Status s =
+            cluster.sidecar("worker-7").stub->NextTask(Ctx().get(), v1::NextTaskRequest(), &resp);
+        if (s.ok() && resp.has_task()) {
+          cluster.ledger().AddGrant(resp.task().id(), "worker-7", resp.lock().fencing_token());
+          held = resp.task().id();
+        }
+        return held.has_value() || cluster.ledger().ok_completions() >= 9;
+      },
+      absl::Seconds(30)));
+  if (held.has_value()) {
+    victim->StopHeartbeats();
+    const absl::Time killed = absl::Now();
+    cluster.sidecar("worker-7").process->Signal(SIGKILL);
+    ASSERT_TRUE(cluster.sidecar("worker-7").process->Wait(absl::Seconds(5)).has_value());
+    for (const std::string& id : ids) {
+      if (id != "worker-7") cluster.Play(id);
+    }
+    EXPECT_TRUE(WaitFor([&] { return cluster.ledger().completed_at(*held).has_value(); },
+                        absl::Seconds(75)))
+        << cluster.ledger().ErrorSummary();
+    const std::optional<absl::Time> at = cluster.ledger().completed_at(*held);
+    // The holding lease: at most 8 holders share half of 120 writes a minute, a write every 8 s,
+    // lease 3 s x 8 = 24 s — doubled when a heartbeat write had to wait for the budget
+    // (registry.h) — the lock-delay, a second of slack, and a margin for polling and the write
+    // budget.
+    const absl::Duration lease = absl::Seconds(24);
+    const absl::Duration bound = 2 * lease + absl::Milliseconds(kLockDelayMs) +
+                                 absl::Seconds(1) + absl::Seconds(8);
+    ASSERT_TRUE(at.has_value());
+    EXPECT_LT(*at - killed, bound);
+    Figure("t7_takeover_after_kill", absl::StrCat(Ms(*at - killed), "; bound ", Ms(bound)));
+  }
   cluster.StopWorkers();
   EXPECT_EQ(cluster.hub().Counts().by_status[403], 0) << "secondary-limit refusals";
   for (const std::string& id : ids) {
+    if (id == "worker-7") continue;
     EXPECT_EQ(cluster.ledger().epochs(id).size(), 1u) << id << "'s lease lapsed while it lived";
   }
-  // Idle, heartbeats may use half the identity's budget: 60 a minute, 12 in 12 s (+ one write
-  // per sidecar due at the window's edge).
-  Figure("t7_idle_writes_in_12s", absl::StrCat(idle_writes, " (heartbeats' half of the budget: ",
-                                               kPerMinute / 2 / 5, ")"));
-  EXPECT_LE(idle_writes, kPerMinute / 2 / 5 + 8);
+  // Idle, registrations may use a quarter of the identity's budget: 30 a minute, 6 in 12 s (+
+  // one write per sidecar due at the window's edge).
+  Figure("t7_idle_writes_in_12s", absl::StrCat(idle_writes, " (the idle quarter of the budget: ",
+                                               kPerMinute / 4 / 5, ")"));
+  EXPECT_LE(idle_writes, kPerMinute / 4 / 5 + 8);
+  EXPECT_GE(idle_writes, 1);  // the idle workers do renew
 }
 TEST(GitHubClusterTest, SecondaryLimitWithoutRetryAfter) { SecondaryLimitMidRun(false); }
+
+// ---------------------------------------------------------------------------------------------
+// 8. A sustained read lag longer than the configured claim window (issue 10): every new comment
+// stays out of lists for 3 s while the claim settle is 300 ms (a window of 300 ms + 3 x 500 ms).
+// The claim protocol measures the lag and widens its window (core/github/visibility_lag.h), so
+// hand-outs slow down instead of stopping: 3 sidecars complete 6 tasks, each exactly once, and
+// claims taken back unjudged stay few.
+TEST(GitHubClusterTest, ASustainedThreeSecondLagSlowsHandOutsButCompletesThem) {
+  Cluster cluster;
+  const std::vector<std::string> ids = Ids("worker-", 3);
+  ASSERT_TRUE(cluster.Start(ids, {{"GITHUB_CLAIM_SETTLE_MS", "300"},
+                                  {"STALE_WORKER_THRESHOLD_MS", "6000"}}));
+  cluster.hub().SetReadLag(absl::Seconds(3));
+  const std::vector<int64_t> tasks = cluster.SeedTasks(6, "lagged");
+  cluster.hub().ResetLog();
+  const absl::Time t0 = absl::Now();
+  for (const std::string& id : ids) cluster.Play(id);
+  const bool all = WaitFor([&] { return cluster.DoneCount(tasks) == 6; }, absl::Seconds(90));
+  const absl::Duration wall = absl::Now() - t0;
+  cluster.StopWorkers();
+  cluster.hub().SetReadLag(absl::ZeroDuration());
+  EXPECT_TRUE(all) << cluster.DoneCount(tasks) << " of 6 done; "
+                   << cluster.ledger().ErrorSummary();
+  CheckExactlyOnce(cluster.ledger(), tasks);
+  const ClaimCounts claims = CountClaims(cluster.hub(), tasks);
+  Figure("t8_tasks", absl::StrCat(cluster.DoneCount(tasks), " of 6 done in ", Ms(wall)));
+  Figure("t8_claims", absl::StrCat(claims.posted, " posted, ", claims.deleted, " taken back"));
+  Figure("t8_errors", cluster.ledger().ErrorSummary());
+  // Before the fix: 0 of 6 in 90 s, 132 claims posted and taken back. Each sidecar may lose its
+  // first claim before it has measured the lag, and a few more to contention.
+  EXPECT_LE(claims.deleted, 2 * static_cast<int64_t>(ids.size()) + 3);
+}
 
 // ---------------------------------------------------------------------------------------------
 // 6. The share of claims lost to another sidecar: the load balancer versus oldest-first.

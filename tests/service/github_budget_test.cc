@@ -9,7 +9,7 @@
 //
 //   1. A task's whole life (NextTask -> CompleteTask) costs at most 3 content-creating requests
 //      and at most 6 requests that cost rate limit (all but 304s), amortised over 20 tasks; with
-//      one worker and with three. The producer's CreateTask is measured apart and reported.
+//      one worker and with three, with instant answers and with 100 ms answer latency. The producer's CreateTask is measured apart and reported.
 //   2. An idle worker holding 5 named locks and 2 tasks costs one write per heartbeat, and its
 //      polling of an unchanged repository (ListLocks, GetClusterHealth, ListWorkers, NextTask
 //      without a task, GetMemory, ListMemory, a blocking NextTask wait) costs no primary rate
@@ -558,6 +558,13 @@ TEST_F(GitHubBudget, ATaskLifeWithOneWorker) { RunLifecycle(1, "one_worker"); }
 
 TEST_F(GitHubBudget, ATaskLifeWithThreeWorkers) { RunLifecycle(3, "three_workers"); }
 
+// The same budget when every GitHub answer takes 100 ms (issue 10: the budget must hold whatever
+// the answer latency; the instant case is the one above).
+TEST_F(GitHubBudget, ATaskLifeWithThreeWorkersAt100msLatency) {
+  hub_->SetLatency(absl::Milliseconds(100));
+  RunLifecycle(3, "three_workers_100ms");
+}
+
 // --- Budget 2: an idle worker.
 
 class IdleWorker : public GitHubBudget {
@@ -694,8 +701,11 @@ TEST_F(IdleWorker, OneWritePerHeartbeatAndFreePolling) {
   Record("idle.heartbeat_writes", absl::StrCat(a.writes));
   Record("idle.heartbeat_costly_requests", absl::StrCat(a.costly));
   Record("idle.heartbeat_primary_used", absl::StrCat(used_a));
-  EXPECT_EQ(a.method("PATCH"), kBeats) << "one PATCH per heartbeat";
-  EXPECT_EQ(a.writes, kBeats) << "no write but the heartbeat PATCHes";
+  // The sidecar writes when a renewal is due (registry.h): at most one PATCH per heartbeat; the
+  // first beat may come too soon after the warm-up's write to be due.
+  EXPECT_LE(a.method("PATCH"), kBeats) << "at most one PATCH per heartbeat";
+  EXPECT_GE(a.method("PATCH"), kBeats - 1) << "a PATCH per heartbeat interval";
+  EXPECT_EQ(a.writes, a.method("PATCH")) << "no write but the heartbeat PATCHes";
   EXPECT_EQ(used_a, a.costly);
 
   // --- Phase B: polling an unchanged repository: kBeats rounds of polls, then a blocking

@@ -194,6 +194,8 @@ absl::StatusOr<github::Read<std::vector<Comment>>> FakeGitHubApi::ListComments(
     absl::StrAppend(&fingerprint, Fingerprint(stored.comment));
   }
   read.server_time = now;
+  counts_.max_comments_listed =
+      std::max<int64_t>(counts_.max_comments_listed, static_cast<int64_t>(read.value.size()));
   read.not_modified = CountRead(
       FakeGitHubMethod::kListComments,
       absl::StrCat("comments/", number, "/", since ? absl::ToUnixSeconds(*since) : -1),
@@ -219,6 +221,7 @@ absl::StatusOr<github::Read<std::vector<Issue>>> FakeGitHubApi::ListIssues(
     absl::StrAppend(&fingerprint, Fingerprint(issue));
   }
   read.server_time = now;
+  counts_.issues_listed += static_cast<int64_t>(read.value.size());
   read.not_modified =
       CountRead(FakeGitHubMethod::kListIssues,
                 absl::StrCat("issues/", static_cast<int>(query.state), "/",

@@ -66,6 +66,8 @@ struct FakeGitHubCounts {
   int patches = 0;    // UpdateComment, UpdateIssue
   int deletes = 0;    // DeleteComment
   int failed = 0;     // calls that failed (injected or refused)
+  int64_t issues_listed = 0;        // issues in every ListIssues answer, summed
+  int64_t max_comments_listed = 0;  // the longest ListComments answer
   std::map<FakeGitHubMethod, int> by_method;
 
   // Every write (content-creating request).

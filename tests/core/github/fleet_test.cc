@@ -3,11 +3,14 @@
 // issue, write their registrations only as often as their share allows (the worker's Heartbeat
 // RPC may come as often as it likes), stretch their leases to match, say so, and release the
 // locks of a worker that went silent while its sidecar lives.
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/github/record_seal.h"
 #include "core/github/registry.h"
 #include "gtest/gtest.h"
@@ -44,7 +47,30 @@ TEST(FleetPaceTest, AtTheDefaultsTheLeaseStretchesWithTheFleet) {
   EXPECT_EQ(hundred.renew_interval, absl::Minutes(24));
   EXPECT_EQ(hundred.lease, absl::Minutes(96));
   EXPECT_EQ(hundred.Describe(500),
-            "lease 1h36m: 100 workers share 500 writes/h (a heartbeat write every 24m)");
+            "lease 1h36m: 100 workers share 500 writes/h (100 holding locks: a heartbeat write "
+            "every 24m; idle: every 48m, lease 3h12m)");
+}
+
+TEST(FleetPaceTest, AWorkerThatHoldsNothingRenewsRarely) {
+  const Config c = Defaults();  // GITHUB_IDLE_RENEW_INTERVAL_MS 600000
+  // One: idle every 10 min, lease 40 min (the threshold's 4 heartbeats, stretched alike).
+  github::FleetPace one = github::PaceFor(1, c, /*holders=*/0);
+  EXPECT_EQ(one.idle_renew_interval, absl::Minutes(10));
+  EXPECT_EQ(one.idle_lease, absl::Minutes(40));
+  EXPECT_EQ(one.renew_interval, absl::Seconds(30));  // once it holds a lock
+  EXPECT_FALSE(one.stretched);
+  // 20 idle workers: 120 writes an hour, under a quarter of 500: at least half is left.
+  github::FleetPace twenty = github::PaceFor(20, c, /*holders=*/0);
+  EXPECT_EQ(twenty.idle_renew_interval, absl::Minutes(10));
+  EXPECT_LE(20 * (absl::Hours(1) / twenty.idle_renew_interval), 500 / 4);
+  // 5 of them holding locks: the holders' half is shared by 5, not 20.
+  github::FleetPace five_hold = github::PaceFor(20, c, /*holders=*/5);
+  EXPECT_EQ(five_hold.renew_interval, absl::Seconds(72));
+  EXPECT_EQ(five_hold.lease, absl::Seconds(288));
+  // 100 idle: the idle quarter stretches the interval to 48 min: longer leases, no refusals.
+  github::FleetPace hundred = github::PaceFor(100, c, /*holders=*/0);
+  EXPECT_EQ(hundred.idle_renew_interval, absl::Minutes(48));
+  EXPECT_LE(100 * (absl::Hours(1) / hundred.idle_renew_interval), 500 / 4);
 }
 
 TEST(FleetPaceTest, ThePerMinuteWindowCountsToo) {
@@ -67,6 +93,7 @@ class FleetTest : public ::testing::Test {
       c.stale_threshold = absl::Seconds(3);
       c.github_writes_per_minute = 60;
       c.github_writes_per_hour = 100000;
+      c.github_idle_renew_interval = absl::Seconds(20);
     });
   }
   GitHubWorld world_;
@@ -93,9 +120,13 @@ TEST_F(FleetTest, EightIdleSidecarsOnOneLoginStayWithinTheIdentitysBudget) {
     world_.clock.Advance(absl::Seconds(1));
     for (auto& s : fleet) TS_ASSERT_OK(s->Heartbeat({}));
   }
-  // 960 heartbeat RPCs; the identity's budget is 60 writes a minute, half for heartbeats.
-  EXPECT_LE(world_.api.counts().writes(), 60);
-  EXPECT_GE(world_.api.counts().writes(), 8 * 6);  // each renewed at least every 16 s + slack
+  // 960 heartbeat RPCs; the identity's budget is 60 writes a minute. Holding nothing, the
+  // workers renew at the idle pace: every 32 s (8 sidecars' idle writes within a quarter of the
+  // budget, 15 a minute; GITHUB_IDLE_RENEW_INTERVAL_MS is 20 s), so 30 writes in 2 minutes,
+  // plus each one's first switch from the holding pace it registered with.
+  EXPECT_EQ(fleet[0]->Pace().idle_renew_interval, absl::Seconds(32));
+  EXPECT_LE(world_.api.counts().writes(), 30 + 8);
+  EXPECT_GE(world_.api.counts().writes(), 8 * 3);  // each renewed at least every 32 s + slack
   // Nobody's lease lapsed: everyone is still on epoch 1 and seen live by the others.
   absl::StatusOr<std::vector<WorkerInfo>> workers = fleet[3]->Workers(false);
   TS_ASSERT_OK(workers);
@@ -104,6 +135,48 @@ TEST_F(FleetTest, EightIdleSidecarsOnOneLoginStayWithinTheIdentitysBudget) {
     EXPECT_EQ(w.status, WorkerStatus::kActive) << w.record.id;
     EXPECT_EQ(w.record.epoch, 1u) << w.record.id;
   }
+}
+
+TEST_F(FleetTest, AnIdleWorkerRenewsAtTheHoldingPaceBeforeItClaims) {
+  auto a = world_.Sidecar("worker-a");  // HEARTBEAT 10 s, STALE 30 s, idle renewal every 10 min
+  auto b = world_.Sidecar("worker-b");
+  TS_ASSERT_OK(a->Register());
+  TS_ASSERT_OK(b->Register());
+  const int64_t issue = world_.CoordinationIssue();
+  auto latest = [&](const std::string& id) {
+    github::RegistrationRecord last;
+    for (const auto& [comment, r] : world_.Records<github::RegistrationRecord>(issue)) {
+      if (r.worker_id == id) last = r;
+    }
+    return last;
+  };
+  // Holding nothing, A's next due write is at the idle pace: a 30 min lease.
+  world_.clock.Advance(absl::Seconds(10));
+  TS_ASSERT_OK(a->Heartbeat({}));
+  EXPECT_TRUE(latest("worker-a").idle);
+  EXPECT_EQ(latest("worker-a").lease, absl::Minutes(30));
+  // Heartbeat RPCs meanwhile write nothing.
+  world_.api.ResetCounts();
+  for (int i = 0; i < 30; ++i) {
+    world_.clock.Advance(absl::Seconds(1));
+    TS_ASSERT_OK(a->Heartbeat({}));
+  }
+  EXPECT_EQ(world_.api.counts().writes(), 0);
+  // Before its claim, A renews at the holding pace, so the lock is bound to a 30 s lease.
+  AcquireRequest req;
+  req.name = "deploy";
+  absl::StatusOr<AcquireAttempt> held = a->AcquireLock(req, nullptr);
+  TS_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired);
+  EXPECT_FALSE(latest("worker-a").idle);
+  EXPECT_EQ(latest("worker-a").lease, absl::Seconds(30));
+  // A's whole sidecar dies: B takes the lock once that lease (+1 s slack, + the lock-delay)
+  // has run out, not after the idle half hour.
+  world_.clock.Advance(absl::Seconds(45));
+  TS_ASSERT_OK(b->Heartbeat({}));
+  absl::StatusOr<AcquireAttempt> taken = b->AcquireLock(req, nullptr);
+  TS_ASSERT_OK(taken);
+  EXPECT_TRUE(taken->acquired);
 }
 
 TEST_F(FleetTest, TheShareFollowsTheFleetAsItShrinks) {

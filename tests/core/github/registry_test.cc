@@ -73,7 +73,12 @@ TEST(RegistryTest, HeartbeatIsOneWriteWhateverTheLocksHeld) {
     TS_ASSERT_OK(hb);
     EXPECT_TRUE(hb->lost_locks.empty());
     EXPECT_EQ(hb->lease_epoch, 1u);
-    EXPECT_EQ(hb->lease_expires_at, world.clock.Now() + absl::Seconds(30));
+    // Holding nothing, the worker renews at the idle pace: the idle lease is
+    // STALE_WORKER_THRESHOLD_MS stretched as GITHUB_IDLE_RENEW_INTERVAL_MS stretches the
+    // heartbeat (30 s x 600 s / 10 s); holding locks, it is the threshold itself.
+    EXPECT_EQ(hb->lease_expires_at,
+              world.clock.Now() + (held == 0 ? absl::Minutes(30) : absl::Seconds(30)))
+        << "holding " << held << " locks";
     const FakeGitHubCounts counts = world.api.counts();
     EXPECT_EQ(counts.writes(), 1) << "holding " << held << " locks";
     EXPECT_EQ(counts.patches, 1);
@@ -238,6 +243,8 @@ TEST(RegistryTest, UnreachableGitHubIsReportedNotHidden) {
   GitHubWorld world;
   auto a = world.Sidecar("worker-a");
   TS_ASSERT_OK(a->Register());
+  TS_ASSERT_OK(a->AcquireLock(Req("held"), nullptr));  // holding: renews every heartbeat
+  world.clock.Advance(absl::Seconds(10));
   world.api.FailNext(1, absl::ResourceExhaustedError("secondary rate limit until 10:05:00Z"),
                      FakeGitHubMethod::kUpdateComment);
   TS_EXPECT_CODE(a->Heartbeat({}), kResourceExhausted);
@@ -245,6 +252,7 @@ TEST(RegistryTest, UnreachableGitHubIsReportedNotHidden) {
   absl::StatusOr<HeartbeatResult> hb = a->Heartbeat({});
   TS_ASSERT_OK(hb);
   EXPECT_EQ(hb->lease_expires_at, world.clock.Now() + absl::Seconds(60));
+  world.clock.Advance(absl::Seconds(10));
   hb = a->Heartbeat({});
   TS_ASSERT_OK(hb);
   EXPECT_EQ(hb->lease_expires_at, world.clock.Now() + absl::Seconds(30));
