@@ -51,8 +51,10 @@ called_from_lib:libabsl_status.so
 # absl::Cord (gRPC keeps a call's status details, such as its time, as Cord payloads of an
 # absl::Status): a Cord's buffers are shared between copies through an atomic reference count
 # in the uninstrumented libabsl_cord; ParseTime's memcmp reading such a payload on one thread
-# was reported against the allocation of the buffer on another.
+# was reported against the allocation of the buffer on another, and a Cord's tree
+# (CordRepBtree::Destroy) deleted on one thread after gRPC built it on another.
 called_from_lib:libabsl_cord.so
+called_from_lib:libabsl_cord_internal.so
 called_from_lib:libabsl_time.so
 
 # upb, gRPC's internal protobuf runtime: its memcpy into a buffer of a call's state, ordered by
