@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
+#include <list>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -424,13 +424,19 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchMemoryRespon
 
   void OnDone() override {
     hub_->Unsubscribe(this);  // a no-op when the hub ended the stream
+    // gRPC calls OnDone after every other reaction has returned, ordered by its own atomics;
+    // taking the lock once more makes that order visible to ThreadSanitizer too (the last
+    // End, OnEvents or OnWriteDone left it), at no cost worth counting.
+    { absl::MutexLock lock(&mu_); }
     delete this;
   }
 
  private:
   WatchHub* const hub_;
   absl::Mutex mu_;
-  std::deque<v1::WatchMemoryResponse> queue_ ABSL_GUARDED_BY(mu_);
+  // A list, not a deque: an empty std::deque still allocates its map and first block (about
+  // 600 bytes per idle stream, half of what this file adds to gRPC's own per-stream cost).
+  std::list<v1::WatchMemoryResponse> queue_ ABSL_GUARDED_BY(mu_);
   v1::WatchMemoryResponse current_;  // the write in flight; touched only by its writer
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
