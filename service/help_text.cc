@@ -10,10 +10,12 @@ namespace tasksentinel {
 std::string SidecarHelp(const std::function<bool(const std::string& flag)>& has_flag) {
   std::string out =
       "usage: sentinel [--setting_name=VALUE ...]\n"
+      "       sentinel exec [--until-idle] [--max-tasks N] [--grace DURATION] -- CMD ARGS...\n"
       "       sentinel --help | --version\n\n"
-      "Task Sentinel coordination sidecar: serves tasksentinel.v1.Sentinel over gRPC for one\n"
-      "worker, coordinating through a GitHub repository (GITHUB_OWNER/GITHUB_REPO set) or the\n"
-      "embedded store in SENTINEL_DATA_DIR. Stops cleanly on SIGTERM or SIGINT.\n\n"
+      "Task Sentinel coordination sidecar: serves tasksentinel.v1.SentinelService over gRPC for\n"
+      "one worker, coordinating through a GitHub repository (GITHUB_OWNER/GITHUB_REPO set) or\n"
+      "the embedded store in SENTINEL_DATA_DIR. Stops cleanly on SIGTERM or SIGINT. `exec` also\n"
+      "runs CMD once per task of this worker (docs/clients.md).\n\n"
       "Every setting is an environment variable; its flag (the name in lower case) overrides\n"
       "it, and the JSON config file (SENTINEL_CONFIG) fills in the rest. Precedence: flag >\n"
       "environment > config file > default. Full reference: docs/configuration.md.\n\n"
