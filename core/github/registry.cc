@@ -195,9 +195,11 @@ FleetPace PaceFor(int sharers, const Config& config, int holders) {
   FleetPace pace;
   pace.sharers = std::max(1, sharers);
   pace.holders = holders < 0 ? pace.sharers : std::clamp(holders, 1, pace.sharers);
-  // Holders get half of the identity's budget, idle workers a quarter; the rest is for tasks.
+  // Heartbeats of a holder get half of its sidecar's share of the identity's budget (the write
+  // queue gives every sharer an equal share, so fewer holders do not leave a holder more),
+  // idle workers' a quarter of the identity's; the rest is for tasks.
   pace.renew_interval =
-      std::max(config.heartbeat_interval, BudgetInterval(pace.holders, 2, config));
+      std::max(config.heartbeat_interval, BudgetInterval(pace.sharers, 2, config));
   pace.lease = LeaseFor(pace.renew_interval, config);
   pace.idle_renew_interval =
       std::max({pace.renew_interval, config.github_idle_renew_interval,

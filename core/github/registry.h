@@ -148,8 +148,8 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
 // sidecars writing as the same account share (their registrations on the coordination issue).
 //
 //   - A worker that holds locks renews every `renew_interval`: HEARTBEAT_INTERVAL_MS, unless
-//     the holders' writes would exceed half of the identity's budget (2 × holders writes per
-//     window's worth): then less often. Its lease is STALE_WORKER_THRESHOLD_MS stretched by the
+//     that would exceed half of its sidecar's share of the identity's budget (the write queue
+//     gives each of the n sharers 1/n of each window): then less often. Its lease is STALE_WORKER_THRESHOLD_MS stretched by the
 //     same factor (threshold × renew_interval / HEARTBEAT_INTERVAL_MS), so a live worker always
 //     has several renewals inside its lease, and its locks lapse at most `lease` (+ one second
 //     of slack + LOCK_DELAY_MS) after its last heartbeat write.
@@ -160,7 +160,8 @@ std::vector<WorkerInfo> ListWorkers(const RegistryView& view, absl::Time now,
 //     hang on an idle lease; after it has held nothing for a holding interval, its next due
 //     write goes back to the idle pace.
 // So the idle fleet uses at most a quarter of the budget, the holders at most half, and at least
-// a quarter is left for tasks. The worker's Heartbeat RPC may come as often as it likes: it
+// a quarter is left for tasks. (`holders` is counted for the description only: an equal share per
+// sidecar means a holder's pace depends on the number of sharers, not of holders.) The worker's Heartbeat RPC may come as often as it likes: it
 // only tells the sidecar that the worker lives; between due writes the sidecar checks the held
 // locks and writes nothing.
 struct FleetPace {

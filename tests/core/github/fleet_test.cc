@@ -63,10 +63,12 @@ TEST(FleetPaceTest, AWorkerThatHoldsNothingRenewsRarely) {
   github::FleetPace twenty = github::PaceFor(20, c, /*holders=*/0);
   EXPECT_EQ(twenty.idle_renew_interval, absl::Minutes(10));
   EXPECT_LE(20 * (absl::Hours(1) / twenty.idle_renew_interval), 500 / 4);
-  // 5 of them holding locks: the holders' half is shared by 5, not 20.
+  // 5 of them holding locks: each sidecar's write queue has a twentieth of the budget, so a
+  // holder renews as if all 20 held locks (a shorter interval would wait in its own queue and
+  // lapse its lease).
   github::FleetPace five_hold = github::PaceFor(20, c, /*holders=*/5);
-  EXPECT_EQ(five_hold.renew_interval, absl::Seconds(72));
-  EXPECT_EQ(five_hold.lease, absl::Seconds(288));
+  EXPECT_EQ(five_hold.renew_interval, absl::Seconds(288));
+  EXPECT_EQ(five_hold.lease, absl::Seconds(1152));
   // 100 idle: the idle quarter stretches the interval to 48 min: longer leases, no refusals.
   github::FleetPace hundred = github::PaceFor(100, c, /*holders=*/0);
   EXPECT_EQ(hundred.idle_renew_interval, absl::Minutes(48));
