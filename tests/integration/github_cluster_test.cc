@@ -1273,10 +1273,17 @@ TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
     for (const std::string& id : ids) {
       if (id != "worker-7") cluster.Play(id);
     }
-    EXPECT_TRUE(WaitFor([&] { return cluster.ledger().completed_at(*held).has_value(); },
-                        absl::Seconds(75)))
+    // Done on GitHub (the issue closed as done) is what counts: under this tight budget the
+    // taker's CompleteTask may wait in its write queue past the caller's deadline and still land
+    // (the retry then finds the task closed), so the ledger of successful calls can miss it.
+    std::optional<absl::Time> at;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          if (cluster.DoneCount(last) == 1 && !at.has_value()) at = absl::Now();
+          return at.has_value();
+        },
+        absl::Seconds(75)))
         << cluster.ledger().ErrorSummary();
-    const std::optional<absl::Time> at = cluster.ledger().completed_at(*held);
     // The holding lease: at most 8 holders share half of 120 writes a minute, a write every 8 s,
     // lease 3 s x 8 = 24 s — doubled when a heartbeat write had to wait for the budget
     // (registry.h) — the lock-delay, a second of slack, and a margin for polling and the write
