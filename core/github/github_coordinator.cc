@@ -114,9 +114,12 @@ std::vector<std::string> GitHubCoordinator::Notices() {
   if (pace.stretched) notices.push_back(pace.Describe(config_.github_writes_per_hour));
   const absl::Duration lag = lag_.Estimate();
   if (lag > config_.github_claim_settle) {
+    auto tenths = [](absl::Duration d) {
+      return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(100)));
+    };
     notices.push_back(absl::StrCat(
-        "GitHub lists show new comments ", absl::FormatDuration(absl::Trunc(lag, absl::Milliseconds(100))),
-        " late: claims wait ", absl::FormatDuration(absl::Trunc(lag_.Settle(), absl::Milliseconds(100))),
+        "GitHub lists show new comments ", tenths(lag), " late: claims wait ",
+        tenths(lag_.Settle()),
         lag_.Lagging() ? " (the bound; claims are likely taken back unjudged)" : "",
         " before judging"));
   }

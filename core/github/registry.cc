@@ -212,8 +212,9 @@ FleetPace PaceFor(int sharers, const Config& config, int holders) {
 std::string FleetPace::Describe(int writes_per_hour) const {
   return absl::StrCat("lease ", Rounded(lease), ": ", sharers,
                       sharers == 1 ? " worker has " : " workers share ", writes_per_hour,
-                      " writes/h (", holders, " holding locks: a heartbeat write every ", Rounded(renew_interval), "; idle: every ",
-                      Rounded(idle_renew_interval), ", lease ", Rounded(idle_lease), ")");
+                      " writes/h (", holders, " holding locks: a heartbeat write every ",
+                      Rounded(renew_interval), "; idle: every ", Rounded(idle_renew_interval),
+                      ", lease ", Rounded(idle_lease), ")");
 }
 
 Registry::Registry(const GitHubContext& ctx) : ctx_(ctx) {
