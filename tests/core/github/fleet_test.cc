@@ -98,15 +98,20 @@ class FleetTest : public ::testing::Test {
       c.github_idle_renew_interval = absl::Seconds(20);
     });
   }
+  // `n` registered sidecars, worker-0 .. worker-<n-1>.
+  std::vector<std::unique_ptr<GitHubCoordinator>> Fleet(int n) {
+    std::vector<std::unique_ptr<GitHubCoordinator>> fleet;
+    for (int i = 0; i < n; ++i) {
+      fleet.push_back(Sidecar("worker-" + std::to_string(i)));
+      EXPECT_TRUE(fleet.back()->Register().ok());
+    }
+    return fleet;
+  }
   GitHubWorld world_;
 };
 
 TEST_F(FleetTest, EightIdleSidecarsOnOneLoginStayWithinTheIdentitysBudget) {
-  std::vector<std::unique_ptr<GitHubCoordinator>> fleet;
-  for (int i = 0; i < 8; ++i) {
-    fleet.push_back(Sidecar("worker-" + std::to_string(i)));
-    TS_ASSERT_OK(fleet.back()->Register());
-  }
+  std::vector<std::unique_ptr<GitHubCoordinator>> fleet = Fleet(8);
   // Everyone has seen everyone once.
   for (auto& s : fleet) TS_ASSERT_OK(s->Workers(false));
   for (auto& s : fleet) TS_ASSERT_OK(s->Heartbeat({}));
@@ -217,11 +222,7 @@ TEST_F(FleetTest, RecordsOfAnotherAccountDoNotTakeAShare) {
 }
 
 TEST_F(FleetTest, ASilentWorkersLocksAreReleasedByItsLivingSidecar) {
-  std::vector<std::unique_ptr<GitHubCoordinator>> fleet;
-  for (int i = 0; i < 8; ++i) {
-    fleet.push_back(Sidecar("worker-" + std::to_string(i)));
-    TS_ASSERT_OK(fleet.back()->Register());
-  }
+  std::vector<std::unique_ptr<GitHubCoordinator>> fleet = Fleet(8);
   for (auto& s : fleet) TS_ASSERT_OK(s->Workers(false));
   for (auto& s : fleet) TS_ASSERT_OK(s->Heartbeat({}));
   ASSERT_TRUE(fleet[0]->Pace().stretched);  // a 48 s lease would keep the lock 48 s
