@@ -65,6 +65,13 @@ void GitHubCoordinator::BackgroundLoop() {
 
 absl::Status GitHubCoordinator::Tick() {
   ReleaseLocksOfASilentWorker();
+  // Memory first: the clean-up below waits behind every other write of this sidecar.
+  absl::Status flushed = memory_.Flush(/*force=*/false);
+  SweepRecords();
+  return flushed;
+}
+
+void GitHubCoordinator::SweepRecords() {
   // Registrations of this worker's earlier epochs: ended for everyone, read by nobody.
   for (int64_t id : registry_.TakeSuperseded()) {
     (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
@@ -79,12 +86,10 @@ absl::Status GitHubCoordinator::Tick() {
       sweep = true;
     }
   }
-  if (sweep) {
-    for (int64_t id : registry_.Expired(kSweepLimit)) {
-      (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
-    }
+  if (!sweep) return;
+  for (int64_t id : registry_.Expired(kSweepLimit)) {
+    (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
   }
-  return memory_.Flush(/*force=*/false);
 }
 
 void GitHubCoordinator::ReleaseLocksOfASilentWorker() {

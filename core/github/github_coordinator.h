@@ -150,6 +150,10 @@ class GitHubCoordinator final : public Coordinator {
   // The worker is alive: it calls NextTask, AcquireLock or RenewLock (a long NextTask wait is no
   // silence). Counts only once it has heartbeated.
   void NoteWorkerAlive() ABSL_LOCKS_EXCLUDED(worker_mu_);
+  // Deletes records nobody judges by any more (docs/protocol.md, "Bounded growth"), at the
+  // lowest write priority: the own earlier epochs' registrations, dead claims below a won lock,
+  // and, every kSweepInterval, long-dead registrations of other workers.
+  void SweepRecords();
   // Sweeping long-dead registrations (Registry::Expired): how often, how many at a time.
   static constexpr absl::Duration kSweepInterval = absl::Minutes(10);
   static constexpr size_t kSweepLimit = 20;
