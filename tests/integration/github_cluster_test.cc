@@ -1306,7 +1306,8 @@ TEST(GitHubClusterTest, EightSidecarsOnOneLoginStayWithinItsLimit) {
   Figure("t7_idle_writes_in_12s", absl::StrCat(idle_writes, " (the idle quarter of the budget: ",
                                                kPerMinute / 4 / 5, ")"));
   EXPECT_LE(idle_writes, kPerMinute / 4 / 5 + 8);
-  EXPECT_GE(idle_writes, 1);  // the idle workers do renew
+  // (That the idle workers do renew shows in their single epochs above: the 12 s window is
+  // shorter than their 16 s idle interval, so it may hold none of their writes.)
 }
 TEST(GitHubClusterTest, SecondaryLimitWithoutRetryAfter) { SecondaryLimitMidRun(false); }
 
