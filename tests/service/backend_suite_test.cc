@@ -27,6 +27,7 @@
 #include "google/rpc/status.pb.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
 #include "tests/testing/github_sidecars.h"
+#include "tests/testing/time_scale.h"
 
 namespace tasksentinel {
 namespace {
@@ -124,9 +125,12 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
     c.grpc_addr = "127.0.0.1:0";
     c.http_addr = "";
     c.max_tasks = 4;
-    c.heartbeat_interval = absl::Milliseconds(500);
-    c.stale_threshold = absl::Seconds(2);
-    c.lock_delay = absl::Milliseconds(200);
+    // The lease timings stretch on slow builds (TEST_TIME_SCALE, tests/testing/time_scale.h):
+    // at ThreadSanitizer's speed a 2 s lease, judged on GitHub's one-second timestamps, lapsed
+    // between two calls of one test.
+    c.heartbeat_interval = testing::Scaled(absl::Milliseconds(500));
+    c.stale_threshold = testing::Scaled(absl::Seconds(2));
+    c.lock_delay = testing::Scaled(absl::Milliseconds(200));
     c.poll_interval = absl::Milliseconds(20);
     c.task_retry_backoff = absl::Milliseconds(100);
     c.memory_sync_interval = absl::Milliseconds(100);

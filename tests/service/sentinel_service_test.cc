@@ -371,7 +371,10 @@ class SentinelServiceTest : public ::testing::Test {
 // Health.
 
 TEST_F(SentinelServiceTest, HealthCheckIsServingAfterStart) {
-  Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
+  // No heartbeats, so a lease this test cannot outlive: kStale (300 ms) lapsed during the first,
+  // cold, calls under ThreadSanitizer, and this test is about registration, not lapses.
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false,
+                          [](Config& c) { c.stale_threshold = absl::Seconds(30); });
   auto health = grpc::health::v1::Health::NewStub(a.channel());
   grpc::ClientContext ctx;
   SetDeadline(&ctx, kRpcTimeout);

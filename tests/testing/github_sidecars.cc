@@ -2,6 +2,7 @@
 #include "tests/testing/github_sidecars.h"
 
 #include "gtest/gtest.h"
+#include "tests/testing/time_scale.h"
 
 namespace tasksentinel::testing {
 
@@ -25,9 +26,10 @@ Config GitHubSidecars::MakeConfig(const std::string& id) const {
   c.grpc_addr = "127.0.0.1:0";
   c.http_addr = "";
   c.max_tasks = 4;
-  c.heartbeat_interval = absl::Milliseconds(500);
-  c.stale_threshold = absl::Seconds(2);
-  c.lock_delay = absl::Milliseconds(200);
+  // The lease timings stretch on slow builds (time_scale.h).
+  c.heartbeat_interval = Scaled(absl::Milliseconds(500));
+  c.stale_threshold = Scaled(absl::Seconds(2));
+  c.lock_delay = Scaled(absl::Milliseconds(200));
   c.poll_interval = absl::Milliseconds(20);
   c.task_retry_backoff = absl::Milliseconds(100);
   c.memory_sync_interval = absl::Milliseconds(100);
@@ -51,7 +53,7 @@ github::CurlGitHubApi::Options GitHubSidecars::MakeApiOptions() const {
   o.write_spacing = absl::ZeroDuration();
   o.writes_per_minute = 100000;
   o.writes_per_hour = 1000000;
-  o.timeout = absl::Seconds(2);
+  o.timeout = Scaled(absl::Seconds(2));
   o.retry_base = absl::Milliseconds(10);
   o.min_secondary_backoff = absl::Milliseconds(300);
   o.max_secondary_backoff = absl::Seconds(2);
