@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -52,6 +53,13 @@ SidecarProcess::SidecarProcess(const std::map<std::string, std::string>& env,
   std::vector<std::string> env_strings = {"PATH=/usr/bin:/bin",
                                           absl::StrCat("HOME=", tmp != nullptr ? tmp : "/tmp")};
   for (const auto& [k, v] : env) env_strings.push_back(absl::StrCat(k, "=", v));
+  // Under --config=tsan the child is instrumented too: it gets the test's TSAN_OPTIONS
+  // (halt_on_error=1, so a race kills it and the test sees it die; ~SidecarProcess shows the
+  // report).
+  const char* tsan_options = std::getenv("TSAN_OPTIONS");
+  if (tsan_options != nullptr && env.count("TSAN_OPTIONS") == 0) {
+    env_strings.push_back(absl::StrCat("TSAN_OPTIONS=", tsan_options));
+  }
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -72,6 +80,12 @@ SidecarProcess::~SidecarProcess() {
   if (pid_ > 0 && !exited_) {
     kill(pid_, SIGKILL);
     waitpid(pid_, &status_, 0);
+  }
+  // A ThreadSanitizer report of the child's goes to the test's log, where it is looked for.
+  const std::string err = Stderr();
+  if (absl::StrContains(err, "WARNING: ThreadSanitizer:")) {
+    std::fprintf(stderr, "---- sidecar %d's stderr (ThreadSanitizer report):\n%s----\n",
+                 static_cast<int>(pid_), err.c_str());
   }
 }
 
