@@ -38,6 +38,7 @@
 #include "gtest/gtest.h"
 #include "service/server.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
+#include "tests/testing/time_scale.h"
 
 namespace tasksentinel {
 namespace {
@@ -802,9 +803,12 @@ TEST_F(SentinelServiceTest, LockLapsesWhenItsOwnTtlPassesWithoutHeartbeatOrRenew
 // Workers and cluster health.
 
 TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
-  // Both heartbeat by hand: B reports a capacity of its own, A falls silent.
-  Worker& a = StartWorker("worker-a", /*heartbeat=*/false);
-  Worker& b = StartWorker("worker-b", /*heartbeat=*/false);
+  // Both heartbeat by hand: B reports a capacity of its own, A falls silent. The lease and B's
+  // beats stretch on slow builds (TEST_TIME_SCALE): under ThreadSanitizer B's 110 ms beats came
+  // more than 300 ms apart and B's own lease lapsed.
+  auto lease = [](Config& c) { c.stale_threshold = testing::Scaled(kStale); };
+  Worker& a = StartWorker("worker-a", /*heartbeat=*/false, lease);
+  Worker& b = StartWorker("worker-b", /*heartbeat=*/false, lease);
   ASSERT_RPC_OK(a.Beat());
   ASSERT_RPC_OK(b.Beat());
 
@@ -835,8 +839,9 @@ TEST_F(SentinelServiceTest, SilentWorkerTurnsStaleAndClusterHealthCountsIt) {
   Reply<v1::NextTaskResponse> n3 = b.Next();
   ASSERT_TRUE(n3.resp.has_task());
   ASSERT_RPC_OK(b.Beat(v1::WORKER_HEALTH_UNSPECIFIED, 7));  // B's capacity is now 7
+  const absl::Duration beat_every = testing::Scaled(absl::Milliseconds(110));
   for (int i = 0; i < 4; ++i) {  // A stays silent for longer than the stale threshold
-    std::this_thread::sleep_for(std::chrono::milliseconds(110));
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(beat_every));
     ASSERT_RPC_OK(b.Beat(v1::WORKER_HEALTH_UNSPECIFIED, 7));
   }
   Reply<v1::ListWorkersResponse> later = b.Workers();
