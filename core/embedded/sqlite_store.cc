@@ -169,8 +169,12 @@ absl::Status CreateNewStore(const std::string& path) {
   std::string error;
   if (rc == SQLITE_OK) {
     char* message = nullptr;
-    rc = sqlite3_exec(db, absl::StrCat("PRAGMA synchronous=FULL;", NewSchemaSql()).c_str(),
-                      nullptr, nullptr, &message);
+    // Born in WAL mode (the mode is kept in the file): otherwise each concurrent first opener
+    // switches it in CheckSchema, a switch that needs the file to itself and fails at once,
+    // without waiting out the busy timeout, while another opener reads it.
+    const std::string sql =
+        absl::StrCat("PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;", NewSchemaSql());
+    rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
     if (message != nullptr) {
       error = message;
       sqlite3_free(message);
