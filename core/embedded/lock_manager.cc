@@ -8,6 +8,16 @@
 
 namespace tasksentinel {
 
+void ReportRecovered(EventSink& events, const AcquireAttempt& attempt) {
+  Event e;
+  e.kind = EventKind::kLockRecovered;
+  e.subject = attempt.lock->name;
+  e.worker = attempt.recovered_from;
+  e.result = "recovered";
+  e.details = {{"token", absl::StrCat(attempt.lock->token)}};
+  events.Record(e);
+}
+
 absl::StatusOr<AcquireAttempt> LockManager::Acquire(const AcquireRequest& request,
                                                     const std::function<bool()>& cancelled) {
   if (absl::Status s = ValidateId("task_id", request.name); !s.ok()) return s;
@@ -55,6 +65,7 @@ absl::StatusOr<AcquireAttempt> LockManager::Acquire(const AcquireRequest& reques
   if (result.acquired) {
     ctx_.held->Add(*result.lock);
     ctx_.notifier->Notify();
+    if (!result.recovered_from.empty()) ReportRecovered(*ctx_.events, result);
   }
   return result;
 }

@@ -15,9 +15,14 @@
 #include "absl/time/time.h"
 #include "core/model.h"
 #include "core/embedded/context.h"
+#include "core/event_sink.h"
 #include "core/embedded/lock_table.h"
 
 namespace tasksentinel {
+
+// Reports an acquisition that took over a lapsed lock (`attempt.recovered_from` set) as
+// EventKind::kLockRecovered.
+void ReportRecovered(EventSink& events, const AcquireAttempt& attempt);
 
 class LockManager {
  public:
