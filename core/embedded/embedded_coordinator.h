@@ -47,6 +47,7 @@ class EmbeddedCoordinator final : public Coordinator {
     return locks_.Release(name, token);
   }
   absl::StatusOr<std::vector<LockInfo>> ListLocks() override { return locks_.List(); }
+  absl::StatusOr<uint32_t> CountNamedLocks() override { return locks_.CountNamed(); }
 
   absl::StatusOr<HeartbeatResult> Heartbeat(const HeartbeatReport& report) override {
     return leases_.Heartbeat(report);

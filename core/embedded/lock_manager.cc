@@ -119,6 +119,23 @@ absl::StatusOr<ReleaseOutcome> LockManager::Release(const std::string& name, uin
   return outcome;
 }
 
+absl::StatusOr<uint32_t> LockManager::CountNamed() {
+  absl::StatusOr<std::vector<LockInfo>> live = List();
+  if (!live.ok()) return live.status();
+  uint32_t named = 0;
+  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+    named = 0;
+    for (const LockInfo& lock : *live) {
+      absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, lock.name);
+      if (!task.ok()) return task.status();
+      if (!task->has_value()) ++named;
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return named;
+}
+
 absl::StatusOr<std::vector<LockInfo>> LockManager::List() {
   const absl::Time now = ctx_.clock->Now();
   std::vector<LockInfo> out;

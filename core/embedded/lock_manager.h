@@ -44,6 +44,9 @@ class LockManager {
   // Every live lock in the store, by name.
   absl::StatusOr<std::vector<LockInfo>> List();
 
+  // How many live locks are not a task's lock (no task has their name).
+  absl::StatusOr<uint32_t> CountNamed();
+
  private:
   Context ctx_;
 };

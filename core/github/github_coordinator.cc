@@ -276,6 +276,15 @@ absl::StatusOr<std::vector<LockInfo>> GitHubCoordinator::ListLocks() {
   return out;
 }
 
+absl::StatusOr<uint32_t> GitHubCoordinator::CountNamedLocks() {
+  absl::StatusOr<std::optional<int64_t>> issue = locks_issue_.Existing();
+  if (!issue.ok()) return issue.status();
+  if (!issue->has_value()) return 0;
+  absl::StatusOr<std::vector<LockInfo>> on = locks_.ListOn(**issue, /*task=*/false);
+  if (!on.ok()) return on.status();
+  return static_cast<uint32_t>(on->size());
+}
+
 absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatReport& report) {
   {
     absl::MutexLock lock(&worker_mu_);

@@ -77,6 +77,8 @@ class GitHubCoordinator final : public Coordinator {
                                      absl::Duration ttl) override;
   absl::StatusOr<ReleaseOutcome> ReleaseLock(const std::string& name, uint64_t token) override;
   absl::StatusOr<std::vector<LockInfo>> ListLocks() override;
+  // One (conditional) list of the locks issue.
+  absl::StatusOr<uint32_t> CountNamedLocks() override;
 
   // One write (an edit of the registration, or a new epoch's registration after a lapse),
   // whatever the number of locks held; the held locks are checked with (conditional) lists.
