@@ -44,12 +44,16 @@ struct GitHubWorld {
   FakeClock clock;
   FakeGitHubApi api{&clock};
 
-  // A sidecar for `worker_id`, its config adjusted by `tweak`.
+  // A sidecar for `worker_id`, its config adjusted by `tweak`, its events reported to `events`
+  // (null: nowhere).
   std::unique_ptr<GitHubCoordinator> Sidecar(const std::string& worker_id,
-                                             const std::function<void(Config&)>& tweak = nullptr) {
+                                             const std::function<void(Config&)>& tweak = nullptr,
+                                             EventSink* events = nullptr) {
     Config c = GitHubTestConfig(worker_id);
     if (tweak) tweak(c);
-    return std::make_unique<GitHubCoordinator>(c, &api, &clock, GitHubTestOptions());
+    GitHubCoordinator::Options options = GitHubTestOptions();
+    if (events != nullptr) options.events = events;
+    return std::make_unique<GitHubCoordinator>(c, &api, &clock, options);
   }
 
   // The coordination issue's number (0 when there is none yet).
