@@ -149,6 +149,11 @@ void EventLog::Record(const Event& event) {
   logger_->Log(level, component, std::string(EventName(event.kind)), line);
 }
 
+void EventLog::OnRateLimit(bool blocked, const std::string& message) {
+  logger_->Log(LogLevel::kWarn, "rate-limit", blocked ? "rate_limit_blocked" : "rate_limit_resumed",
+               {"", blocked ? "blocked" : "resumed", std::nullopt, {{"detail", message}}});
+}
+
 std::vector<BackendMetric> EventLog::Metrics() const {
   std::map<Key, double> counts;
   {

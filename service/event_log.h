@@ -14,6 +14,8 @@
 //                claim_won, claim_lost,
 //                claim_withdrawn
 //   lease        lease_stretched                   warn
+//   rate-limit   rate_limit_blocked,               warn (OnRateLimit: the GitHub client's
+//                rate_limit_resumed                      on_rate_limit, outside core/)
 //
 // The line's worker_id is this sidecar's worker; the other worker an event names (a stale
 // worker, a previous holder, a winning claim's worker) is metadata "worker". Events carry no
@@ -46,6 +48,11 @@ class EventLog final : public EventSink {
 
   // Writes the event's log line and counts it.
   void Record(const Event& event) override;
+
+  // Writes the line of a GitHub rate limit that blocks calls until it lapses (`blocked`), or of
+  // the first call let through again; `message` says which limit and until when (it carries no
+  // token: CurlGitHubApi::Options::on_rate_limit).
+  void OnRateLimit(bool blocked, const std::string& message);
 
   // The counters kept from the events, every fixed series from 0, for Metrics::AddSource:
   //   tasksentinel_stale_workers_detected_total, tasksentinel_locks_recovered_total,

@@ -210,11 +210,9 @@ int Run(int argc, char** argv) {
     options.writes_per_minute = config->github_writes_per_minute;
     options.writes_per_hour = config->github_writes_per_hour;
     options.min_secondary_backoff = config->github_min_secondary_backoff;
-    options.on_rate_limit = [](bool blocked, const std::string& message) {
-      Logger::Global().Log(LogLevel::kWarn, "rate-limit",
-                           blocked ? "rate_limit_blocked" : "rate_limit_resumed",
-                           {"", blocked ? "blocked" : "resumed", std::nullopt,
-                            {{"detail", message}}});
+    events = std::make_unique<EventLog>(EventLog::Backend::kGitHub);
+    options.on_rate_limit = [log = events.get()](bool blocked, const std::string& message) {
+      log->OnRateLimit(blocked, message);
     };
     api = std::make_unique<github::CurlGitHubApi>(options, &clock);
     if (absl::Status s = github::CheckStartup(*api); !s.ok()) {
@@ -223,7 +221,6 @@ int Run(int argc, char** argv) {
     GitHubCoordinator::Options coordination;
     coordination.background_sync = true;
     coordination.poll_interval = config->github_poll_interval;
-    events = std::make_unique<EventLog>(EventLog::Backend::kGitHub);
     coordination.events = events.get();  // lease_stretched among them
     coordination.on_foreign_record = [](const github::Comment& c, github::ForeignReason reason) {
       Logger::Global().Debug("github", "foreign_record",
