@@ -103,6 +103,7 @@ void GitHubCoordinator::SweepRecords() {
   const std::vector<int64_t> expired = registry_.Expired(kSweepLimit, &workers);
   for (size_t i = 0; i < expired.size(); ++i) {
     if (!ctx_.api->DeleteComment(expired[i], github::WritePriority::kCleanup).ok()) continue;
+    if (workers[i] == config_.worker_id) continue;  // an own earlier epoch: nobody went
     Event e;
     e.kind = EventKind::kWorkerGone;
     e.worker = workers[i];

@@ -2,7 +2,8 @@
 // provoked and caught by a RecordingEventSink: a claim's steps (posted, settled, won; lost to
 // the holder's claim and withdrawn), a lapsed lock recovered, a dead worker's task taken over or
 // dead-lettered, a task retried, the balancer's decision, a memory flush, a stale worker seen
-// by Workers() and by Tick() (no request), and a lease stretched for the write budget.
+// by Workers() and by Tick() (no request), a long-dead worker's registration swept, and a lease
+// stretched for the write budget.
 #include <memory>
 #include <string>
 #include <vector>
@@ -251,6 +252,26 @@ TEST_F(GitHubEventsTest, AStaleWorkerIsSeenByWorkersAndByTickOncePerEpoch) {
   TS_ASSERT_OK(a_->Workers(false));
   (void)a_->Tick();
   EXPECT_EQ(a_events_.Of(EventKind::kWorkerStale).size(), 1u);
+}
+
+TEST_F(GitHubEventsTest, ALongDeadWorkersRegistrationSweptIsReported) {
+  auto d = world_.Sidecar("worker-0");
+  TS_ASSERT_OK(d->Register());
+  TS_ASSERT_OK(a_->Tick());
+  EXPECT_THAT(a_events_.Of(EventKind::kWorkerGone), IsEmpty());  // worker-0 is live
+  // worker-0 is dead for longer than the retention (an hour); worker-a lives on.
+  world_.clock.Advance(absl::Hours(2));
+  TS_ASSERT_OK(a_->Heartbeat({}));
+  TS_ASSERT_OK(a_->Workers(false));  // the view the sweep judges from
+  (void)a_->Tick();
+  std::vector<Event> gone = a_events_.Of(EventKind::kWorkerGone);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].worker, "worker-0");
+  EXPECT_EQ(gone[0].result, "swept");
+  for (const auto& [comment, r] :
+       world_.Records<github::RegistrationRecord>(world_.CoordinationIssue())) {
+    EXPECT_NE(r.worker_id, "worker-0");  // deleted
+  }
 }
 
 TEST_F(GitHubEventsTest, ALeaseStretchedForTheWriteBudgetIsReported) {
