@@ -4,6 +4,7 @@
 // dead-lettered, a task retried, the balancer's decision, a memory flush, a stale worker seen
 // by Workers() and by Tick() (no request), a long-dead worker's registration swept, and a lease
 // stretched for the write budget.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,11 @@ std::vector<std::string> Actions(const std::vector<Event>& events,
   return out;
 }
 
+// Options that send a sidecar's events to `sink`.
+std::function<void(GitHubCoordinator::Options&)> To(EventSink* sink) {
+  return [sink](GitHubCoordinator::Options& o) { o.events = sink; };
+}
+
 const std::vector<EventKind> kClaimSteps = {EventKind::kClaimPosted, EventKind::kClaimSettled,
                                             EventKind::kClaimWon, EventKind::kClaimLost,
                                             EventKind::kClaimWithdrawn};
@@ -40,7 +46,7 @@ const std::vector<EventKind> kClaimSteps = {EventKind::kClaimPosted, EventKind::
 class GitHubEventsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    a_ = world_.Sidecar("worker-a", nullptr, &a_events_);
+    a_ = world_.Sidecar("worker-a", nullptr, To(&a_events_));
     TS_ASSERT_OK(a_->Register());
   }
 
@@ -92,7 +98,7 @@ TEST_F(GitHubEventsTest, AWonClaimIsPostedSettledAndWon) {
 
 TEST_F(GitHubEventsTest, ALostClaimNamesTheWinnerAndIsWithdrawn) {
   RecordingEventSink b_events;
-  auto b = world_.Sidecar("worker-b", nullptr, &b_events);
+  auto b = world_.Sidecar("worker-b", nullptr, To(&b_events));
   TS_ASSERT_OK(b->Register());
   AcquireRequest req;
   req.name = "deploy";
@@ -115,7 +121,7 @@ TEST_F(GitHubEventsTest, ALostClaimNamesTheWinnerAndIsWithdrawn) {
 
 TEST_F(GitHubEventsTest, ALapsedLockTakenOverNamesItsHolder) {
   RecordingEventSink b_events;
-  auto b = world_.Sidecar("worker-b", nullptr, &b_events);
+  auto b = world_.Sidecar("worker-b", nullptr, To(&b_events));
   TS_ASSERT_OK(b->Register());
   AcquireRequest req;
   req.name = "deploy";
@@ -138,7 +144,7 @@ TEST_F(GitHubEventsTest, ALapsedLockTakenOverNamesItsHolder) {
 
 TEST_F(GitHubEventsTest, ADeadWorkersTaskIsTakenOver) {
   RecordingEventSink d_events;
-  auto d = world_.Sidecar("worker-0", nullptr, &d_events);  // first by id: the plan's pick
+  auto d = world_.Sidecar("worker-0", nullptr, To(&d_events));  // first by id: the plan's pick
   TS_ASSERT_OK(d->Register());
   absl::StatusOr<TaskRecord> t = d->CreateTask({"long job", "", "", 0, 0});
   TS_ASSERT_OK(t);
@@ -286,7 +292,7 @@ TEST_F(GitHubEventsTest, ALeaseStretchedForTheWriteBudgetIsReported) {
           c.github_writes_per_minute = 60;
           c.github_idle_renew_interval = absl::Seconds(20);
         },
-        &sinks[i]));
+        To(&sinks[i])));
     TS_ASSERT_OK(fleet.back()->Register());
   }
   for (auto& s : fleet) TS_ASSERT_OK(s->Workers(false));
