@@ -365,7 +365,9 @@ TEST(EventLogTest, ClaimLinesAreWrittenOnlyWithSentinelDebugClaims) {
   for (const Json& j : logs.Lines()) {
     ExpectSeedShape(j);
     // Only the claims component comes up to debug; the rest stays at info.
-    if (j["level"] == "debug") EXPECT_EQ(j["component"], "claims") << j.dump();
+    if (j["level"] == "debug") {
+      EXPECT_EQ(j["component"], "claims") << j.dump();
+    }
     if (j["component"] != "claims") continue;
     actions.push_back(j["action"]);
     EXPECT_EQ(j["level"], "debug");
