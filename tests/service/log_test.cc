@@ -7,7 +7,9 @@
 // block and end, against fakehub.
 #include "service/log.h"
 
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -288,6 +290,31 @@ void ExpectSeedShape(const Json& j) {
         << j.dump();
   }
   EXPECT_TRUE(j["timestamp"].is_string()) << j.dump();
+}
+
+TEST(EventLogTest, EveryEventKindLogsUnderAComponentSentinelDebugAccepts) {
+  LogCapture logs("error");
+  const std::vector<std::string>& components = Logger::Components();
+  std::set<std::string> actions;
+  for (int k = 0; k <= static_cast<int>(EventKind::kLeaseStretched); ++k) {
+    const auto kind = static_cast<EventKind>(k);
+    const std::string component(EventLog::Component(kind));
+    EXPECT_NE(std::find(components.begin(), components.end(), component), components.end())
+        << EventName(kind);
+    EXPECT_NE(EventName(kind), "unknown") << k;
+    EXPECT_TRUE(actions.insert(std::string(EventName(kind))).second) << EventName(kind);
+    // With its component in SENTINEL_DEBUG, every event is written, whatever its level.
+    ASSERT_TRUE(Logger::Global().SetDebugComponents({component}).ok());
+    EventLog events(EventLog::Backend::kGitHub);
+    events.Record({kind, "subject", "worker-x", "ok", std::nullopt, {}});
+    ASSERT_TRUE(Logger::Global().SetDebugComponents({}).ok());
+  }
+  std::vector<Json> lines = logs.Lines();
+  ASSERT_EQ(lines.size(), actions.size()) << logs.text();
+  for (const Json& j : lines) {
+    ExpectSeedShape(j);
+    EXPECT_EQ(j["metadata"]["worker"], "worker-x");
+  }
 }
 
 TEST(EventLogTest, AStaleWorkerAndARecoveredLockAreLinesOfTheirComponents) {
