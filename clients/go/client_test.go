@@ -136,6 +136,28 @@ func (f *fixture) restart(s *sidecar, worker string) {
 	}
 }
 
+// keepAlive heartbeats for c's worker every 200 ms until the test ends, as a worker process
+// does: locks are bound to the worker's lease (1.5 s here), which lapses without heartbeats.
+func keepAlive(t *testing.T, c *ts.Client) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			_, _ = c.Heartbeat(context.Background(), &pb.HeartbeatRequest{})
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		<-stopped
+	})
+}
+
 func TestErrorsAreTypedByReason(t *testing.T) {
 	ctx := context.Background()
 	c, _ := newFixture(t).client("worker-a")
@@ -179,6 +201,8 @@ func TestWithLockReleasesAndReportsAHeldLock(t *testing.T) {
 	f := newFixture(t)
 	a, _ := f.client("worker-a")
 	b, _ := f.client("worker-b")
+	keepAlive(t, a)
+	keepAlive(t, b)
 	var token uint64
 	err := a.WithLock(ctx, "deploy", ts.LockOptions{}, func(held *ts.HeldLock) error {
 		token = held.Token
