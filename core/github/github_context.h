@@ -21,11 +21,13 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/event_sink.h"
 #include "core/github/comment_view.h"
 #include "core/github/coordination_issue.h"
 #include "core/github/github_api.h"
 #include "core/github/record_seal.h"
 #include "core/github/trust.h"
+#include "core/github/lag_probe.h"
 #include "core/github/visibility_lag.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
@@ -46,6 +48,10 @@ struct GitHubOptions {
   // (visibility_lag.h): the settle delay widens with the measured lag up to this.
   // (10 s: beyond that a NextTask or AcquireLock call would outlast its callers' deadlines.)
   absl::Duration max_claim_settle = absl::Seconds(10);
+  // Whether each new registration measures the read lag before claims depend on it, and how
+  // often the probe lists while it waits for the registration to show (lag_probe.h).
+  bool probe_lag = true;
+  absl::Duration lag_probe_interval = absl::Milliseconds(250);
   // GitHub's timestamps have one-second resolution: other workers' leases and claims are
   // judged live this much longer (never shorter).
   absl::Duration slack = absl::Seconds(1);
@@ -58,6 +64,10 @@ struct GitHubOptions {
   // Called when the lease stretches for the fleet's write budget, with one line saying why, e.g.
   // "lease 6m0s: 40 workers share 500 writes/h (...)"; may be null.
   std::function<void(const std::string&)> on_pace;
+  // Where the backend reports its events (stale workers, recovered locks, tasks taken over,
+  // claim steps, memory flushes, a stretched lease: core/event_sink.h). Never null; must
+  // outlive the coordinator.
+  EventSink* events = NoEventSink();
   // Whether the coordinator runs a background thread that flushes memory when due and keeps
   // the coordination issue's view fresh. Off in tests (they drive a FakeClock and call
   // GitHubCoordinator::Tick()); the sidecar binary turns it on.
@@ -112,6 +122,7 @@ struct GitHubContext {
   const RecordSeal* seal;      // seals every record written
   const RecordScreen* screen;  // judges every record read
   VisibilityLag* lag;          // how late lists show the own claims
+  LagProbe* lag_probe;         // measures the lag from each new registration
 };
 
 }  // namespace tasksentinel::github

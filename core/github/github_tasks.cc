@@ -17,8 +17,12 @@ namespace {
 
 constexpr absl::Duration kMaxBackoff = absl::Hours(1);
 
-// How far back (by the issue's last update) a CreateTask looks for its request_id.
+// How far back (by the issue's last update) a CreateTask whose earlier create's answer was lost
+// looks for its request_id; also how long this sidecar remembers a request_id.
 constexpr absl::Duration kRequestIdWindow = absl::Hours(24);
+
+// How many request_ids this sidecar remembers (about 100 bytes each).
+constexpr size_t kRequestIdCapacity = 10000;
 
 absl::Status NoTask(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("no task ", id));
@@ -32,7 +36,8 @@ GitHubTasks::GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProto
       locks_(locks),
       labels_(*ctx.config),
       done_tally_(labels_.For(TaskState::kDone)),
-      dead_letter_tally_(labels_.For(TaskState::kDeadLetter)) {}
+      dead_letter_tally_(labels_.For(TaskState::kDeadLetter)),
+      request_ids_(kRequestIdCapacity, kRequestIdWindow) {}
 
 TaskIssue GitHubTasks::ReadTask(const Issue& issue) const {
   return ReadTaskIssue(issue, labels_, MaxAttempts(), ctx_.screen, ctx_.api->ServerNow());
@@ -91,6 +96,44 @@ absl::StatusOr<std::optional<Issue>> GitHubTasks::FindByRequestId(const std::str
   return first;
 }
 
+absl::StatusOr<std::optional<TaskRecord>> GitHubTasks::FindEarlier(
+    const std::string& request_id) {
+  // 1. A key this sidecar created, or saw on an open task, within the window: one GET.
+  std::optional<RequestIds::Known> known = request_ids_.Find(request_id, ctx_.clock->Now());
+  if (known.has_value() && known->number > 0) {
+    absl::StatusOr<Issue> issue = LoadTask(absl::StrCat(known->number), 0);
+    if (issue.ok()) return ReadTask(*issue).task;
+    if (!absl::IsNotFound(issue.status())) return issue.status();
+    request_ids_.Forget(request_id);  // the issue is gone (deleted): search as for a new key
+    known.reset();
+  }
+  // 2. Unknown here: the first call may have gone to another sidecar, or to this one before a
+  // restart. The open task issues (the lists NextTask makes; conditional) note every key on
+  // them.
+  for (const std::string& label : {labels_.queued, labels_.in_progress}) {
+    absl::StatusOr<std::vector<Issue>> open = ListOpen(label);
+    if (!open.ok()) return open.status();
+  }
+  known = request_ids_.Find(request_id, ctx_.clock->Now());
+  if (known.has_value() && known->number > 0) {
+    std::optional<Issue> issue = ctx_.issues->Get(known->number);
+    if (issue.has_value()) return ReadTask(*issue).task;
+  }
+  // 3. This sidecar sent a create with this key whose answer was lost: the issue may exist and
+  // already be closed. Only then, every issue updated within the window (open and closed).
+  if (known.has_value()) {
+    absl::StatusOr<std::optional<Issue>> found = FindByRequestId(request_id);
+    if (!found.ok()) return found.status();
+    if (found->has_value()) {
+      request_ids_.Note(request_id, (*found)->number, ctx_.clock->Now());
+      return ReadTask(**found).task;
+    }
+  }
+  // A key first used on another sidecar (or before a restart) whose task was finished before
+  // this retry is not found: see CreateTaskRequest.request_id.
+  return std::nullopt;
+}
+
 absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& label) {
   IssueQuery query;
   query.state = IssueQuery::State::kOpen;
@@ -98,9 +141,13 @@ absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& labe
   absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
   if (!read.ok()) return read.status();
   std::vector<Issue> admitted;
+  const absl::Time now = ctx_.clock->Now();
   for (Issue& issue : read->value) {
     if (!Admitted(issue)) continue;
     ctx_.issues->Put(issue);
+    if (TaskStateOf(issue, labels_).has_value()) {
+      request_ids_.Note(ReadTask(issue).meta.request_id, issue.number, now);
+    }
     admitted.push_back(std::move(issue));
   }
   return admitted;
@@ -126,11 +173,11 @@ bool GitHubTasks::ContendedAfter(int64_t issue, const std::string& name, uint64_
 absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
   if (!t.request_id.empty()) {
-    // A retry (after a lost answer, a timeout, a restart, or from another sidecar) finds the
-    // issue its first call created by the request_id in the issue's TASK record.
-    absl::StatusOr<std::optional<Issue>> earlier = FindByRequestId(t.request_id);
+    absl::StatusOr<std::optional<TaskRecord>> earlier = FindEarlier(t.request_id);
     if (!earlier.ok()) return earlier.status();
-    if (earlier->has_value()) return ReadTask(**earlier).task;
+    if (earlier->has_value()) return **earlier;
+    // Unresolved until the answer comes: should it be lost, the retry searches further.
+    request_ids_.NoteUnresolved(t.request_id, ctx_.clock->Now());
   }
   TaskMeta meta;
   meta.priority = t.priority;
@@ -144,6 +191,7 @@ absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   absl::StatusOr<Issue> created = ctx_.api->CreateIssue(draft, WritePriority::kClaim);
   if (!created.ok()) return created.status();
   ctx_.issues->Put(*created);
+  request_ids_.Note(t.request_id, created->number, ctx_.clock->Now());
   ctx_.notifier->Notify();
   return ReadTask(*created).task;
 }
@@ -164,6 +212,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
   const std::string& me = ctx_.config->worker_id;
   std::optional<HandedOutTask> handed;
   bool changed = false;
+  absl::string_view decision = kBalancerNoTask;  // how the latest attempt ended
 
   // One candidate task.
   struct Candidate {
@@ -177,9 +226,13 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
   absl::Status status = RetryUntil(
       *ctx_.clock, *ctx_.notifier, ctx_.clock->Now() + wait_timeout,
       ctx_.options->poll_interval, cancelled, [&](bool* done) -> absl::Status {
+        decision = kBalancerNoTask;
         absl::StatusOr<OwnLease> lease = registry_->EnsureLease();
         if (!lease.ok()) return lease.status();
-        if (registry_->health() != Health::kHealthy) return absl::OkStatus();  // no new work
+        if (registry_->health() != Health::kHealthy) {
+          decision = kBalancerUnhealthy;
+          return absl::OkStatus();  // no new work
+        }
         absl::StatusOr<RegistryView> registry = registry_->View();
         if (!registry.ok()) return registry.status();
         absl::StatusOr<std::vector<Issue>> queued = ListOpen(labels_.queued);
@@ -221,6 +274,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
             if (!dead.ok()) return dead.status();
             ctx_.issues->Put(*dead);
             changed = true;
+            ReportTaskEvent(EventKind::kTaskDeadLettered, c.task.task, worker, "attempt_lost");
             continue;
           }
           c.orphan = true;
@@ -237,7 +291,10 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         }
         active[me] = std::max<uint32_t>(active[me], static_cast<uint32_t>(mine.size()));
         const RegistrationEntry own = registry_->OwnEntry();
-        if (active[me] >= own.record.max_tasks) return absl::OkStatus();  // at capacity
+        if (active[me] >= own.record.max_tasks) {
+          decision = kBalancerAtCapacity;
+          return absl::OkStatus();
+        }
 
         // The two lists are two requests: an issue relabelled in between shows in both. The
         // later-listed in-progress entry is the fresher one, unless the queued one is newer.
@@ -409,6 +466,13 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           ctx_.issues->Put(*updated);
           handed = HandedOutTask{ReadTask(*updated).task,
                                  *got->lock};
+          decision = pick.has_value() && *pick == id ? kBalancerPick : kBalancerOtherTask;
+          if (c.orphan) {
+            ReportTaskEvent(EventKind::kTaskTakenOver, handed->task, c.lost_by, "lease_lapsed");
+          } else if (handed->task.attempts > 1) {
+            ReportTaskEvent(EventKind::kTaskRetried, handed->task, c.task.meta.worker_id,
+                            "after_failure");
+          }
           *done = true;
           return absl::OkStatus();
         }
@@ -416,7 +480,25 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
       });
   if (!status.ok()) return status;
   if (handed.has_value() || changed) ctx_.notifier->Notify();
+  Event e;
+  e.kind = EventKind::kBalancerDecision;
+  e.subject = handed.has_value() ? handed->task.id : "";
+  e.result = std::string(decision);
+  e.details = {{"strategy", std::string(StrategyName(ctx_.config->strategy))}};
+  ctx_.options->events->Record(e);
   return handed;
+}
+
+void GitHubTasks::ReportTaskEvent(EventKind kind, const TaskRecord& task,
+                                  const std::string& previous_worker,
+                                  const std::string& result) {
+  Event e;
+  e.kind = kind;
+  e.subject = task.id;
+  e.worker = previous_worker;
+  e.result = result;
+  e.details = {{"attempt", absl::StrCat(task.attempts, "/", task.max_attempts)}};
+  ctx_.options->events->Record(e);
 }
 
 absl::StatusOr<Issue> GitHubTasks::LoadTask(const std::string& id, uint64_t prefer_cached_token) {
@@ -519,8 +601,9 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
       held->claim.id, ctx_.seal->Body(released, issue.number, now), WritePriority::kRelease);
   if (absl::IsNotFound(edited.status())) {
-    return fail(WithReason(absl::FailedPreconditionError(
-        absl::StrCat("lock \"", id, "\" token ", token, " was released")), reason::kFencingTokenStale));
+    return fail(WithReason(absl::FailedPreconditionError(absl::StrCat(
+                               "lock \"", id, "\" token ", token, " was released")),
+                           reason::kFencingTokenStale));
   }
   if (!edited.ok()) return fail(edited.status());
   IssuePatch patch;
