@@ -67,6 +67,11 @@ void Logger::SetSinkForTesting(std::string* sink) {
   sink_ = sink;
 }
 
+std::string Logger::SinkContentsForTesting() {
+  absl::MutexLock lock(&mu_);
+  return sink_ != nullptr ? *sink_ : std::string();
+}
+
 void Logger::Debug(const std::string& component, const std::string& action,
                    const std::map<std::string, std::string>& fields) {
   Log(LogLevel::kDebug, component, action, LogEvent{"", "", std::nullopt, fields});

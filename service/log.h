@@ -75,6 +75,9 @@ class Logger {
 
   // Sends the lines to `sink` instead of stderr (tests); nullptr restores stderr.
   void SetSinkForTesting(std::string* sink);
+  // A copy of the sink's lines so far, read under the lock the writers take (tests read it
+  // while sidecars still log from their threads).
+  std::string SinkContentsForTesting();
 
  private:
   bool EnabledLocked(LogLevel level, const std::string& component)

@@ -58,11 +58,14 @@ class LogCapture {
     Logger::Global().SetLevel("info");
     Logger::Global().SetDebugComponents({}).IgnoreError();
   }
-  const std::string& text() const { return text_; }
+  // Read under the logger's lock: the sidecars of a test may still be logging (an unlocked
+  // read of text_ was a race TSan reported).
+  std::string text() const { return Logger::Global().SinkContentsForTesting(); }
   // Every line, parsed.
   std::vector<Json> Lines() const {
     std::vector<Json> out;
-    for (absl::string_view line : absl::StrSplit(text_, '\n', absl::SkipEmpty())) {
+    const std::string text = this->text();
+    for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
       out.push_back(Json::parse(line));
     }
     return out;
