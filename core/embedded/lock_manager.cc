@@ -111,7 +111,7 @@ absl::StatusOr<ReleaseOutcome> LockManager::Release(const std::string& name, uin
 absl::StatusOr<std::vector<LockInfo>> LockManager::List() {
   const absl::Time now = ctx_.clock->Now();
   std::vector<LockInfo> out;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     out.clear();
     auto locks = txn.Scan(kLockPrefix);
     if (!locks.ok()) return locks.status();
