@@ -83,7 +83,7 @@ int Main() {
                    absl::ZeroDuration(), std::nullopt};
     if (!w.memory.Set(req).ok()) return 1;
   }
-  std::printf("%-10s %8s %12s %10s\n", "op", "callers", "op/s", "p99 ms");
+  std::printf("%-10s %8s %12s %10s %12s\n", "op", "callers", "op/s", "p99 ms", "syncs/write");
   for (int threads : {1, 8, 64}) {
     std::atomic<int> errors{0};
     Cell get = RunCell(threads, [&](int t, int i) {
@@ -91,13 +91,16 @@ int Main() {
     });
     std::printf("%-10s %8d %12.0f %10.2f\n", "GetMemory", threads, get.ops_per_second,
                 get.p99_ms);
+    const SqliteStore::WriteStats before = (*store)->write_stats();
     Cell set = RunCell(threads, [&](int t, int i) {
       SetRequest req{"swarm", absl::StrCat("key-", (t + i) % kKeys), value, std::nullopt,
                      absl::ZeroDuration(), std::nullopt};
       if (!w.memory.Set(req).ok()) ++errors;
     });
-    std::printf("%-10s %8d %12.0f %10.2f\n", "SetMemory", threads, set.ops_per_second,
-                set.p99_ms);
+    const SqliteStore::WriteStats after = (*store)->write_stats();
+    const double writes = static_cast<double>(after.writes - before.writes);
+    std::printf("%-10s %8d %12.0f %10.2f %12.2f\n", "SetMemory", threads, set.ops_per_second,
+                set.p99_ms, writes > 0 ? (after.commits - before.commits) / writes : 0.0);
     if (errors > 0) std::printf("  %d calls failed\n", errors.load());
   }
   std::filesystem::remove_all(dir);

@@ -753,6 +753,11 @@ absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status(Transaction&)> bod
   return status;
 }
 
+size_t SqliteStore::queued_writes() {
+  absl::MutexLock lock(&queue_mu_);
+  return queue_.size();
+}
+
 SqliteStore::WriteStats SqliteStore::write_stats() const {
   WriteStats stats;
   stats.writes = writes_.load(std::memory_order_relaxed);

@@ -116,6 +116,10 @@ class SqliteStore final : public Store {
   // The write path's counters.
   WriteStats write_stats() const;
 
+  // How many writes wait for a batch (queued, not yet taken by a leader): a gauge of the write
+  // backlog, and how tests line writes up into one batch.
+  size_t queued_writes();
+
   // The path this store was opened with.
   const std::string& path() const { return path_; }
 
