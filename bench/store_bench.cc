@@ -4,6 +4,7 @@
 // (every acknowledged write is fsynced). Prints op/s, p99 latency and, for writes, the store's
 // commits (fsyncs) per operation. Run with
 //   bazel run -c opt //bench:store_bench -- [--seconds=3] [--dir=/var/tmp]
+//       [--ops=GetMemory,SetMemory,LockPair,TaskLife] [--callers=1,8,64]
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -26,6 +28,11 @@
 
 ABSL_FLAG(double, seconds, 3, "how long each cell runs");
 ABSL_FLAG(std::string, dir, "/var/tmp", "where the store is made (a real disk)");
+ABSL_FLAG(std::vector<std::string>, ops,
+          std::vector<std::string>({"GetMemory", "SetMemory", "LockPair", "TaskLife"}),
+          "which operations to run");
+ABSL_FLAG(std::vector<std::string>, callers, std::vector<std::string>({"1", "8", "64"}),
+          "the numbers of concurrent callers");
 
 namespace tasksentinel {
 namespace {
@@ -90,7 +97,9 @@ int Main() {
   std::printf("%-10s %8s %12s %10s %12s\n", "op", "callers", "op/s", "p99 ms", "syncs/op");
   std::atomic<int> errors{0};
   // Runs one cell and prints it; `writes` adds the store's commits per operation.
+  const std::vector<std::string> ops = absl::GetFlag(FLAGS_ops);
   auto measure = [&](const char* name, int threads, bool writes, auto op) {
+    if (std::find(ops.begin(), ops.end(), name) == ops.end()) return;
     const SqliteStore::WriteStats before = (*store)->write_stats();
     const Cell cell = RunCell(threads, op);
     const SqliteStore::WriteStats after = (*store)->write_stats();
@@ -101,7 +110,12 @@ int Main() {
     }
     std::printf("\n");
   };
-  for (int threads : {1, 8, 64}) {
+  for (const std::string& callers : absl::GetFlag(FLAGS_callers)) {
+    int threads = 0;
+    if (!absl::SimpleAtoi(callers, &threads) || threads < 1) {
+      std::fprintf(stderr, "bad --callers entry: %s\n", callers.c_str());
+      return 1;
+    }
     measure("GetMemory", threads, false, [&](int t, int i) {
       if (!w.memory.Get("swarm", absl::StrCat("key-", (t + i) % kKeys)).ok()) ++errors;
     });
