@@ -74,7 +74,13 @@ class GroupCommitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = FreshDir() + "/store.db";
-    absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path_);
+    OpenStore(SqliteStore::Options());
+  }
+
+  // (Re)opens store_ with `options`.
+  void OpenStore(const SqliteStore::Options& options) {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path_, options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
@@ -139,6 +145,25 @@ TEST_F(GroupCommitTest, ConcurrentWritersShareOneCommit) {
   EXPECT_EQ(after.writes - before.writes, kWriters + 1u);
   // The blocking write's own commit, then one for all 16: 2 syncs for 17 writes.
   EXPECT_EQ(after.commits - before.commits, 2u);
+}
+
+TEST_F(GroupCommitTest, ABatchTakesAtMostMaxBatchWrites) {
+  SqliteStore::Options options;
+  options.max_batch = 4;
+  ASSERT_NO_FATAL_FAILURE(OpenStore(options));
+  const SqliteStore::WriteStats before = store_->write_stats();
+  StartBlockingWrite();
+  std::vector<const absl::Status*> statuses;
+  for (int i = 0; i < 10; ++i) {
+    statuses.push_back(
+        Queue([i](Transaction& txn) { return txn.Put(absl::StrCat("w/", i), "v"); }));
+  }
+  ReleaseAndJoin();
+  for (const absl::Status* status : statuses) EXPECT_TRUE(status->ok()) << *status;
+  const SqliteStore::WriteStats after = store_->write_stats();
+  EXPECT_EQ(after.writes - before.writes, 11u);
+  // The blocking write, then the 10 queued ones in batches of 4, 4 and 2.
+  EXPECT_EQ(after.commits - before.commits, 4u);
 }
 
 TEST_F(GroupCommitTest, AFailingWriteDoesNotFailTheOthersInItsBatch) {
