@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace tasksentinel {
@@ -499,8 +500,20 @@ absl::Status SqliteStore::CheckSchema(const Options& options) {
   if (absl::Status s = CheckIntegrity(options.integrity_check_max_bytes); !s.ok()) return s;
 
   // Only now, knowing the file is ours and sound, switch it to WAL (persistent in the file).
-  absl::StatusOr<std::vector<std::string>> mode =
-      query("PRAGMA journal_mode=WAL", "", "set journal_mode=WAL");
+  // The switch needs the file's exclusive lock, and SQLite does not wait for it (no busy
+  // handler: the statement already holds a read lock), so openers that switch a new store at
+  // the same moment get SQLITE_BUSY at once; retry until the busy timeout. Once the file is in
+  // WAL mode the statement changes nothing and takes no such lock.
+  const absl::Time give_up = absl::Now() + options.busy_timeout;
+  absl::StatusOr<std::vector<std::string>> mode;
+  while (true) {
+    mode = query("PRAGMA journal_mode=WAL", "", "set journal_mode=WAL");
+    if (mode.ok() || (sqlite3_extended_errcode(db_) & 0xff) != SQLITE_BUSY ||
+        absl::Now() >= give_up) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
   if (!mode.ok()) return mode.status();
   if (mode->size() != 1 || (*mode)[0] != "wal") {
     return absl::FailedPreconditionError(absl::StrCat("cannot put Task Sentinel store ", path_,
