@@ -37,6 +37,7 @@ absl::StatusOr<std::vector<WorkerInfo>> ClusterView::Workers(bool include_gone) 
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
+  if (ctx_.stale != nullptr) ctx_.stale->Observe(out);
   return out;
 }
 
