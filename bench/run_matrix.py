@@ -275,9 +275,14 @@ class Matrix:
                                              warmup=0))
 
             def minus_idle(c, per):
+                """c's counts less the idle rate over c's window (idle writes stay counted:
+                they are rare, and a write in the window may be the operations' own), per
+                `per` operations; the total stays at least the 304s plus the writes."""
                 scale = c["seconds"] / idle["seconds"] if idle["seconds"] > 0 else 0
-                return {k: max(0.0, (c[k] - idle[k] * scale)) / per
-                        for k in ("total", "not_modified", "writes")}
+                out = {k: max(0.0, c[k] - idle[k] * scale) for k in ("total", "not_modified")}
+                out["writes"] = float(c["writes"])
+                out["total"] = max(out["total"], out["not_modified"] + out["writes"])
+                return {k: v / per for k, v in out.items()}
 
             tasks = counted(lambda: self.load("task", port, 1, ops=a.github_tasks))
             time.sleep(a.github_flush_seconds)  # writes queued by the lives land
