@@ -16,6 +16,12 @@ PACKAGES=(
   # The Python client (clients/python) and its tests: Debian's python3 with gRPC and protobuf;
   # grpc_python_plugin (protobuf-compiler-grpc) generates its stubs.
   python3 python3-grpcio python3-protobuf
+  # The Go client (clients/go), built offline in GOPATH mode on Debian's Go sources: gRPC 1.33,
+  # protobuf (APIv2 1.28, and the 1.5 compatibility layer gRPC imports: named here, since gRPC's
+  # dependency would otherwise settle for the 1.3 one, which predates APIv2 messages),
+  # genproto (google.rpc ErrorInfo); protoc-gen-go and protoc-gen-go-grpc generate its stubs.
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+  golang-google-genproto-dev protoc-gen-go protoc-gen-go-grpc
   # --config=fuzz (libFuzzer binaries); --config=asan/tsan use gcc's libasan/libubsan/libtsan.
   clang-14 libclang-rt-14-dev
 )

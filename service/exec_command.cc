@@ -196,11 +196,21 @@ absl::StatusOr<ExecOptions> ParseExecArgs(std::vector<std::string>* args) {
       }
       continue;
     }
+    absl::StatusOr<bool> idle = value(arg, "--idle-wait", &v);
+    if (!idle.ok()) return idle.status();
+    if (*idle) {
+      if (!absl::ParseDuration(v, &options.idle_wait) || options.idle_wait < absl::ZeroDuration()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--idle-wait: not a duration (60s, 500ms): ", v));
+      }
+      continue;
+    }
     rest.push_back(arg);  // a sidecar flag
   }
   if (options.command.empty()) {
     return absl::InvalidArgumentError(
-        "usage: sentinel exec [--until-idle] [--max-tasks N] [--grace DURATION] -- CMD ARGS...");
+        "usage: sentinel exec [--until-idle [--idle-wait DURATION]] [--max-tasks N] "
+        "[--grace DURATION] -- CMD ARGS...");
   }
   *args = std::move(rest);
   return options;
@@ -216,7 +226,7 @@ int RunExec(const ExecOptions& options, const Config& config, SentinelServer* se
   worker_options.concurrency = config.max_tasks;
   worker_options.until_idle = options.until_idle;
   worker_options.max_tasks = options.max_tasks;
-  worker_options.poll_wait = absl::Seconds(1);
+  worker_options.poll_wait = options.idle_wait;
   client::Worker worker(&client, worker_options);
   const std::string addr = absl::StrCat(
       absl::StartsWith(config.grpc_addr, "unix:") ? config.grpc_addr : "127.0.0.1:",

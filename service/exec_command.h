@@ -2,7 +2,8 @@
 // script, a CI step). It serves as usual and, next to that, pulls tasks for its own worker and
 // runs one command per task:
 //
-//   sentinel exec [--until-idle] [--max-tasks N] [--grace DURATION] -- CMD ARGS...
+//   sentinel exec [--until-idle [--idle-wait DURATION]] [--max-tasks N] [--grace DURATION]
+//                 -- CMD ARGS...
 //
 // Up to WORKER_MAX_TASKS commands run at once. Each gets the task in its environment
 // (SENTINEL_TASK_ID, SENTINEL_TASK_TITLE, SENTINEL_TASK_TYPE, SENTINEL_TASK_ATTEMPT,
@@ -13,7 +14,9 @@
 // (SIGTERM to its process group, SIGKILL a second later) and its task left to be retried.
 // On SIGTERM/SIGINT no new task is taken; running commands get `--grace` (default 10s) to
 // finish, then are stopped and their tasks handed back (their locks are released on shutdown).
-// --until-idle exits 0 once the queue is empty; --max-tasks N after N tasks.
+// --until-idle exits 0 once the queue is empty: a NextTask that waited --idle-wait (default 1s)
+// found no task (on GitHub, where a task may be left to the worker the plan gives it for a few
+// poll intervals, give it longer: 60s); --max-tasks N exits after N tasks.
 //
 // Thread safety: RunExec is called once, from the thread that waits for signals.
 #ifndef TASK_SENTINEL_SERVICE_EXEC_COMMAND_H_
@@ -35,15 +38,16 @@ struct ExecOptions {
   bool until_idle = false;
   int max_tasks = 0;  // 0: no limit
   absl::Duration grace = absl::Seconds(10);
+  absl::Duration idle_wait = absl::Seconds(1);  // each NextTask's wait for a task
   std::vector<std::string> command;  // CMD ARGS...
 };
 
 // Whether `args` (argv without the program name) asks for exec mode (its first word is "exec").
 bool IsExecCommand(const std::vector<std::string>& args);
 
-// Parses "exec [--until-idle] [--max-tasks N|--max-tasks=N] [--grace D|--grace=D] [sidecar
-// flags...] -- CMD ARGS..." and removes the exec words from `args`, leaving the sidecar's own
-// flags. INVALID_ARGUMENT for a missing command or a bad value.
+// Parses "exec [--until-idle] [--idle-wait D] [--max-tasks N] [--grace D] [sidecar flags...]
+// -- CMD ARGS..." (each value also as --name=value) and removes the exec words from `args`,
+// leaving the sidecar's own flags. INVALID_ARGUMENT for a missing command or a bad value.
 absl::StatusOr<ExecOptions> ParseExecArgs(std::vector<std::string>* args);
 
 // Runs the exec loop against `server` (started) until it ends or a signal of `signals` (blocked

@@ -150,6 +150,9 @@ absl::StatusOr<LockState> LockProtocol::Judge(const LockSite& site, const std::s
 absl::StatusOr<Comment> LockProtocol::PostClaim(const LockSite& site, const std::string& name,
                                                 const ClaimOptions& options,
                                                 const OwnLease& lease) {
+  // Under a lag not measured yet the claim would be taken back unjudged: let the probe of the
+  // own registration finish first (lag_probe.h; at once unless a registration is not yet seen).
+  ctx_.lag_probe->Finish();
   ClaimRecord r;
   r.lock = name;
   r.worker_id = lease.worker_id;

@@ -26,6 +26,7 @@
 #include "core/github/github_api.h"
 #include "core/github/record_seal.h"
 #include "core/github/trust.h"
+#include "core/github/lag_probe.h"
 #include "core/github/visibility_lag.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
@@ -46,6 +47,10 @@ struct GitHubOptions {
   // (visibility_lag.h): the settle delay widens with the measured lag up to this.
   // (10 s: beyond that a NextTask or AcquireLock call would outlast its callers' deadlines.)
   absl::Duration max_claim_settle = absl::Seconds(10);
+  // Whether each new registration measures the read lag before claims depend on it, and how
+  // often the probe lists while it waits for the registration to show (lag_probe.h).
+  bool probe_lag = true;
+  absl::Duration lag_probe_interval = absl::Milliseconds(250);
   // GitHub's timestamps have one-second resolution: other workers' leases and claims are
   // judged live this much longer (never shorter).
   absl::Duration slack = absl::Seconds(1);
@@ -112,6 +117,7 @@ struct GitHubContext {
   const RecordSeal* seal;      // seals every record written
   const RecordScreen* screen;  // judges every record read
   VisibilityLag* lag;          // how late lists show the own claims
+  LagProbe* lag_probe;         // measures the lag from each new registration
 };
 
 }  // namespace tasksentinel::github

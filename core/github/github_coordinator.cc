@@ -29,8 +29,10 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
       locks_issue_(api, clock, config.github_claim_settle, options.visibility_retries,
                    github::LocksIssueKind(), &screen_),
       lag_(config.github_claim_settle, options.min_retry_wait, options.max_claim_settle),
+      lag_probe_(&views_, clock, &notifier_, &lag_, options.lag_probe_interval,
+                 options.max_claim_settle),
       ctx_{api,     clock,    &notifier_, &config_, &held_,   &views_, &coordination_,
-           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_, &lag_},
+           &locks_issue_, &issues_, &stats_, &options_, &seal_, &screen_, &lag_, &lag_probe_},
       registry_(ctx_),
       locks_(ctx_, &registry_),
       tasks_(ctx_, &registry_, &locks_),
@@ -51,7 +53,7 @@ GitHubCoordinator::~GitHubCoordinator() {
 
 void GitHubCoordinator::BackgroundLoop() {
   while (true) {
-    const absl::Time due = memory_.NextFlushDue();
+    const absl::Time due = std::min(memory_.NextFlushDue(), lag_probe_.Due());
     const absl::Duration wait =
         std::clamp(due - clock_->Now(), absl::Milliseconds(10), options_.poll_interval);
     {
@@ -64,6 +66,7 @@ void GitHubCoordinator::BackgroundLoop() {
 }
 
 absl::Status GitHubCoordinator::Tick() {
+  (void)lag_probe_.Step();  // when due (a registration of ours not yet seen in lists)
   ReleaseLocksOfASilentWorker();
   // Memory first: the clean-up below waits behind every other write of this sidecar.
   absl::Status flushed = memory_.Flush(/*force=*/false);

@@ -39,6 +39,7 @@
 #include "core/github/github_context.h"
 #include "core/github/github_memory.h"
 #include "core/github/github_tasks.h"
+#include "core/github/lag_probe.h"
 #include "core/github/registry.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
@@ -135,6 +136,7 @@ class GitHubCoordinator final : public Coordinator {
   github::CoordinationIssue coordination_;
   github::CoordinationIssue locks_issue_;
   github::VisibilityLag lag_;
+  github::LagProbe lag_probe_;
   github::IssueCache issues_;
   github::GitHubContext ctx_;
   github::Registry registry_;

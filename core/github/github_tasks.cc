@@ -17,8 +17,12 @@ namespace {
 
 constexpr absl::Duration kMaxBackoff = absl::Hours(1);
 
-// How far back (by the issue's last update) a CreateTask looks for its request_id.
+// How far back (by the issue's last update) a CreateTask whose earlier create's answer was lost
+// looks for its request_id; also how long this sidecar remembers a request_id.
 constexpr absl::Duration kRequestIdWindow = absl::Hours(24);
+
+// How many request_ids this sidecar remembers (about 100 bytes each).
+constexpr size_t kRequestIdCapacity = 10000;
 
 absl::Status NoTask(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("no task ", id));
@@ -32,7 +36,8 @@ GitHubTasks::GitHubTasks(const GitHubContext& ctx, Registry* registry, LockProto
       locks_(locks),
       labels_(*ctx.config),
       done_tally_(labels_.For(TaskState::kDone)),
-      dead_letter_tally_(labels_.For(TaskState::kDeadLetter)) {}
+      dead_letter_tally_(labels_.For(TaskState::kDeadLetter)),
+      request_ids_(kRequestIdCapacity, kRequestIdWindow) {}
 
 TaskIssue GitHubTasks::ReadTask(const Issue& issue) const {
   return ReadTaskIssue(issue, labels_, MaxAttempts(), ctx_.screen, ctx_.api->ServerNow());
@@ -91,6 +96,44 @@ absl::StatusOr<std::optional<Issue>> GitHubTasks::FindByRequestId(const std::str
   return first;
 }
 
+absl::StatusOr<std::optional<TaskRecord>> GitHubTasks::FindEarlier(
+    const std::string& request_id) {
+  // 1. A key this sidecar created, or saw on an open task, within the window: one GET.
+  std::optional<RequestIds::Known> known = request_ids_.Find(request_id, ctx_.clock->Now());
+  if (known.has_value() && known->number > 0) {
+    absl::StatusOr<Issue> issue = LoadTask(absl::StrCat(known->number), 0);
+    if (issue.ok()) return ReadTask(*issue).task;
+    if (!absl::IsNotFound(issue.status())) return issue.status();
+    request_ids_.Forget(request_id);  // the issue is gone (deleted): search as for a new key
+    known.reset();
+  }
+  // 2. Unknown here: the first call may have gone to another sidecar, or to this one before a
+  // restart. The open task issues (the lists NextTask makes; conditional) note every key on
+  // them.
+  for (const std::string& label : {labels_.queued, labels_.in_progress}) {
+    absl::StatusOr<std::vector<Issue>> open = ListOpen(label);
+    if (!open.ok()) return open.status();
+  }
+  known = request_ids_.Find(request_id, ctx_.clock->Now());
+  if (known.has_value() && known->number > 0) {
+    std::optional<Issue> issue = ctx_.issues->Get(known->number);
+    if (issue.has_value()) return ReadTask(*issue).task;
+  }
+  // 3. This sidecar sent a create with this key whose answer was lost: the issue may exist and
+  // already be closed. Only then, every issue updated within the window (open and closed).
+  if (known.has_value()) {
+    absl::StatusOr<std::optional<Issue>> found = FindByRequestId(request_id);
+    if (!found.ok()) return found.status();
+    if (found->has_value()) {
+      request_ids_.Note(request_id, (*found)->number, ctx_.clock->Now());
+      return ReadTask(**found).task;
+    }
+  }
+  // A key first used on another sidecar (or before a restart) whose task was finished before
+  // this retry is not found: see CreateTaskRequest.request_id.
+  return std::nullopt;
+}
+
 absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& label) {
   IssueQuery query;
   query.state = IssueQuery::State::kOpen;
@@ -98,9 +141,13 @@ absl::StatusOr<std::vector<Issue>> GitHubTasks::ListOpen(const std::string& labe
   absl::StatusOr<Read<std::vector<Issue>>> read = ctx_.api->ListIssues(query);
   if (!read.ok()) return read.status();
   std::vector<Issue> admitted;
+  const absl::Time now = ctx_.clock->Now();
   for (Issue& issue : read->value) {
     if (!Admitted(issue)) continue;
     ctx_.issues->Put(issue);
+    if (TaskStateOf(issue, labels_).has_value()) {
+      request_ids_.Note(ReadTask(issue).meta.request_id, issue.number, now);
+    }
     admitted.push_back(std::move(issue));
   }
   return admitted;
@@ -126,11 +173,11 @@ bool GitHubTasks::ContendedAfter(int64_t issue, const std::string& name, uint64_
 absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
   if (!t.request_id.empty()) {
-    // A retry (after a lost answer, a timeout, a restart, or from another sidecar) finds the
-    // issue its first call created by the request_id in the issue's TASK record.
-    absl::StatusOr<std::optional<Issue>> earlier = FindByRequestId(t.request_id);
+    absl::StatusOr<std::optional<TaskRecord>> earlier = FindEarlier(t.request_id);
     if (!earlier.ok()) return earlier.status();
-    if (earlier->has_value()) return ReadTask(**earlier).task;
+    if (earlier->has_value()) return **earlier;
+    // Unresolved until the answer comes: should it be lost, the retry searches further.
+    request_ids_.NoteUnresolved(t.request_id, ctx_.clock->Now());
   }
   TaskMeta meta;
   meta.priority = t.priority;
@@ -144,6 +191,7 @@ absl::StatusOr<TaskRecord> GitHubTasks::Create(const NewTask& t) {
   absl::StatusOr<Issue> created = ctx_.api->CreateIssue(draft, WritePriority::kClaim);
   if (!created.ok()) return created.status();
   ctx_.issues->Put(*created);
+  request_ids_.Note(t.request_id, created->number, ctx_.clock->Now());
   ctx_.notifier->Notify();
   return ReadTask(*created).task;
 }
@@ -519,8 +567,9 @@ absl::StatusOr<TaskRecord> GitHubTasks::Fail(const std::string& id, uint64_t tok
   absl::StatusOr<Comment> edited = ctx_.api->UpdateComment(
       held->claim.id, ctx_.seal->Body(released, issue.number, now), WritePriority::kRelease);
   if (absl::IsNotFound(edited.status())) {
-    return fail(WithReason(absl::FailedPreconditionError(
-        absl::StrCat("lock \"", id, "\" token ", token, " was released")), reason::kFencingTokenStale));
+    return fail(WithReason(absl::FailedPreconditionError(absl::StrCat(
+                               "lock \"", id, "\" token ", token, " was released")),
+                           reason::kFencingTokenStale));
   }
   if (!edited.ok()) return fail(edited.status());
   IssuePatch patch;

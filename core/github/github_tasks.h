@@ -3,8 +3,12 @@
 //
 //   CreateTask   one POST: an issue labelled with the queue label (and type:NAME), its body the
 //                text and a TASK record (priority, max_attempts, request_id). With a request_id,
-//                first one list (all issues updated in the last 24 hours, conditional) looks for
-//                a task whose record carries it: a retry returns that task, no POST.
+//                a retry returns the first call's task, no POST (FindEarlier): a key this
+//                sidecar created or saw on an open task within 24 hours (RequestIds) costs one
+//                GET; an unknown key, the two conditional lists of open task issues that
+//                NextTask makes anyway; only a key whose earlier create's answer was lost lists
+//                every issue updated in the last 24 hours (open and closed). A new key thus never
+//                lists closed issues.
 //   NextTask     lists the open queued and in-progress issues (conditional GETs) and the
 //                registry, lets LOAD_BALANCE_STRATEGY pick over the live workers (every sidecar
 //                computes the same plan from the same view, so they prefer different tasks),
@@ -56,6 +60,7 @@
 #include "core/github/closed_task_tally.h"
 #include "core/github/github_context.h"
 #include "core/github/registry.h"
+#include "core/github/request_ids.h"
 #include "core/github/task_issue.h"
 #include "core/model.h"
 
@@ -106,9 +111,15 @@ class GitHubTasks {
   // The issue of task `id` (fresh, or our own latest write of it when `prefer_cached_token`
   // matches its record); NOT_FOUND when `id` names no task.
   absl::StatusOr<Issue> LoadTask(const std::string& id, uint64_t prefer_cached_token);
+  // The open issues labelled `label` that the intake policy admits; notes the request_ids of
+  // the task issues among them (request_ids_).
   absl::StatusOr<std::vector<Issue>> ListOpen(const std::string& label);
+  // The task an earlier CreateTask with idempotency key `request_id` created, as far as this
+  // sidecar can tell (see the file comment, CreateTask); nullopt when none is found.
+  absl::StatusOr<std::optional<TaskRecord>> FindEarlier(const std::string& request_id);
   // The task issue (open or closed, updated within the last 24 hours) whose TASK record carries
-  // CreateTask idempotency key `request_id`, the oldest if several; nullopt when none. One list.
+  // CreateTask idempotency key `request_id`, the oldest if several; nullopt when none. One list
+  // of every issue updated in that window: only for a key whose create's answer was lost.
   absl::StatusOr<std::optional<Issue>> FindByRequestId(const std::string& request_id);
   // Whether the latest list of `issue`'s comments (the one our claim `token` on lock `name` won
   // in) shows a later claim on that lock by another worker. No request.
@@ -137,6 +148,8 @@ class GitHubTasks {
   // Closed tasks are counted incrementally, never listed in full again.
   ClosedTaskTally done_tally_;
   ClosedTaskTally dead_letter_tally_;
+  // The CreateTask request_ids this sidecar created or saw on open tasks (FindEarlier).
+  RequestIds request_ids_;
   absl::Mutex mu_;
   std::vector<absl::Time> finished_ ABSL_GUARDED_BY(mu_);  // local times, ascending
   // Task -> (the other worker the plan gives it to, since when on the local clock).

@@ -307,6 +307,7 @@ absl::Status Registry::StartEpoch(uint64_t epoch, bool idle) {
     return posted.status();
   }
   stretch_next_ = false;
+  if (ctx_.options->probe_lag) ctx_.lag_probe->Start(*issue, posted->id);
   own_idle_ = idle;
   // Every earlier registration of this worker is over for everyone now.
   if (std::optional<int64_t> known = ctx_.coordination->Known(); known.has_value()) {

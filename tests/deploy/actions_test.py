@@ -1,9 +1,8 @@
 #!/usr/bin/python3
 """examples/github-actions/: the workflow is valid YAML with the seed's shape (a matrix of
 workers), the minimum `permissions:` block and concurrency settings; every script it runs exists
-and is executable, every shell step is valid bash, every sentinelctl command it quotes parses;
-and its worker loop (process-tasks.sh) really takes tasks until the queue is idle, run here
-against a real sidecar on the embedded store.
+and is executable, every shell step is valid bash; and its step's own `sentinel exec
+--until-idle` command line really takes every task and exits, run here on the embedded store.
 """
 import os
 import re
@@ -60,7 +59,7 @@ class WorkflowTest(unittest.TestCase):
         scripts = set()
         for step in run_steps():
             scripts |= set(re.findall(r"(?:scripts|examples)/[\w./-]+\.sh", step))
-        self.assertIn("examples/github-actions/process-tasks.sh", scripts)
+        self.assertIn("examples/github-actions/process-task.sh", scripts)
         for script in scripts:
             path = os.path.join(ROOT, script)
             self.assertTrue(os.access(path, os.X_OK), script)
@@ -74,23 +73,22 @@ class WorkflowTest(unittest.TestCase):
                 with open(os.path.join(ROOT, package, "BUILD.bazel")) as f:
                     self.assertRegex(f.read(), rf'name = "{name}"', target)
 
-    def test_sentinelctl_commands_parse(self):
-        quoted = []
-        for step in run_steps():
-            quoted += re.findall(r"sentinelctl ([a-z-][^\n&|;]*)", step)
-        with open(os.path.join(EXAMPLE, "process-tasks.sh")) as f:
-            quoted += re.findall(r'"\$ctl" ([^\n&|;>]+)', f.read())
-        self.assertGreaterEqual(len(quoted), 3)
-        for command in quoted:
-            args = shlex.split(command)
-            # Shell variables become placeholders; waits and timeouts become short.
-            args = ["1" if "$" in a and not a.startswith("--") else
-                    "--wait=100ms" if a.startswith("--wait=") else
-                    "--timeout=200ms" if a.startswith("--timeout=") else
-                    a.split("=")[0] + "=x" if "$" in a else a for a in args]
-            r = subprocess.run([CTL, "--addr=unix:/nonexistent/s.sock", "--timeout=200ms"] + args,
-                               capture_output=True, text=True)
-            self.assertNotEqual(r.returncode, 2, f"{command}: {r.stderr}")
+    def test_it_runs_sentinel_exec_until_idle(self):
+        args = exec_command_line()
+        self.assertEqual(args[:2], ["bazel-bin/service/sentinel", "exec"])
+        self.assertIn("--until-idle", args)
+        self.assertEqual(args[args.index("--") + 1], "examples/github-actions/process-task.sh")
+
+
+def exec_command_line():
+    """The workflow's `sentinel exec` command, as words (continuations joined, the redirect of
+    its log dropped)."""
+    for step in run_steps():
+        joined = step.replace("\\\n", " ")
+        for line in joined.splitlines():
+            if "sentinel exec" in line:
+                return [w for w in shlex.split(line) if not w.startswith("2>")]
+    raise AssertionError("no `sentinel exec` step in worker.yml")
 
 
 def free_port():
@@ -99,39 +97,42 @@ def free_port():
         return s.getsockname()[1]
 
 
-class WorkerLoopTest(unittest.TestCase):
-    def test_takes_every_task_then_stops_when_idle(self):
+class ExecStepTest(unittest.TestCase):
+    def test_the_step_takes_every_task_then_exits_when_idle(self):
+        data = os.path.join(os.environ["TEST_TMPDIR"], "data")
         addr = f"127.0.0.1:{free_port()}"
         env = dict(os.environ, SENTINEL_GRPC_ADDR=addr, SENTINEL_HTTP_ADDR="",
-                   SENTINEL_DATA_DIR=os.path.join(os.environ["TEST_TMPDIR"], "data"),
-                   WORKER_ID="actions-worker", TASK_RETRY_BACKOFF_MS="10")
+                   SENTINEL_DATA_DIR=data, WORKER_ID="actions-worker")
+        # Queue three tasks in the store the step's sidecar will open.
+        sidecar = subprocess.Popen([os.path.join(ROOT, "service/sentinel")], env=env,
+                                   stderr=subprocess.DEVNULL)
+        titles = ("build docs", "run tests", "publish")
+        ctl = lambda *a: subprocess.run([CTL, *a], env=env, capture_output=True, text=True,
+                                        check=True).stdout
+        try:
+            ctl("wait-ready", "--timeout=20s")
+            ids = [re.search(r"^id +(\S+)$", ctl("task", "create", t, "--body=abc"), re.M)
+                   .group(1) for t in titles]
+        finally:
+            sidecar.terminate()
+            sidecar.wait(timeout=20)
+        # The step's command line as written, with the paths of this checkout and a short idle
+        # wait (the only change).
+        args = exec_command_line()
+        args[0] = os.path.join(ROOT, "service/sentinel")
+        cmd = args.index("--") + 1
+        args[cmd] = os.path.join(ROOT, args[cmd])
+        args = ["--idle-wait=2s" if a.startswith("--idle-wait") else a for a in args]
+        r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
         sidecar = subprocess.Popen([os.path.join(ROOT, "service/sentinel")], env=env,
                                    stderr=subprocess.DEVNULL)
         try:
-            ctl = lambda *a: subprocess.run([CTL, *a], env=env, capture_output=True, text=True,
-                                            check=True).stdout
             ctl("wait-ready", "--timeout=20s")
-            ids = []
-            for title in ("build docs", "flaky once", "run tests"):
-                out = ctl("task", "create", title)
-                ids.append(re.search(r"^id +(\S+)$", out, re.M).group(1))
-            handler = os.path.join(os.environ["TEST_TMPDIR"], "handler.sh")
-            marker = os.path.join(os.environ["TEST_TMPDIR"], "failed-once")
-            with open(handler, "w") as f:
-                f.write(f"""#!/bin/bash
-if [ "$2" = "flaky once" ] && [ ! -e {marker} ]; then touch {marker}; exit 3; fi
-echo "did $2"
-""")
-            os.chmod(handler, 0o755)
-            r = subprocess.run([os.path.join(EXAMPLE, "process-tasks.sh"), handler],
-                               env=dict(env, SENTINELCTL=CTL, IDLE_WAIT="2s"),
-                               capture_output=True, text=True, timeout=60)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("idle for 2s; 4 task(s) done", r.stderr)
-            for task_id, title in zip(ids, ("build docs", "flaky once", "run tests")):
+            for task_id, title in zip(ids, titles):
                 out = ctl("task", "get", task_id)
                 self.assertRegex(out, r"(?m)^state +DONE$", out)
-                self.assertIn(f"did {title}", out)
+                self.assertIn(f"processed task {task_id}: {title} (3 bytes of body)", out)
         finally:
             sidecar.terminate()
             sidecar.wait(timeout=20)

@@ -54,6 +54,16 @@ PYTHONPATH="${root}/clients/python" run_example python /usr/bin/python3 "${root}
 node_example="$(readlink -f "${root}/examples/node/worker.js")"
 TASKSENTINEL_PROTO_DIR="${root}/proto" run_example node node "$node_example"
 
+# Go: built offline in GOPATH mode against clients/go (tests/clients/go_env.sh).
+(
+  source "${root}/tests/clients/go_env.sh"
+  go_env "$root" "${tmp}/gopath"
+  mkdir -p "${tmp}/gopath/src/example"
+  cp -L "${root}/examples/go/worker.go" "${tmp}/gopath/src/example/"
+  cd "${tmp}/gopath/src/example" && go build -o "${tmp}/go-worker" .
+)
+run_example go "${tmp}/go-worker"
+
 # Shell: the sidecar itself runs the script per task (sentinel exec), then exits when idle.
 example=shell
 mkdir -p "${tmp}/shell-producer" "${tmp}/shell"

@@ -109,6 +109,23 @@ TEST_F(ExecTest, RunsTheCommandPerTaskAndExitsWhenIdle) {
   EXPECT_EQ(failed.last_error(), absl::StrCat("exit status 3: boom on ", fail.id(), "\n"));
 }
 
+TEST_F(ExecTest, IdleWaitIsHowLongAnEmptyQueueIsWaitedOn) {
+  // The queue is empty when the runner starts; a task created 1.5 s later is still taken within
+  // --idle-wait=5s, and the runner exits only after the queue stayed empty that long again.
+  const absl::Time started = absl::Now();
+  auto runner = Exec({"--until-idle", "--idle-wait=5s"}, "echo late");
+  absl::SleepFor(absl::Milliseconds(1500));
+  v1::Task late = Create("late");
+  EXPECT_EQ(runner->Wait(absl::Seconds(30)), 0) << runner->Stderr();
+  EXPECT_EQ(Get(late.id()).result(), "late\n");
+  EXPECT_GE(absl::Now() - started, absl::Milliseconds(1500) + absl::Seconds(5));
+  // A bad value is refused with exit status 2 and a message naming the flag.
+  auto bad = Exec({"--until-idle", "--idle-wait=soon"}, "echo never");
+  EXPECT_EQ(bad->Wait(absl::Seconds(10)), 2);
+  EXPECT_NE(bad->Stderr().find("--idle-wait: not a duration"), std::string::npos)
+      << bad->Stderr();
+}
+
 TEST_F(ExecTest, MaxTasksStopsAfterThatMany) {
   for (int i = 0; i < 3; ++i) Create(absl::StrCat("t", i));
   auto runner = Exec({"--max-tasks", "2"}, "echo ok");

@@ -222,6 +222,7 @@ absl::StatusOr<github::Read<std::vector<Issue>>> FakeGitHubApi::ListIssues(
   }
   read.server_time = now;
   counts_.issues_listed += static_cast<int64_t>(read.value.size());
+  if (query.state != github::IssueQuery::State::kOpen) ++counts_.closed_lists;
   read.not_modified =
       CountRead(FakeGitHubMethod::kListIssues,
                 absl::StrCat("issues/", static_cast<int>(query.state), "/",

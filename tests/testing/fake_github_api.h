@@ -67,6 +67,7 @@ struct FakeGitHubCounts {
   int deletes = 0;    // DeleteComment
   int failed = 0;     // calls that failed (injected or refused)
   int64_t issues_listed = 0;        // issues in every ListIssues answer, summed
+  int closed_lists = 0;             // ListIssues queries that include closed issues
   int64_t max_comments_listed = 0;  // the longest ListComments answer
   std::map<FakeGitHubMethod, int> by_method;
 

@@ -163,6 +163,46 @@ TEST_F(ClaimsTest, AClaimThatNeverBecomesVisibleIsWithdrawn) {
   EXPECT_TRUE(Claims("deploy").empty());  // deleted again
 }
 
+TEST_F(ClaimsTest, UnderALagLongerThanTheClaimWindowTheFirstClaimIsJudgedNotTakenBack) {
+  // Lists show new comments 6 s late; a claim's window at the defaults is 1 s + 3 x 1 s.
+  world_.api.SetLag(absl::Seconds(6));
+  // A sidecar registered before the lag began has measured none: its first claim is never seen
+  // in its window and is taken back unjudged (two writes burnt).
+  absl::StatusOr<AcquireAttempt> blind = a_->AcquireLock(Req("deploy"), nullptr);
+  TS_ASSERT_OK(blind);
+  EXPECT_FALSE(blind->acquired);
+  EXPECT_EQ(a_->stats().claims_unseen.load(), 1);
+  EXPECT_EQ(a_->stats().claims_withdrawn.load(), 1);
+  // A sidecar that registers under the lag measures it on its own registration
+  // (core/github/lag_probe.h) before it claims: its first claim waits long enough to be seen.
+  auto c = world_.Sidecar("worker-c");
+  TS_ASSERT_OK(c->Register());
+  const absl::Time before = world_.clock.Now();
+  absl::StatusOr<AcquireAttempt> got = c->AcquireLock(Req("release"), nullptr);
+  TS_ASSERT_OK(got);
+  EXPECT_TRUE(got->acquired);
+  EXPECT_EQ(c->stats().claims_posted.load(), 1);
+  EXPECT_EQ(c->stats().claims_unseen.load(), 0);
+  EXPECT_EQ(c->stats().claims_withdrawn.load(), 0);
+  ASSERT_EQ(Claims("release").size(), 1u);
+  // It waited for the lag (the probe, then a settle widened to it), within the bound.
+  EXPECT_GE(world_.clock.Now() - before, absl::Seconds(6));
+  EXPECT_LE(world_.clock.Now() - before, absl::Seconds(20));
+}
+
+TEST_F(ClaimsTest, WithoutALagTheProbeCostsOneListAndNoWait) {
+  auto c = world_.Sidecar("worker-c");
+  world_.api.ResetCounts();
+  TS_ASSERT_OK(c->Register());
+  EXPECT_EQ(world_.api.counts().writes(), 1);  // the registration
+  const absl::Time before = world_.clock.Now();
+  absl::StatusOr<AcquireAttempt> got = c->AcquireLock(Req("deploy"), nullptr);
+  TS_ASSERT_OK(got);
+  EXPECT_TRUE(got->acquired);
+  // The claim waited its settle delay (1 s) and nothing more.
+  EXPECT_EQ(world_.clock.Now() - before, absl::Seconds(1));
+}
+
 TEST_F(ClaimsTest, LockDelayAfterTheHoldersLeaseLapses) {
   absl::StatusOr<AcquireAttempt> got = a_->AcquireLock(Req("deploy"), nullptr);
   TS_ASSERT_OK(got);

@@ -44,12 +44,15 @@ struct GitHubWorld {
   FakeClock clock;
   FakeGitHubApi api{&clock};
 
-  // A sidecar for `worker_id`, its config adjusted by `tweak`.
-  std::unique_ptr<GitHubCoordinator> Sidecar(const std::string& worker_id,
-                                             const std::function<void(Config&)>& tweak = nullptr) {
+  // A sidecar for `worker_id`, its config adjusted by `tweak`, its options by `tweak_options`.
+  std::unique_ptr<GitHubCoordinator> Sidecar(
+      const std::string& worker_id, const std::function<void(Config&)>& tweak = nullptr,
+      const std::function<void(GitHubCoordinator::Options&)>& tweak_options = nullptr) {
     Config c = GitHubTestConfig(worker_id);
     if (tweak) tweak(c);
-    return std::make_unique<GitHubCoordinator>(c, &api, &clock, GitHubTestOptions());
+    GitHubCoordinator::Options o = GitHubTestOptions();
+    if (tweak_options) tweak_options(o);
+    return std::make_unique<GitHubCoordinator>(c, &api, &clock, o);
   }
 
   // The coordination issue's number (0 when there is none yet).

@@ -21,6 +21,11 @@ class MemoryTest : public ::testing::Test {
     b_ = world_.Sidecar("worker-b");
     TS_ASSERT_OK(a_->Register());
     TS_ASSERT_OK(b_->Register());
+    // Each lists once to measure the read lag on its registration (lag_probe.h): done now, so
+    // that the first Sync's ticks only flush (a list in A's tick before B flushed would leave A
+    // a snapshot fresh by the fake clock but without B's entries).
+    TS_ASSERT_OK(a_->Tick());
+    TS_ASSERT_OK(b_->Tick());
     issue_ = world_.CoordinationIssue();
   }
 

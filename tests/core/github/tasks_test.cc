@@ -259,9 +259,11 @@ TEST_F(TasksTest, AnOrphanWithNoAttemptLeftIsDeadLettered) {
 TEST_F(TasksTest, UnderLagTwoSidecarsMayGetATaskButOnlyTheEarlierClaimCompletesIt) {
   TaskRecord t = Create(*a_, "contested");
   // B's registration and A's claim are late to show. A, not seeing B, plans the task for itself;
-  // B ("worker-0", first in id order) plans it for itself too.
+  // B ("worker-0", first in id order) plans it for itself too. B does not measure the lag on its
+  // registration (lag_probe.h) before it claims: as when the lag began after its start-up.
   world_.api.SetLag(absl::Seconds(3));
-  auto b = world_.Sidecar("worker-0");
+  auto b = world_.Sidecar("worker-0", nullptr,
+                          [](GitHubCoordinator::Options& o) { o.probe_lag = false; });
   TS_ASSERT_OK(b->Register());
   std::optional<HandedOutTask> b_got;
   world_.OnceOnWrite({"LOCK_CLAIM", "worker-a"}, [&] {
@@ -338,6 +340,96 @@ TEST_F(TasksTest, NextTaskWaitsForATask) {
   absl::StatusOr<std::optional<HandedOutTask>> none = b->NextTask({}, absl::Seconds(5), nullptr);
   TS_ASSERT_OK(none);
   EXPECT_FALSE(none->has_value());
+}
+
+// A CreateTask with a request_id, as a client sends it.
+TaskRecord CreateWithKey(GitHubCoordinator& c, const std::string& title, const std::string& key) {
+  NewTask t;
+  t.title = title;
+  t.request_id = key;
+  absl::StatusOr<TaskRecord> created = c.CreateTask(t);
+  EXPECT_TRUE(created.ok()) << created.status();
+  return created.ok() ? *created : TaskRecord{};
+}
+
+TEST_F(TasksTest, NewRequestIdsListNoClosedIssuesAndARetryHereCostsOneGet) {
+  // Finished tasks in the repository, as in any long-lived one.
+  for (int i = 0; i < 3; ++i) {
+    TaskRecord t = CreateWithKey(*a_, "old", absl::StrCat("old-", i));
+    std::optional<HandedOutTask> got = Next(*a_);
+    ASSERT_TRUE(got.has_value());
+    TS_ASSERT_OK(a_->CompleteTask(got->task.id, got->lock.token, "done"));
+  }
+  ASSERT_FALSE(Next(*a_).has_value());  // warms the conditional lists up
+  world_.api.ResetCounts();
+  constexpr int kTasks = 20;
+  std::vector<TaskRecord> created;
+  for (int i = 0; i < kTasks; ++i) {
+    created.push_back(CreateWithKey(*a_, "build", absl::StrCat("req-", i)));
+  }
+  FakeGitHubCounts counts = world_.api.counts();
+  EXPECT_EQ(counts.closed_lists, 0);
+  EXPECT_EQ(counts.posts, kTasks);
+  // At most the two lists of open task issues (queued, in progress) per create.
+  EXPECT_LE(counts.by_method[FakeGitHubMethod::kListIssues], 2 * kTasks);
+  // Retries on this sidecar: each answered by one GET of its issue, no list, no POST.
+  world_.api.ResetCounts();
+  for (int i = 0; i < kTasks; ++i) {
+    EXPECT_EQ(CreateWithKey(*a_, "build", absl::StrCat("req-", i)).id, created[i].id);
+  }
+  counts = world_.api.counts();
+  EXPECT_EQ(counts.by_method[FakeGitHubMethod::kListIssues], 0);
+  EXPECT_EQ(counts.by_method[FakeGitHubMethod::kGetIssue], kTasks);
+  EXPECT_EQ(counts.writes(), 0);
+}
+
+TEST_F(TasksTest, ARetryOnASidecarThatSawTheTaskOpenIsAnsweredAfterItClosed) {
+  auto producer = world_.Sidecar("producer");  // a sidecar that only creates tasks
+  TaskRecord first = CreateWithKey(*a_, "build", "req-seen");
+  // Creating a task of its own, the producer lists the open tasks and notes their keys.
+  CreateWithKey(*producer, "lint", "req-other");
+  std::optional<HandedOutTask> got = Next(*a_);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_EQ(got->task.id, first.id);
+  TS_ASSERT_OK(a_->CompleteTask(got->task.id, got->lock.token, "built"));
+  world_.api.ResetCounts();
+  TaskRecord retried = CreateWithKey(*producer, "other", "req-seen");
+  EXPECT_EQ(retried.id, first.id);
+  EXPECT_EQ(retried.state, TaskState::kDone);
+  EXPECT_EQ(world_.api.counts().closed_lists, 0);
+  EXPECT_EQ(world_.api.counts().writes(), 0);
+}
+
+TEST_F(TasksTest, ARetryAfterALostCreateAnswerFindsTheTaskEvenClosed) {
+  auto producer = world_.Sidecar("producer");  // a sidecar that only creates tasks
+  // The POST creates the issue, but its answer never arrives (a connection reset).
+  world_.api.SetBeforeWriteHook([&](const FakeGitHubWrite& w) {
+    if (w.method != FakeGitHubMethod::kCreateIssue) return;
+    world_.api.AddIssue("deploy", w.body, {"sentinel:queued"}, "sentinel-bot");
+    world_.api.FailNext(1, absl::UnavailableError("connection reset"),
+                        FakeGitHubMethod::kCreateIssue);
+  });
+  NewTask t;
+  t.title = "deploy";
+  t.request_id = "req-lost";
+  TS_EXPECT_CODE(producer->CreateTask(t), kUnavailable);
+  world_.api.SetBeforeWriteHook(nullptr);
+  // A worker runs and finishes the task before the retry comes.
+  std::optional<HandedOutTask> got = Next(*a_);
+  ASSERT_TRUE(got.has_value());
+  TS_ASSERT_OK(a_->CompleteTask(got->task.id, got->lock.token, "deployed"));
+  world_.api.ResetCounts();
+  absl::StatusOr<TaskRecord> retried = producer->CreateTask(t);
+  TS_ASSERT_OK(retried);
+  EXPECT_EQ(retried->id, got->task.id);
+  EXPECT_EQ(retried->result, "deployed");
+  // The one case that lists closed issues: a key whose create's answer was lost here.
+  EXPECT_EQ(world_.api.counts().closed_lists, 1);
+  EXPECT_EQ(world_.api.counts().writes(), 0);
+  // Known from now on: the next retry costs one GET.
+  world_.api.ResetCounts();
+  TS_ASSERT_OK(producer->CreateTask(t));
+  EXPECT_EQ(world_.api.counts().by_method[FakeGitHubMethod::kListIssues], 0);
 }
 
 }  // namespace
