@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 
@@ -382,11 +383,14 @@ def render(args, pin, cells, extra):
             v = gh[key]
             out.append(f"| {label} | {v['total']:.1f} | {v['not_modified']:.1f} | "
                        f"{v['writes']:.1f} |")
+        out.append("")
         out.append(f"Defaults but the addresses; {gh['tasks']} task lives and {gh['sets']} "
                    f"SetMemory (one caller), each less the idle rate over its window; idle: a "
                    f"worker heartbeating every 30 s and waiting in NextTask, "
                    f"{gh['idle_seconds']:.0f} s scaled to an hour.")
-    return "\n".join(out)
+    # Notes wrapped at 100 columns (so that the table pastes into bench/README.md as is).
+    return "\n".join(line if line.startswith("|") else "\n".join(
+        textwrap.wrap(line, 100, break_on_hyphens=False)) for line in out)
 
 
 def main():
