@@ -20,6 +20,9 @@
 //   load_gen --target=... --op=task --callers=1 --ops=10      (a fixed count, no warm-up)
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
