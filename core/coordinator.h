@@ -58,6 +58,12 @@ class Coordinator {
                                              absl::Duration ttl) = 0;
   virtual absl::StatusOr<ReleaseOutcome> ReleaseLock(const std::string& name, uint64_t token) = 0;
   virtual absl::StatusOr<std::vector<LockInfo>> ListLocks() = 0;
+  // How many named locks (taken with AcquireLock, not a task's lock) are live in the whole
+  // cluster, for the metrics endpoint: a count without reading every task's lock. UNIMPLEMENTED
+  // by default (the metric is then left out).
+  virtual absl::StatusOr<uint32_t> CountNamedLocks() {
+    return absl::UnimplementedError("no count of named locks");
+  }
 
   // The lease (LeaseManager's contract).
   virtual absl::StatusOr<HeartbeatResult> Heartbeat(const HeartbeatReport& report) = 0;

@@ -44,6 +44,9 @@ struct AcquireAttempt {
   // The acquired lock, or the current holder's (unset when the lock is free but not takeable:
   // earlier waiters or the lock-delay).
   std::optional<LockInfo> lock;
+  // When the lock was taken over from a holder whose lease or ttl had lapsed (a stale lock
+  // recovered): that holder. Empty when the lock was free, released, or not acquired.
+  std::string recovered_from;
 };
 
 enum class ReleaseOutcome { kReleased, kNotHeld, kHeldByOther };

@@ -10,7 +10,8 @@ namespace tasksentinel {
 std::string SidecarHelp(const std::function<bool(const std::string& flag)>& has_flag) {
   std::string out =
       "usage: sentinel [--setting_name=VALUE ...]\n"
-      "       sentinel exec [--until-idle] [--max-tasks N] [--grace DURATION] -- CMD ARGS...\n"
+      "       sentinel exec [--until-idle [--idle-wait DURATION]] [--max-tasks N]\n"
+      "                     [--grace DURATION] -- CMD ARGS...\n"
       "       sentinel --help | --version\n\n"
       "Task Sentinel coordination sidecar: serves tasksentinel.v1.SentinelService over gRPC for\n"
       "one worker, coordinating through a GitHub repository (GITHUB_OWNER/GITHUB_REPO set) or\n"

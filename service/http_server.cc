@@ -242,8 +242,10 @@ HttpServer::Reply HttpServer::ClusterHealthReply() {
 }
 
 HttpServer::Reply HttpServer::MetricsReply() {
+  absl::StatusOr<uint32_t> named = coordinator_->CountNamedLocks();
   return {200, kPrometheusText,
-          metrics_->Render(coordinator_->Health(), coordinator_->BackendMetrics())};
+          metrics_->Render(coordinator_->Health(), coordinator_->BackendMetrics(),
+                           named.ok() ? std::optional<uint32_t>(*named) : std::nullopt)};
 }
 
 }  // namespace tasksentinel

@@ -20,7 +20,8 @@ Logger& Logger::Global() {
 
 const std::vector<std::string>& Logger::Components() {
   static const auto* const kComponents = new std::vector<std::string>{
-      "sidecar", "grpc", "locks", "tasks", "workers", "memory-sync", "claims", "github"};
+      "sidecar", "grpc",  "locks", "tasks",     "workers", "memory-sync",
+      "claims",  "github", "lease", "rate-limit"};
   return *kComponents;
 }
 

@@ -43,8 +43,9 @@ class Logger {
   static Logger& Global();
 
   // The components that log: sidecar (lifecycle), grpc (gRPC's own lines), locks, tasks,
-  // workers (leases, heartbeats), memory-sync (shared memory), claims (GitHub lock claims),
-  // github (the GitHub client: rate limits, the write budget, foreign records).
+  // workers (registrations, heartbeats, stale workers), memory-sync (shared memory), claims
+  // (GitHub lock claims, step by step), github (the GitHub client: foreign records), lease (a
+  // lease stretched for the write budget), rate-limit (GitHub rate limits: blocked, resumed).
   static const std::vector<std::string>& Components();
 
   // "debug", "info", "warn" or "error" (validated by the configuration).

@@ -26,6 +26,7 @@
 #include "core/github/github_coordinator.h"
 #include "core/embedded/sqlite_store.h"
 #include "service/build_info.h"
+#include "service/event_log.h"
 #include "service/exec_command.h"
 #include "service/github/curl_github_api.h"
 #include "service/grpc_log.h"
@@ -172,6 +173,8 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   RealClock clock;
+  // The backends' events as log lines and counters; outlives the coordinator (declared first).
+  std::unique_ptr<EventLog> events;
   std::unique_ptr<SqliteStore> store;            // the embedded backend's
   std::unique_ptr<github::CurlGitHubApi> api;    // the GitHub backend's
   std::unique_ptr<Coordinator> coordinator;
@@ -207,11 +210,9 @@ int Run(int argc, char** argv) {
     options.writes_per_minute = config->github_writes_per_minute;
     options.writes_per_hour = config->github_writes_per_hour;
     options.min_secondary_backoff = config->github_min_secondary_backoff;
-    options.on_rate_limit = [](bool blocked, const std::string& message) {
-      Logger::Global().Log(LogLevel::kWarn, "github",
-                           blocked ? "rate_limit_blocked" : "rate_limit_resumed",
-                           {"", blocked ? "blocked" : "resumed", std::nullopt,
-                            {{"detail", message}}});
+    events = std::make_unique<EventLog>(EventLog::Backend::kGitHub);
+    options.on_rate_limit = [log = events.get()](bool blocked, const std::string& message) {
+      log->OnRateLimit(blocked, message);
     };
     api = std::make_unique<github::CurlGitHubApi>(options, &clock);
     if (absl::Status s = github::CheckStartup(*api); !s.ok()) {
@@ -220,9 +221,7 @@ int Run(int argc, char** argv) {
     GitHubCoordinator::Options coordination;
     coordination.background_sync = true;
     coordination.poll_interval = config->github_poll_interval;
-    coordination.on_pace = [](const std::string& line) {
-      Logger::Global().Warn("workers", "lease_stretched", {{"detail", line}});
-    };
+    coordination.events = events.get();  // lease_stretched among them
     coordination.on_foreign_record = [](const github::Comment& c, github::ForeignReason reason) {
       Logger::Global().Debug("github", "foreign_record",
                              {{"reason", std::string(github::ForeignReasonName(reason))},
@@ -245,12 +244,15 @@ int Run(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<SqliteStore>> opened = SqliteStore::Open(db_path);
     if (!opened.ok()) return Fail(std::string(opened.status().message()));
     store = *std::move(opened);
-    coordinator = std::make_unique<EmbeddedCoordinator>(*config, store.get(), &clock);
+    events = std::make_unique<EventLog>(EventLog::Backend::kEmbedded);
+    coordinator =
+        std::make_unique<EmbeddedCoordinator>(*config, store.get(), &clock, events.get());
     backend = absl::StrCat("embedded:", config->data_dir);
   }
 
   SentinelServer server(*config, std::move(coordinator), &clock);
   if (api != nullptr) server.AddMetricsSource([&api] { return api->Metrics(); });
+  server.AddMetricsSource([&events] { return events->Metrics(); });
   RouteGrpcLogs();
   HoldGrpcLogs(true);  // a failed start says so in one line of its own
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));

@@ -306,6 +306,8 @@ constexpr char kTaskDuration[] = "tasksentinel_task_duration_seconds";
 constexpr char kHeartbeats[] = "tasksentinel_heartbeats_total";
 constexpr char kLocksLost[] = "tasksentinel_locks_lost_total";
 constexpr char kMemoryOps[] = "tasksentinel_memory_operations_total";
+constexpr char kLocks[] = "tasksentinel_locks";
+constexpr char kWorkerTasks[] = "tasksentinel_worker_tasks";
 
 const char* EventName(TaskEvent event) {
   switch (event) {
@@ -454,7 +456,8 @@ void Metrics::RecordTaskEvent(TaskEvent event) {
 }
 
 std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
-                            const std::vector<BackendMetric>& backend) const {
+                            const std::vector<BackendMetric>& backend,
+                            std::optional<uint32_t> named_locks) const {
   MetricRegistry scrape(registry_);
   scrape.DefineGauge(kUp, "1 when this sidecar could read the cluster state, else 0.")
       .IgnoreError();
@@ -481,6 +484,20 @@ std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,
     scrape.Set(kTasks, {{"state", "in_progress"}}, health->tasks.in_progress).IgnoreError();
     scrape.Set(kTasks, {{"state", "done"}}, health->tasks.done).IgnoreError();
     scrape.Set(kTasks, {{"state", "dead_letter"}}, health->tasks.dead_letter).IgnoreError();
+    scrape.DefineGauge(kLocks, "Live locks in the whole cluster, by kind: task (held by live "
+                               "workers for their tasks) and named (taken with AcquireLock).")
+        .IgnoreError();
+    scrape.Set(kLocks, {{"kind", "task"}}, health->used_capacity).IgnoreError();
+    if (named_locks.has_value()) {
+      scrape.Set(kLocks, {{"kind", "named"}}, *named_locks).IgnoreError();
+    }
+    scrape.DefineGauge(kWorkerTasks, "Live task locks held by each live worker (tasks per "
+                                     "worker), whole cluster.")
+        .IgnoreError();
+    for (const WorkerInfo& w : health->workers) {
+      if (w.status != WorkerStatus::kActive) continue;
+      scrape.Set(kWorkerTasks, {{"worker", w.record.id}}, w.active_tasks).IgnoreError();
+    }
   }
   std::vector<BackendMetric> all = backend;
   for (const auto& source : sources_) {

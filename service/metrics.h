@@ -5,7 +5,8 @@
 // Rendering is deterministic: families sorted by name, series by their labels, labels by name
 // (histograms' "le" last). Label values and help text are escaped as the format requires.
 // Metrics never carry secrets (GITHUB_TOKEN) nor shared-memory keys or values: every label value
-// the sidecar records comes from a fixed set (method names, status code names, event names).
+// the sidecar records comes from a fixed set (method names, status code names, event names),
+// except the worker ids of tasksentinel_worker_tasks (one series per live worker).
 //
 // Thread safety: MetricRegistry and Metrics are safe for concurrent use.
 #ifndef TASK_SENTINEL_SERVICE_METRICS_H_
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -184,9 +186,12 @@ class Metrics {
   // Every metric in the Prometheus text format, with the gauges computed from `health`. When
   // `health` is an error (the store could not be read), tasksentinel_up is 0 and the cluster
   // gauges are left out.
-  // `backend` adds the backend's own metrics (Coordinator::BackendMetrics).
+  // `backend` adds the backend's own metrics (Coordinator::BackendMetrics). `named_locks`, the
+  // live named locks of the cluster (Coordinator::CountNamedLocks), adds
+  // tasksentinel_locks{kind="named"} next to the task locks of `health`; unset leaves it out.
   std::string Render(const absl::StatusOr<ClusterHealth>& health,
-                     const std::vector<BackendMetric>& backend = {}) const;
+                     const std::vector<BackendMetric>& backend = {},
+                     std::optional<uint32_t> named_locks = std::nullopt) const;
 
   // Adds a source of metrics that Render includes after the backend's, e.g. the GitHub
   // client's (CurlGitHubApi::Metrics). Call before rendering starts; `source` must stay valid.

@@ -12,7 +12,7 @@ namespace tasksentinel {
 absl::StatusOr<std::vector<WorkerInfo>> ClusterView::Workers(bool include_gone) {
   const absl::Time now = ctx_.clock->Now();
   std::vector<WorkerInfo> out;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     out.clear();
     absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
     if (!workers.ok()) return workers.status();
@@ -37,6 +37,7 @@ absl::StatusOr<std::vector<WorkerInfo>> ClusterView::Workers(bool include_gone) 
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
+  if (ctx_.stale != nullptr) ctx_.stale->Observe(out);
   return out;
 }
 

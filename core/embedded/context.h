@@ -1,5 +1,6 @@
 // What every protocol of one sidecar shares: the store, the clock, the change signal, the
-// configuration (which names the worker this sidecar speaks for) and the locks it holds.
+// configuration (which names the worker this sidecar speaks for), the locks it holds, and where
+// its events go.
 //
 // Thread safety: the pointed-to objects are each safe for concurrent use; the Context itself is
 // immutable after construction and outlives every manager that uses it.
@@ -8,8 +9,10 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/event_sink.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
+#include "core/stale_worker_watch.h"
 #include "core/embedded/store.h"
 
 namespace tasksentinel {
@@ -20,6 +23,10 @@ struct Context {
   Notifier* notifier;
   const Config* config;
   HeldLocks* held;
+  // Where events are reported (event_sink.h), after their transaction committed. Never null.
+  EventSink* events = NoEventSink();
+  // Reports workers found stale; null for none.
+  StaleWorkerWatch* stale = nullptr;
 };
 
 }  // namespace tasksentinel

@@ -3,9 +3,12 @@
 
 namespace tasksentinel {
 
-EmbeddedCoordinator::EmbeddedCoordinator(const Config& config, Store* store, Clock* clock)
+EmbeddedCoordinator::EmbeddedCoordinator(const Config& config, Store* store, Clock* clock,
+                                         EventSink* events)
     : config_(config),
-      ctx_{store, clock, &notifier_, &config_, &held_},
+      stale_(events != nullptr ? events : NoEventSink(), config.worker_id),
+      ctx_{store,  clock, &notifier_, &config_, &held_, events != nullptr ? events : NoEventSink(),
+           &stale_},
       locks_(ctx_),
       leases_(ctx_),
       memory_(ctx_),

@@ -14,6 +14,8 @@
 #include "core/embedded/lock_manager.h"
 #include "core/embedded/memory_manager.h"
 #include "core/coordinator.h"
+#include "core/event_sink.h"
+#include "core/stale_worker_watch.h"
 #include "core/held_locks.h"
 #include "core/notifier.h"
 #include "core/embedded/store.h"
@@ -23,8 +25,11 @@ namespace tasksentinel {
 
 class EmbeddedCoordinator final : public Coordinator {
  public:
-  // `store` and `clock` must outlive the coordinator.
-  EmbeddedCoordinator(const Config& config, Store* store, Clock* clock);
+  // `store` and `clock` must outlive the coordinator, and so must `events` (where stale workers,
+  // recovered locks, tasks taken over, retried or dead-lettered and the load balancer's
+  // decisions are reported; null: nowhere).
+  EmbeddedCoordinator(const Config& config, Store* store, Clock* clock,
+                      EventSink* events = nullptr);
 
   absl::StatusOr<WorkerRecord> Register() override { return leases_.Register(); }
   absl::StatusOr<int> Deregister() override { return leases_.Deregister(); }
@@ -42,6 +47,7 @@ class EmbeddedCoordinator final : public Coordinator {
     return locks_.Release(name, token);
   }
   absl::StatusOr<std::vector<LockInfo>> ListLocks() override { return locks_.List(); }
+  absl::StatusOr<uint32_t> CountNamedLocks() override { return locks_.CountNamed(); }
 
   absl::StatusOr<HeartbeatResult> Heartbeat(const HeartbeatReport& report) override {
     return leases_.Heartbeat(report);
@@ -95,6 +101,7 @@ class EmbeddedCoordinator final : public Coordinator {
   Config config_;
   Notifier notifier_;
   HeldLocks held_;
+  StaleWorkerWatch stale_;
   Context ctx_;
   LockManager locks_;
   LeaseManager leases_;

@@ -8,6 +8,16 @@
 
 namespace tasksentinel {
 
+void ReportRecovered(EventSink& events, const AcquireAttempt& attempt) {
+  Event e;
+  e.kind = EventKind::kLockRecovered;
+  e.subject = attempt.lock->name;
+  e.worker = attempt.recovered_from;
+  e.result = "recovered";
+  e.details = {{"token", absl::StrCat(attempt.lock->token)}};
+  events.Record(e);
+}
+
 absl::StatusOr<AcquireAttempt> LockManager::Acquire(const AcquireRequest& request,
                                                     const std::function<bool()>& cancelled) {
   if (absl::Status s = ValidateId("task_id", request.name); !s.ok()) return s;
@@ -55,6 +65,7 @@ absl::StatusOr<AcquireAttempt> LockManager::Acquire(const AcquireRequest& reques
   if (result.acquired) {
     ctx_.held->Add(*result.lock);
     ctx_.notifier->Notify();
+    if (!result.recovered_from.empty()) ReportRecovered(*ctx_.events, result);
   }
   return result;
 }
@@ -108,10 +119,27 @@ absl::StatusOr<ReleaseOutcome> LockManager::Release(const std::string& name, uin
   return outcome;
 }
 
+absl::StatusOr<uint32_t> LockManager::CountNamed() {
+  absl::StatusOr<std::vector<LockInfo>> live = List();
+  if (!live.ok()) return live.status();
+  uint32_t named = 0;
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
+    named = 0;
+    for (const LockInfo& lock : *live) {
+      absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, lock.name);
+      if (!task.ok()) return task.status();
+      if (!task->has_value()) ++named;
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return named;
+}
+
 absl::StatusOr<std::vector<LockInfo>> LockManager::List() {
   const absl::Time now = ctx_.clock->Now();
   std::vector<LockInfo> out;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     out.clear();
     auto locks = txn.Scan(kLockPrefix);
     if (!locks.ok()) return locks.status();

@@ -15,9 +15,14 @@
 #include "absl/time/time.h"
 #include "core/model.h"
 #include "core/embedded/context.h"
+#include "core/event_sink.h"
 #include "core/embedded/lock_table.h"
 
 namespace tasksentinel {
+
+// Reports an acquisition that took over a lapsed lock (`attempt.recovered_from` set) as
+// EventKind::kLockRecovered.
+void ReportRecovered(EventSink& events, const AcquireAttempt& attempt);
 
 class LockManager {
  public:
@@ -38,6 +43,9 @@ class LockManager {
 
   // Every live lock in the store, by name.
   absl::StatusOr<std::vector<LockInfo>> List();
+
+  // How many live locks are not a task's lock (no task has their name).
+  absl::StatusOr<uint32_t> CountNamed();
 
  private:
   Context ctx_;

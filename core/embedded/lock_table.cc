@@ -146,6 +146,10 @@ absl::StatusOr<AcquireAttempt> TryAcquireLock(Transaction& txn, absl::string_vie
   }
   attempt.acquired = true;
   attempt.lock = LoadedLock{rec, JudgeLock(rec, me, now, lock_delay)}.info();
+  // Still marked held but not live: its holder's lease or ttl lapsed and this takes it over.
+  if (current->has_value() && (*current)->record.held) {
+    attempt.recovered_from = (*current)->record.holder;
+  }
   return attempt;
 }
 

@@ -54,7 +54,8 @@ absl::StatusOr<std::optional<LoadedLock>> LoadLock(Transaction& txn, absl::strin
 // Tries to take `name` for `me` (whose lease the caller has ensured). Respects the fair queue of
 // waiters: when live waiters are queued, only the first may take the lock; `my_waiter_seq` is the
 // caller's own place in that queue (0: not queued), removed on success. Expired waiters found on
-// the way are removed. Taking a lock `me` already holds returns it unchanged.
+// the way are removed. Taking a lock `me` already holds returns it unchanged. Taking a lock whose
+// holder lapsed names that holder in `recovered_from`.
 absl::StatusOr<AcquireAttempt> TryAcquireLock(Transaction& txn, absl::string_view name,
                                               const WorkerRecord& me, absl::Duration ttl,
                                               const std::map<std::string, std::string>& metadata,

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/embedded/lease.h"
+#include "core/event_sink.h"
 #include "core/embedded/open_tasks.h"
 #include "core/task_types.h"
 #include "core/load_balancer.h"
@@ -24,10 +25,11 @@ TaskQueue::TaskQueue(const Context& ctx) : ctx_(ctx) {}
 
 absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
   if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
-  const absl::Time now = ctx_.clock->Now();
   TaskRecord rec;
   bool replayed = false;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+    // Read in the transaction, so creation times follow commit order (see Next).
+    const absl::Time now = ctx_.clock->Now();
     replayed = false;
     // An idempotency key seen before names the task its first call created: return that one.
     // The key is written in the same transaction as the task, so a retry after any failure
@@ -86,17 +88,37 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
   const LoadBalancer balancer(ctx_.config->strategy, ctx_.config->affinity_enabled);
   std::optional<HandedOutTask> handed;
   bool changed = false;
+  // What the latest attempt found, reported once it committed (events), and how the call ended.
+  std::vector<Event> events;
+  std::vector<WorkerInfo> seen;  // the workers as the latest attempt found them
+  absl::string_view decision = kBalancerNoTask;
   absl::Status status = RetryUntil(
       *ctx_.clock, *ctx_.notifier, ctx_.clock->Now() + wait_timeout, ctx_.config->poll_interval,
       cancelled, [&](bool* done) -> absl::Status {
-        const absl::Time now = ctx_.clock->Now();
-        return ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+        absl::Status attempt = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+          // The clock is read inside the transaction, after every transaction serialized before
+          // it: a task whose CreateTask committed first was created at or before `now`. (Read
+          // before the transaction, `now` could predate a task committed while this call waited
+          // for the store, which then looked not yet runnable.)
+          const absl::Time now = ctx_.clock->Now();
           handed.reset();
+          events.clear();
+          seen.clear();
+          decision = kBalancerNoTask;
           absl::StatusOr<WorkerRecord> me = EnsureLease(txn, *ctx_.config, now);
           if (!me.ok()) return me.status();
-          if (me->health != Health::kHealthy) return absl::OkStatus();  // no new work
+          if (me->health != Health::kHealthy) {
+            decision = kBalancerUnhealthy;
+            return absl::OkStatus();  // no new work
+          }
           absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
           if (!workers.ok()) return workers.status();
+          for (const auto& [id, w] : *workers) {
+            if (w.state == WorkerState::kGone) continue;
+            WorkerInfo info{w};
+            info.status = LeaseLive(w, now) ? WorkerStatus::kActive : WorkerStatus::kStale;
+            seen.push_back(std::move(info));
+          }
           absl::StatusOr<std::vector<ScannedTask>> tasks =
               ScanOpenTasks(txn, *workers, now, lock_delay);
           if (!tasks.ok()) return tasks.status();
@@ -105,7 +127,10 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
           for (const ScannedTask& s : *tasks) {
             if (!s.live_holder.empty()) ++active[s.live_holder];
           }
-          if (active[me->id] >= me->max_tasks) return absl::OkStatus();  // at capacity
+          if (active[me->id] >= me->max_tasks) {
+            decision = kBalancerAtCapacity;
+            return absl::OkStatus();
+          }
 
           std::vector<WorkerView> views;
           for (const auto& [id, w] : *workers) {
@@ -132,9 +157,8 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
                     });
           // The balancer's pick first, then every other task this worker can do.
           std::vector<std::string> order;
-          if (std::optional<std::string> pick = balancer.PickFor(me->id, views, candidates)) {
-            order.push_back(*pick);
-          }
+          std::optional<std::string> pick = balancer.PickFor(me->id, views, candidates);
+          if (pick.has_value()) order.push_back(*pick);
           for (const TaskView& c : candidates) {
             if (Supports(supported, c.type) && Requested(wanted, c.type) &&
                 (order.empty() || c.id != order.front())) {
@@ -154,12 +178,20 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
                 return s;
               }
               changed = true;
+              Event dead;
+              dead.kind = EventKind::kTaskDeadLettered;
+              dead.subject = task.id;
+              dead.worker = task.worker_id;
+              dead.result = "attempt_lost";
+              dead.details = {{"attempt", absl::StrCat(task.attempts, "/", task.max_attempts)}};
+              events.push_back(std::move(dead));
               continue;
             }
             absl::StatusOr<AcquireAttempt> got =
                 TryAcquireLock(txn, id, *me, ctx_.config->lock_ttl, {}, now, lock_delay, 0);
             if (!got.ok()) return got.status();
             if (!got->acquired) continue;
+            const std::string previous_worker = task.worker_id;
             if (by_id[id]->orphaned) {
               task.last_error = absl::StrCat("attempt ", task.attempts, " by ", task.worker_id,
                                              " was lost (lease lapsed)");
@@ -172,15 +204,46 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
             task.updated_at = now;
             if (absl::Status s = WriteTask(txn, task, before); !s.ok()) return s;
             handed = HandedOutTask{task, *got->lock};
+            decision = pick.has_value() && *pick == id ? kBalancerPick : kBalancerOtherTask;
+            if (!got->recovered_from.empty()) {
+              Event recovered;
+              recovered.kind = EventKind::kLockRecovered;
+              recovered.subject = task.id;
+              recovered.worker = got->recovered_from;
+              recovered.result = "recovered";
+              recovered.details = {{"token", absl::StrCat(got->lock->token)}};
+              events.push_back(std::move(recovered));
+            }
+            if (by_id[id]->orphaned || task.attempts > 1) {
+              Event again;
+              again.kind = by_id[id]->orphaned ? EventKind::kTaskTakenOver
+                                               : EventKind::kTaskRetried;
+              again.subject = task.id;
+              again.worker = previous_worker;
+              again.result = by_id[id]->orphaned ? "lease_lapsed" : "after_failure";
+              again.details = {
+                  {"attempt", absl::StrCat(task.attempts, "/", task.max_attempts)}};
+              events.push_back(std::move(again));
+            }
             *done = true;
             return absl::OkStatus();
           }
           return absl::OkStatus();
         });
+        if (!attempt.ok()) return attempt;
+        if (ctx_.stale != nullptr) ctx_.stale->Observe(seen);
+        for (const Event& e : events) ctx_.events->Record(e);
+        return absl::OkStatus();
       });
   if (!status.ok()) return status;
   if (handed.has_value()) ctx_.held->Add(handed->lock);
   if (handed.has_value() || changed) ctx_.notifier->Notify();
+  Event e;
+  e.kind = EventKind::kBalancerDecision;
+  e.subject = handed.has_value() ? handed->task.id : "";
+  e.result = std::string(decision);
+  e.details = {{"strategy", std::string(StrategyName(ctx_.config->strategy))}};
+  ctx_.events->Record(e);
   return handed;
 }
 
@@ -277,7 +340,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Fail(const std::string& id, uint64_t token
 absl::StatusOr<TaskRecord> TaskQueue::Get(const std::string& id) {
   if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
   std::optional<TaskRecord> found;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, id);
     if (!task.ok()) return task.status();
     found = *std::move(task);
@@ -291,7 +354,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Get(const std::string& id) {
 absl::StatusOr<TaskCounts> TaskQueue::Count() {
   const absl::Time now = ctx_.clock->Now();
   TaskCounts counts;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     counts = TaskCounts{};
     absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
     if (!workers.ok()) return workers.status();

@@ -164,7 +164,17 @@ absl::StatusOr<Comment> LockProtocol::PostClaim(const LockSite& site, const std:
   absl::StatusOr<Comment> posted =
       ctx_.api->CreateComment(site.issue, ctx_.seal->Body(r, site.issue, ctx_.api->ServerNow()),
                               WritePriority::kClaim);
-  if (posted.ok()) ctx_.stats->claims_posted.fetch_add(1);
+  if (posted.ok()) {
+    ctx_.stats->claims_posted.fetch_add(1);
+    Event e;
+    e.kind = EventKind::kClaimPosted;
+    e.subject = name;
+    e.result = "posted";
+    e.details = {{"claim", absl::StrCat(posted->id)},
+                 {"issue", absl::StrCat(site.issue)},
+                 {"epoch", absl::StrCat(lease.epoch)}};
+    ctx_.options->events->Record(e);
+  }
   return posted;
 }
 
@@ -182,12 +192,27 @@ absl::StatusOr<std::optional<LockState>> LockProtocol::AwaitVisible(const LockSi
     if (!state.ok()) return state.status();
     if (state->Find(claim_id) != nullptr) {
       ctx_.lag->Seen(waited, attempt == 0);
+      Event e;
+      e.kind = EventKind::kClaimSettled;
+      e.subject = name;
+      e.result = "visible";
+      e.duration = waited;
+      e.details = {{"claim", absl::StrCat(claim_id)}, {"lists", absl::StrCat(attempt + 1)}};
+      ctx_.options->events->Record(e);
       return std::optional<LockState>(*std::move(state));
     }
     if (ctx_.notifier->shut_down()) return std::optional<LockState>();
   }
   ctx_.lag->NotSeen(ctx_.clock->Now() - posted);
   ctx_.stats->claims_unseen.fetch_add(1);
+  Event e;
+  e.kind = EventKind::kClaimSettled;
+  e.subject = name;
+  e.result = "unseen";
+  e.duration = ctx_.clock->Now() - posted;
+  e.details = {{"claim", absl::StrCat(claim_id)},
+               {"lists", absl::StrCat(ctx_.options->visibility_retries + 1)}};
+  ctx_.options->events->Record(e);
   return std::optional<LockState>();
 }
 
@@ -197,6 +222,11 @@ absl::Status LockProtocol::Withdraw(int64_t claim_id, WritePriority priority) {
   if (s.ok()) {
     ctx_.stats->claims_withdrawn.fetch_add(1);
     pending_withdrawals_.erase(claim_id);
+    Event e;
+    e.kind = EventKind::kClaimWithdrawn;
+    e.result = "deleted";
+    e.details = {{"claim", absl::StrCat(claim_id)}};
+    ctx_.options->events->Record(e);
   } else if (absl::IsResourceExhausted(s) || absl::IsUnavailable(s) ||
              absl::IsDeadlineExceeded(s)) {
     pending_withdrawals_.insert(claim_id);  // GitHub blocked or unreachable: try again later
@@ -331,6 +361,22 @@ absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
         return absl::OkStatus();
       });
   if (!status.ok() || !result.acquired) {
+    if (own_claim && status.ok()) {
+      Event e;
+      e.kind = EventKind::kClaimLost;
+      e.subject = name;
+      e.result = "lost";
+      e.details = {{"claim", absl::StrCat(mine)}};
+      if (state.has_value() && state->holder.has_value() && state->holder->id != mine) {
+        e.worker = state->holder->record.worker_id;
+        e.details["winning_claim"] = absl::StrCat(state->holder->id);
+      } else if (state.has_value() && state->first_live.has_value() &&
+                 state->first_live->id != mine) {
+        e.worker = state->first_live->record.worker_id;
+        e.details["winning_claim"] = absl::StrCat(state->first_live->id);
+      }
+      ctx_.options->events->Record(e);
+    }
     if (own_claim) (void)Withdraw(mine);
     if (!status.ok()) return status;
     result.lock.reset();
@@ -341,6 +387,28 @@ absl::StatusOr<AcquireAttempt> LockProtocol::Acquire(const LockSite& site,
   }
   ctx_.held->Add(*result.lock);
   ctx_.notifier->Notify();
+  {
+    Event e;
+    e.kind = EventKind::kClaimWon;
+    e.subject = name;
+    e.result = "won";
+    e.details = {{"claim", absl::StrCat(mine)}};
+    ctx_.options->events->Record(e);
+  }
+  if (!claim.recovered_from.empty()) {
+    result.recovered_from = claim.recovered_from;
+    Event e;
+    e.kind = EventKind::kLockRecovered;
+    e.subject = name;
+    e.worker = claim.recovered_from;
+    e.result = "recovered";
+    e.details = {{"token", absl::StrCat(result.lock->token)}};
+    if (claim.lapsed_at != absl::InfinitePast()) {
+      e.details["lapsed_at"] =
+          absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", claim.lapsed_at, absl::UTCTimeZone());
+    }
+    ctx_.options->events->Record(e);
+  }
   return result;
 }
 

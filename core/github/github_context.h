@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/event_sink.h"
 #include "core/github/comment_view.h"
 #include "core/github/coordination_issue.h"
 #include "core/github/github_api.h"
@@ -63,6 +64,10 @@ struct GitHubOptions {
   // Called when the lease stretches for the fleet's write budget, with one line saying why, e.g.
   // "lease 6m0s: 40 workers share 500 writes/h (...)"; may be null.
   std::function<void(const std::string&)> on_pace;
+  // Where the backend reports its events (stale workers, recovered locks, tasks taken over,
+  // claim steps, memory flushes, a stretched lease: core/event_sink.h). Never null; must
+  // outlive the coordinator.
+  EventSink* events = NoEventSink();
   // Whether the coordinator runs a background thread that flushes memory when due and keeps
   // the coordination issue's view fresh. Off in tests (they drive a FakeClock and call
   // GitHubCoordinator::Tick()); the sidecar binary turns it on.

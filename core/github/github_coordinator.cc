@@ -20,6 +20,7 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
     : config_(config),
       options_(options),
       clock_(clock),
+      stale_(options_.events != nullptr ? options_.events : NoEventSink(), config.worker_id),
       seal_(config.worker_secret, absl::StrCat(config.github_owner, "/", config.github_repo)),
       screen_(&seal_, options.bounds),
       views_(api, &screen_, &stats_.foreign_comments, &stats_.foreign_records,
@@ -37,6 +38,7 @@ GitHubCoordinator::GitHubCoordinator(const Config& config, github::GitHubApi* ap
       locks_(ctx_, &registry_),
       tasks_(ctx_, &registry_, &locks_),
       memory_(ctx_, &locks_) {
+  if (options_.events == nullptr) options_.events = NoEventSink();
   if (options_.background_sync) {
     background_ = std::make_unique<std::thread>([this] { BackgroundLoop(); });
   }
@@ -70,8 +72,18 @@ absl::Status GitHubCoordinator::Tick() {
   ReleaseLocksOfASilentWorker();
   // Memory first: the clean-up below waits behind every other write of this sidecar.
   absl::Status flushed = memory_.Flush(/*force=*/false);
+  WatchStaleWorkers();
   SweepRecords();
   return flushed;
+}
+
+void GitHubCoordinator::WatchStaleWorkers() {
+  std::optional<int64_t> issue = coordination_.Known();
+  if (!issue.has_value()) return;
+  github::SnapshotPtr snapshot = views_.Latest(*issue);
+  if (snapshot == nullptr) return;
+  stale_.Observe(github::ListWorkers(registry_.ViewOf(*snapshot), ctx_.api->ServerNow(), {},
+                                     /*include_gone=*/false, registry_.OwnEntry()));
 }
 
 void GitHubCoordinator::SweepRecords() {
@@ -90,8 +102,17 @@ void GitHubCoordinator::SweepRecords() {
     }
   }
   if (!sweep) return;
-  for (int64_t id : registry_.Expired(kSweepLimit)) {
-    (void)ctx_.api->DeleteComment(id, github::WritePriority::kCleanup);
+  std::vector<std::string> workers;
+  const std::vector<int64_t> expired = registry_.Expired(kSweepLimit, &workers);
+  for (size_t i = 0; i < expired.size(); ++i) {
+    if (!ctx_.api->DeleteComment(expired[i], github::WritePriority::kCleanup).ok()) continue;
+    if (workers[i] == config_.worker_id) continue;  // an own earlier epoch: nobody went
+    Event e;
+    e.kind = EventKind::kWorkerGone;
+    e.worker = workers[i];
+    e.result = "swept";
+    e.details = {{"registration", absl::StrCat(expired[i])}};
+    options_.events->Record(e);
   }
 }
 
@@ -259,6 +280,15 @@ absl::StatusOr<std::vector<LockInfo>> GitHubCoordinator::ListLocks() {
   return out;
 }
 
+absl::StatusOr<uint32_t> GitHubCoordinator::CountNamedLocks() {
+  absl::StatusOr<std::optional<int64_t>> issue = locks_issue_.Existing();
+  if (!issue.ok()) return issue.status();
+  if (!issue->has_value()) return 0;
+  absl::StatusOr<std::vector<LockInfo>> on = locks_.ListOn(**issue, /*task=*/false);
+  if (!on.ok()) return on.status();
+  return static_cast<uint32_t>(on->size());
+}
+
 absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatReport& report) {
   {
     absl::MutexLock lock(&worker_mu_);
@@ -379,8 +409,10 @@ absl::StatusOr<std::vector<WorkerInfo>> GitHubCoordinator::Workers(bool include_
   if (!view.ok()) return view.status();
   absl::StatusOr<std::map<std::string, uint32_t>> active = tasks_.ActiveByWorker();
   if (!active.ok()) return active.status();
-  return github::ListWorkers(*view, ctx_.api->ServerNow(), *active, include_gone,
-                             registry_.OwnEntry());
+  std::vector<WorkerInfo> workers = github::ListWorkers(*view, ctx_.api->ServerNow(), *active,
+                                                       include_gone, registry_.OwnEntry());
+  stale_.Observe(workers);
+  return workers;
 }
 
 absl::StatusOr<ClusterHealth> GitHubCoordinator::Health() {

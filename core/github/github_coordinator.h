@@ -32,6 +32,8 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/coordinator.h"
+#include "core/event_sink.h"
+#include "core/stale_worker_watch.h"
 #include "core/github/claims.h"
 #include "core/github/comment_view.h"
 #include "core/github/coordination_issue.h"
@@ -50,8 +52,9 @@ class GitHubCoordinator final : public Coordinator {
  public:
   using Options = github::GitHubOptions;
 
-  // `api` and `clock` must outlive the coordinator. Nothing is read or written until the first
-  // call (Register, normally), which finds or creates the coordination issue.
+  // `api` and `clock` must outlive the coordinator, and so must `options.events`. Nothing is
+  // read or written until the first call (Register, normally), which finds or creates the
+  // coordination issue.
   GitHubCoordinator(const Config& config, github::GitHubApi* api, Clock* clock,
                     Options options = Options());
   // Stops the background thread, if any (pending memory writes are not flushed: call
@@ -75,6 +78,8 @@ class GitHubCoordinator final : public Coordinator {
                                      absl::Duration ttl) override;
   absl::StatusOr<ReleaseOutcome> ReleaseLock(const std::string& name, uint64_t token) override;
   absl::StatusOr<std::vector<LockInfo>> ListLocks() override;
+  // One (conditional) list of the locks issue.
+  absl::StatusOr<uint32_t> CountNamedLocks() override;
 
   // One write (an edit of the registration, or a new epoch's registration after a lapse),
   // whatever the number of locks held; the held locks are checked with (conditional) lists.
@@ -105,8 +110,10 @@ class GitHubCoordinator final : public Coordinator {
   absl::StatusOr<std::vector<WorkerInfo>> Workers(bool include_gone) override;
   absl::StatusOr<ClusterHealth> Health() override;
 
-  // Does what is due without a caller: flushes the memory namespaces whose sync interval has
-  // passed. The background thread (Options::background_sync) calls it; tests call it by hand.
+  // Does what is due without a caller: releases a silent worker's locks, flushes the memory
+  // namespaces whose sync interval has passed, reports workers found stale in the latest view
+  // of the coordination issue (no request), and sweeps records nobody judges by any more. The
+  // background thread (Options::background_sync) calls it; tests call it by hand.
   absl::Status Tick();
 
   // The backend's counters (foreign comments seen, claims, memory flushes).
@@ -127,6 +134,7 @@ class GitHubCoordinator final : public Coordinator {
   Clock* const clock_;
   Notifier notifier_;
   HeldLocks held_;
+  StaleWorkerWatch stale_;
   github::GitHubStats stats_;
   github::RecordSeal seal_;
   github::RecordScreen screen_;
@@ -156,6 +164,8 @@ class GitHubCoordinator final : public Coordinator {
   // lowest write priority: the own earlier epochs' registrations, dead claims below a won lock,
   // and, every kSweepInterval, long-dead registrations of other workers.
   void SweepRecords();
+  // Reports the workers the latest view of the coordination issue shows stale (no request).
+  void WatchStaleWorkers();
   // Sweeping long-dead registrations (Registry::Expired): how often, how many at a time.
   static constexpr absl::Duration kSweepInterval = absl::Minutes(10);
   static constexpr size_t kSweepLimit = 20;

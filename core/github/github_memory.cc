@@ -361,6 +361,7 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
   std::vector<int64_t> new_ids;
   std::vector<std::string> new_written;
   absl::Status status;
+  int comments_written = 0;
   for (size_t i = 0; i < bodies.size() && status.ok(); ++i) {
     if (i < ids.size() && i < written.size() && written[i] == bodies[i]) {
       new_ids.push_back(ids[i]);
@@ -379,6 +380,7 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
       break;
     }
     ctx_.stats->memory_flushes.fetch_add(1);
+    ++comments_written;
     new_ids.push_back(c->id);
     new_written.push_back(bodies[i]);
   }
@@ -398,6 +400,17 @@ absl::Status GitHubMemory::FlushOne(const std::string& ns) {
     }
   }
 
+  if (comments_written > 0 || !status.ok()) {
+    Event e;
+    e.kind = EventKind::kMemoryFlushed;
+    e.subject = ns;
+    e.result = status.ok() ? "ok" : "error";
+    e.duration = ctx_.clock->Now() - local_now;
+    e.details = {{"comments_written", absl::StrCat(comments_written)},
+                 {"parts", absl::StrCat(bodies.size())}};
+    if (!status.ok()) e.details["code"] = absl::StatusCodeToString(status.code());
+    ctx_.options->events->Record(e);
+  }
   absl::MutexLock lock(&mu_);
   Own& own = own_[ns];
   own.comment_ids = std::move(new_ids);

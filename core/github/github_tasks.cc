@@ -212,6 +212,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
   const std::string& me = ctx_.config->worker_id;
   std::optional<HandedOutTask> handed;
   bool changed = false;
+  absl::string_view decision = kBalancerNoTask;  // how the latest attempt ended
 
   // One candidate task.
   struct Candidate {
@@ -225,9 +226,13 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
   absl::Status status = RetryUntil(
       *ctx_.clock, *ctx_.notifier, ctx_.clock->Now() + wait_timeout,
       ctx_.options->poll_interval, cancelled, [&](bool* done) -> absl::Status {
+        decision = kBalancerNoTask;
         absl::StatusOr<OwnLease> lease = registry_->EnsureLease();
         if (!lease.ok()) return lease.status();
-        if (registry_->health() != Health::kHealthy) return absl::OkStatus();  // no new work
+        if (registry_->health() != Health::kHealthy) {
+          decision = kBalancerUnhealthy;
+          return absl::OkStatus();  // no new work
+        }
         absl::StatusOr<RegistryView> registry = registry_->View();
         if (!registry.ok()) return registry.status();
         absl::StatusOr<std::vector<Issue>> queued = ListOpen(labels_.queued);
@@ -269,6 +274,7 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
             if (!dead.ok()) return dead.status();
             ctx_.issues->Put(*dead);
             changed = true;
+            ReportTaskEvent(EventKind::kTaskDeadLettered, c.task.task, worker, "attempt_lost");
             continue;
           }
           c.orphan = true;
@@ -285,7 +291,10 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
         }
         active[me] = std::max<uint32_t>(active[me], static_cast<uint32_t>(mine.size()));
         const RegistrationEntry own = registry_->OwnEntry();
-        if (active[me] >= own.record.max_tasks) return absl::OkStatus();  // at capacity
+        if (active[me] >= own.record.max_tasks) {
+          decision = kBalancerAtCapacity;
+          return absl::OkStatus();
+        }
 
         // The two lists are two requests: an issue relabelled in between shows in both. The
         // later-listed in-progress entry is the fresher one, unless the queued one is newer.
@@ -457,6 +466,13 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
           ctx_.issues->Put(*updated);
           handed = HandedOutTask{ReadTask(*updated).task,
                                  *got->lock};
+          decision = pick.has_value() && *pick == id ? kBalancerPick : kBalancerOtherTask;
+          if (c.orphan) {
+            ReportTaskEvent(EventKind::kTaskTakenOver, handed->task, c.lost_by, "lease_lapsed");
+          } else if (handed->task.attempts > 1) {
+            ReportTaskEvent(EventKind::kTaskRetried, handed->task, c.task.meta.worker_id,
+                            "after_failure");
+          }
           *done = true;
           return absl::OkStatus();
         }
@@ -464,7 +480,25 @@ absl::StatusOr<std::optional<HandedOutTask>> GitHubTasks::Next(
       });
   if (!status.ok()) return status;
   if (handed.has_value() || changed) ctx_.notifier->Notify();
+  Event e;
+  e.kind = EventKind::kBalancerDecision;
+  e.subject = handed.has_value() ? handed->task.id : "";
+  e.result = std::string(decision);
+  e.details = {{"strategy", std::string(StrategyName(ctx_.config->strategy))}};
+  ctx_.options->events->Record(e);
   return handed;
+}
+
+void GitHubTasks::ReportTaskEvent(EventKind kind, const TaskRecord& task,
+                                  const std::string& previous_worker,
+                                  const std::string& result) {
+  Event e;
+  e.kind = kind;
+  e.subject = task.id;
+  e.worker = previous_worker;
+  e.result = result;
+  e.details = {{"attempt", absl::StrCat(task.attempts, "/", task.max_attempts)}};
+  ctx_.options->events->Record(e);
 }
 
 absl::StatusOr<Issue> GitHubTasks::LoadTask(const std::string& id, uint64_t prefer_cached_token) {

@@ -58,6 +58,7 @@
 #include "absl/time/time.h"
 #include "core/github/claims.h"
 #include "core/github/closed_task_tally.h"
+#include "core/event_sink.h"
 #include "core/github/github_context.h"
 #include "core/github/registry.h"
 #include "core/github/request_ids.h"
@@ -98,6 +99,10 @@ class GitHubTasks {
   absl::Status Requeue(int64_t number, uint64_t token);
 
  private:
+  // Reports a task event (event_sink.h) about `task`, naming the worker of its previous
+  // attempt.
+  void ReportTaskEvent(EventKind kind, const TaskRecord& task, const std::string& previous_worker,
+                       const std::string& result);
   // A task being completed or failed under its lock.
   struct Finishing {
     Issue issue;

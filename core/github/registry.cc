@@ -267,8 +267,18 @@ void Registry::UpdatePaceLocked(absl::Time now) {
   const bool announce = next.stretched && (!pace_.stretched || next.lease != pace_.lease ||
                                            next.idle_lease != pace_.idle_lease);
   pace_ = next;
-  if (announce && ctx_.options->on_pace) {
-    ctx_.options->on_pace(pace_.Describe(ctx_.config->github_writes_per_hour));
+  if (announce) {
+    const std::string line = pace_.Describe(ctx_.config->github_writes_per_hour);
+    if (ctx_.options->on_pace) ctx_.options->on_pace(line);
+    Event e;
+    e.kind = EventKind::kLeaseStretched;
+    e.result = "stretched";
+    e.duration = pace_.lease;
+    e.details = {{"detail", line},
+                 {"sharers", absl::StrCat(pace_.sharers)},
+                 {"renew_interval_ms",
+                  absl::StrCat(absl::ToInt64Milliseconds(pace_.renew_interval))}};
+    ctx_.options->events->Record(e);
   }
 }
 
@@ -479,7 +489,7 @@ std::vector<int64_t> Registry::TakeSuperseded() {
   return out;
 }
 
-std::vector<int64_t> Registry::Expired(size_t limit) {
+std::vector<int64_t> Registry::Expired(size_t limit, std::vector<std::string>* workers) {
   std::vector<int64_t> out;
   std::optional<int64_t> issue = ctx_.coordination->Known();
   if (!issue.has_value()) return out;
@@ -500,7 +510,10 @@ std::vector<int64_t> Registry::Expired(size_t limit) {
       const absl::Time ended = entry.record.gone ? entry.updated_at : entry.LeaseEnd();
       const absl::Duration retention =
           std::max({absl::Hours(1), entry.record.lease, ctx_.config->stale_threshold});
-      if (now > ended + retention && out.size() < limit) out.push_back(entry.comment_id);
+      if (now > ended + retention && out.size() < limit) {
+        out.push_back(entry.comment_id);
+        if (workers != nullptr) workers->push_back(worker);
+      }
     }
   }
   return out;

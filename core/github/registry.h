@@ -215,8 +215,10 @@ class Registry {
   // harmless): lapsed or gone for longer than the retention — an hour, or longer when the
   // record's lease or STALE_WORKER_THRESHOLD_MS is — so that a claim naming such a lease is long
   // dead by any judgement (a claim whose registration is missing is judged to live one stale
-  // threshold from its own last update). At most `limit`, from the latest view.
-  std::vector<int64_t> Expired(size_t limit) ABSL_LOCKS_EXCLUDED(mu_);
+  // threshold from its own last update). At most `limit`, from the latest view. `workers`, when
+  // given, receives the worker of each returned registration, in the same order.
+  std::vector<int64_t> Expired(size_t limit, std::vector<std::string>* workers = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Marks the registration gone (one edit). Later calls start a new epoch.
   absl::Status Depart() ABSL_LOCKS_EXCLUDED(mu_);

@@ -2,7 +2,8 @@
 """docs/troubleshooting.md stays true: every sentinelctl command it quotes parses (against an
 address where nothing listens it must fail to connect, exit 1, never exit 2 for a usage error),
 every metric it names is in docs/observability.md's metric tables and in the sources, and every
-log event it names (`"action":"..."`) is written by the sources.
+log event it names (`"action":"..."`) is written by the sources. And docs/observability.md's own
+tables: every metric and every log action they list is in the sources.
 """
 import glob
 import os
@@ -62,6 +63,22 @@ class TroubleshootingTest(unittest.TestCase):
         self.assertGreaterEqual(len(events), 10)
         for event in events:
             self.assertIn(f'"{event}"', src, event)
+
+    def test_every_metric_and_action_in_observability_is_written(self):
+        with open(os.path.join(ROOT, "docs/observability.md")) as f:
+            text = f.read()
+        src = sources()
+        metrics = set(re.findall(r"^\| `(tasksentinel_\w+)`", text, re.M))
+        self.assertGreaterEqual(len(metrics), 30)
+        for name in metrics:
+            self.assertIn(f'"{name}"', src, name)
+        # The log table: | `component` | `action`, `action` (...) | level | when |
+        actions = set()
+        for row in re.findall(r"^\| `[a-z-]+` \| (.*?) \|", text, re.M):
+            actions.update(re.findall(r"`([a-z_]+)`", row))
+        self.assertGreaterEqual(len(actions), 30)
+        for action in actions:
+            self.assertIn(f'"{action}"', src, action)
 
 
 if __name__ == "__main__":

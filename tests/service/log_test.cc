@@ -1,11 +1,17 @@
 // Logs: the seed's JSON shape, SENTINEL_LOG_LEVEL and the SENTINEL_DEBUG component filter
 // (Logger), and the events a sidecar logs for the life of locks, tasks, workers and shared
 // memory, checked on real SentinelServer instances with every secret set: no line carries the
-// API token, the GitHub token, WORKER_SECRET or a shared-memory value.
+// API token, the GitHub token, WORKER_SECRET or a shared-memory value. The backends' own events
+// (EventLog) as lines of their components: a stale worker and a recovered lock on the embedded
+// store; the GitHub claim steps, written only with SENTINEL_DEBUG=claims; a GitHub rate limit's
+// block and end, against fakehub.
 #include "service/log.h"
 
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -14,12 +20,18 @@
 #include "absl/strings/str_split.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/embedded/embedded_coordinator.h"
 #include "core/embedded/memory_store.h"
+#include "core/github/github_coordinator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "service/event_log.h"
 #include "service/server.h"
 #include "tasksentinel/v1/sentinel.grpc.pb.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/fake_github_api.h"
+#include "tests/testing/github_sidecars.h"
 
 namespace tasksentinel {
 namespace {
@@ -268,6 +280,186 @@ TEST(SidecarLogTest, HotPathsLogAtDebugOnly) {
     EXPECT_THAT(std::string(j["action"]), Not(::testing::AnyOf("heartbeat", "memory_set")));
   }
   EXPECT_FALSE(logs.WithAction("worker_registered").empty()) << logs.text();
+}
+
+// The keys a line may have: the seed's nine.
+void ExpectSeedShape(const Json& j) {
+  for (const auto& [key, value] : j.items()) {
+    EXPECT_THAT(key, ::testing::AnyOf("timestamp", "level", "component", "worker_id", "action",
+                                      "task_id", "result", "duration_ms", "metadata"))
+        << j.dump();
+  }
+  EXPECT_TRUE(j["timestamp"].is_string()) << j.dump();
+}
+
+TEST(EventLogTest, EveryEventKindLogsUnderAComponentSentinelDebugAccepts) {
+  LogCapture logs("error");
+  const std::vector<std::string>& components = Logger::Components();
+  std::set<std::string> actions;
+  for (int k = 0; k <= static_cast<int>(EventKind::kLeaseStretched); ++k) {
+    const auto kind = static_cast<EventKind>(k);
+    const std::string component(EventLog::Component(kind));
+    EXPECT_NE(std::find(components.begin(), components.end(), component), components.end())
+        << EventName(kind);
+    EXPECT_NE(EventName(kind), "unknown") << k;
+    EXPECT_TRUE(actions.insert(std::string(EventName(kind))).second) << EventName(kind);
+    // With its component in SENTINEL_DEBUG, every event is written, whatever its level.
+    ASSERT_TRUE(Logger::Global().SetDebugComponents({component}).ok());
+    EventLog events(EventLog::Backend::kGitHub);
+    events.Record({kind, "subject", "worker-x", "ok", std::nullopt, {}});
+    ASSERT_TRUE(Logger::Global().SetDebugComponents({}).ok());
+  }
+  std::vector<Json> lines = logs.Lines();
+  ASSERT_EQ(lines.size(), actions.size()) << logs.text();
+  for (const Json& j : lines) {
+    ExpectSeedShape(j);
+    EXPECT_EQ(j["metadata"]["worker"], "worker-x");
+  }
+}
+
+TEST(EventLogTest, AStaleWorkerAndARecoveredLockAreLinesOfTheirComponents) {
+  LogCapture logs("info");
+  Logger::Global().SetWorker("worker-b");
+  FakeClock clock;
+  MemoryStore store;
+  EventLog events(EventLog::Backend::kEmbedded);
+  EmbeddedCoordinator a(SecretConfig("worker-a"), &store, &clock, &events);
+  EmbeddedCoordinator b(SecretConfig("worker-b"), &store, &clock, &events);
+  ASSERT_TRUE(a.Register().ok());
+  ASSERT_TRUE(b.Register().ok());
+  AcquireRequest req;
+  req.name = "deploy-lock";
+  ASSERT_TRUE(a.AcquireLock(req, nullptr)->acquired);
+  clock.Advance(absl::Seconds(20));
+  ASSERT_TRUE(b.Heartbeat({}).ok());
+  clock.Advance(absl::Seconds(15));  // worker-a's 30 s lease lapsed; no lock-delay here
+  ASSERT_TRUE(b.AcquireLock(req, nullptr)->acquired);
+  ASSERT_TRUE(b.Workers(false).ok());
+  ASSERT_TRUE(b.NextTask({}, absl::ZeroDuration(), nullptr).ok());
+
+  std::vector<Json> recovered = logs.WithAction("lock_recovered");
+  ASSERT_EQ(recovered.size(), 1u) << logs.text();
+  ExpectSeedShape(recovered[0]);
+  EXPECT_EQ(recovered[0]["level"], "info");
+  EXPECT_EQ(recovered[0]["component"], "locks");
+  EXPECT_EQ(recovered[0]["worker_id"], "worker-b");
+  EXPECT_EQ(recovered[0]["task_id"], "deploy-lock");
+  EXPECT_EQ(recovered[0]["result"], "recovered");
+  EXPECT_EQ(recovered[0]["metadata"]["worker"], "worker-a");
+  std::vector<Json> stale = logs.WithAction("worker_stale");
+  ASSERT_EQ(stale.size(), 1u) << logs.text();
+  ExpectSeedShape(stale[0]);
+  EXPECT_EQ(stale[0]["level"], "warn");
+  EXPECT_EQ(stale[0]["component"], "workers");
+  EXPECT_EQ(stale[0]["metadata"]["worker"], "worker-a");
+  EXPECT_EQ(stale[0]["metadata"]["epoch"], "1");
+  // The balancer's decision is a hot path: debug only.
+  EXPECT_TRUE(logs.WithAction("balancer_decision").empty()) << logs.text();
+  for (const char* secret : {kApiToken, kGithubToken, kWorkerSecret}) {
+    EXPECT_THAT(logs.text(), Not(HasSubstr(secret)));
+  }
+}
+
+TEST(EventLogTest, ClaimLinesAreWrittenOnlyWithSentinelDebugClaims) {
+  FakeClock clock;
+  FakeGitHubApi api(&clock);
+  EventLog events(EventLog::Backend::kGitHub);
+  Config config = SecretConfig("worker-a");
+  config.github_owner = "octo";
+  config.github_repo = "sentinel";
+  config.github_claim_settle = absl::Seconds(1);
+  config.github_writes_per_hour = 100000;
+  GitHubCoordinator::Options options;
+  options.poll_interval = absl::Seconds(1);
+  options.events = &events;
+  GitHubCoordinator a(config, &api, &clock, options);
+  ASSERT_TRUE(a.Register().ok());
+  Logger::Global().SetWorker("worker-a");
+  AcquireRequest req;
+
+  {
+    LogCapture logs("info");
+    req.name = "deploy-lock";
+    ASSERT_TRUE(a.AcquireLock(req, nullptr)->acquired);
+    for (const Json& j : logs.Lines()) EXPECT_NE(j["component"], "claims") << j.dump();
+    EXPECT_TRUE(logs.WithAction("claim_posted").empty()) << logs.text();
+  }
+
+  LogCapture logs("info", {"claims"});
+  req.name = "build-lock";
+  ASSERT_TRUE(a.AcquireLock(req, nullptr)->acquired);
+  std::vector<std::string> actions;
+  for (const Json& j : logs.Lines()) {
+    ExpectSeedShape(j);
+    // Only the claims component comes up to debug; the rest stays at info.
+    if (j["level"] == "debug") {
+      EXPECT_EQ(j["component"], "claims") << j.dump();
+    }
+    if (j["component"] != "claims") continue;
+    actions.push_back(j["action"]);
+    EXPECT_EQ(j["level"], "debug");
+    EXPECT_EQ(j["worker_id"], "worker-a");
+    EXPECT_EQ(j["task_id"], "build-lock");
+    EXPECT_TRUE(j["metadata"].contains("claim")) << j.dump();
+  }
+  EXPECT_THAT(actions, ::testing::ElementsAre("claim_posted", "claim_settled", "claim_won"));
+  std::vector<Json> settled = logs.WithAction("claim_settled");
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_EQ(settled[0]["result"], "visible");
+  EXPECT_EQ(settled[0]["duration_ms"], 1000);  // GITHUB_CLAIM_SETTLE_MS
+  for (const char* secret : {kApiToken, kGithubToken, kWorkerSecret}) {
+    EXPECT_THAT(logs.text(), Not(HasSubstr(secret)));
+  }
+}
+
+TEST(EventLogTest, ARateLimitBlockAndItsEndAreLinesOfRateLimit) {
+  LogCapture logs("info");
+  EventLog events(EventLog::Backend::kGitHub);  // outlives the sidecar's client
+  testing::GitHubSidecars env;
+  github::CurlGitHubApi::Options api = env.MakeApiOptions();
+  api.on_rate_limit = [&events](bool blocked, const std::string& message) {
+    events.OnRateLimit(blocked, message);
+  };
+  Config config = env.MakeConfig("worker-a");
+  config.stale_threshold = absl::Seconds(60);
+  SentinelServer* server = env.Start(config, api);
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::SentinelService::NewStub(server->NewChannel());
+  auto create = [&stub] {
+    v1::CreateTaskRequest req;
+    req.set_title("a task");
+    v1::CreateTaskResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return stub->CreateTask(&ctx, req, &resp);
+  };
+  ASSERT_TRUE(create().ok());
+  env.hub().SetSecondaryLimit(100000, absl::Milliseconds(800), /*retry_after=*/false);
+  env.hub().ForceSecondaryLimit(absl::Milliseconds(800));
+  EXPECT_EQ(create().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  bool through = false;
+  for (int i = 0; i < 80 && !through; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    through = create().ok();
+  }
+  ASSERT_TRUE(through);
+
+  // A block, then its end; a retry let through early can meet the limit again, which is another
+  // block and end: they alternate, and the last is an end.
+  std::vector<Json> lines;
+  for (const Json& j : logs.Lines()) {
+    if (j["component"] == "rate-limit") lines.push_back(j);
+  }
+  ASSERT_GE(lines.size(), 2u) << logs.text();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    ExpectSeedShape(lines[i]);
+    EXPECT_EQ(lines[i]["level"], "warn");
+    EXPECT_EQ(lines[i]["action"], i % 2 == 0 ? "rate_limit_blocked" : "rate_limit_resumed");
+    EXPECT_EQ(lines[i]["result"], i % 2 == 0 ? "blocked" : "resumed");
+  }
+  EXPECT_EQ(lines.size() % 2, 0u) << logs.text();
+  EXPECT_THAT(std::string(lines[0]["metadata"]["detail"]), HasSubstr("secondary rate limit"));
+  EXPECT_THAT(logs.text(), Not(HasSubstr(testing::GitHubSidecars::kToken)));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // The metric registry's Prometheus text rendering (exact text, escaping, cumulative histogram
-// buckets, value formatting, misuse errors) and the sidecar's Metrics on top of it.
+// buckets, value formatting, misuse errors) and the sidecar's Metrics on top of it; the event
+// counters (EventLog) and the scrape-time lock and per-worker gauges from real coordinators of
+// both backends (the embedded store, the fake GitHub) on a fake clock.
 #include "service/metrics.h"
 
 #include <cmath>
@@ -9,12 +11,20 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "core/embedded/embedded_coordinator.h"
+#include "core/embedded/memory_store.h"
+#include "core/github/github_coordinator.h"
 #include "service/build_info.h"
+#include "service/event_log.h"
+#include "tests/testing/core_harness.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/fake_github_api.h"
 
 namespace tasksentinel {
 namespace {
@@ -275,10 +285,11 @@ TEST(MetricsTest, FamiliesRenderSortedByName) {
   EXPECT_EQ(names, (std::vector<std::string>{
                        "tasksentinel_build_info", "tasksentinel_capacity",
                        "tasksentinel_heartbeats_total", "tasksentinel_lock_acquisitions_total",
-                       "tasksentinel_locks_lost_total", "tasksentinel_memory_operations_total",
-                       "tasksentinel_rpc_duration_seconds", "tasksentinel_rpc_total",
-                       "tasksentinel_task_duration_seconds", "tasksentinel_tasks",
-                       "tasksentinel_tasks_total", "tasksentinel_up", "tasksentinel_workers"}));
+                       "tasksentinel_locks", "tasksentinel_locks_lost_total",
+                       "tasksentinel_memory_operations_total", "tasksentinel_rpc_duration_seconds",
+                       "tasksentinel_rpc_total", "tasksentinel_task_duration_seconds",
+                       "tasksentinel_tasks", "tasksentinel_tasks_total", "tasksentinel_up",
+                       "tasksentinel_worker_tasks", "tasksentinel_workers"}));
 }
 
 TEST(MetricsTest, RecordsRpcsLocksAndTaskEvents) {
@@ -413,6 +424,214 @@ TEST(MetricsTest, BackendMetricsAreRenderedAsCountersOrGauges) {
   EXPECT_THAT(Lines(m.Render(SampleHealth(), backend)),
               Contains("tasksentinel_github_claims_posted_total 7"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The event counters and the cluster's lock and per-worker gauges, on both backends.
+
+TEST(EventLogMetricsTest, FixedSeriesStartAtZeroAndGitHubOnlyFamiliesStayOffTheEmbeddedStore) {
+  Logger logger;  // a logger of its own: these lines are not what this test checks
+  logger.SetLevel("error");
+  for (EventLog::Backend backend : {EventLog::Backend::kEmbedded, EventLog::Backend::kGitHub}) {
+    EventLog events(backend, &logger);
+    Metrics m;
+    m.AddSource([&events] { return events.Metrics(); });
+    const std::string text = m.Render(SampleHealth());
+    const std::vector<std::string> lines = Lines(text);
+    for (const char* line : {
+             "tasksentinel_stale_workers_detected_total 0",
+             "tasksentinel_locks_recovered_total 0",
+             "tasksentinel_load_balancer_decisions_total{outcome=\"balancer_pick\"} 0",
+             "tasksentinel_load_balancer_decisions_total{outcome=\"other_task\"} 0",
+             "tasksentinel_load_balancer_decisions_total{outcome=\"no_task\"} 0",
+             "tasksentinel_load_balancer_decisions_total{outcome=\"at_capacity\"} 0",
+             "tasksentinel_load_balancer_decisions_total{outcome=\"unhealthy\"} 0",
+             "tasksentinel_memory_operations_total{op=\"flush\",result=\"ok\"} 0",
+             "tasksentinel_memory_operations_total{op=\"flush\",result=\"error\"} 0",
+             "tasksentinel_tasks_total{event=\"dead_lettered\"} 0",
+             "# TYPE tasksentinel_load_balancer_decisions_total counter",
+             // The family's own help text stays (the event counter adds to its series).
+             "# HELP tasksentinel_tasks_total Task events handled by this sidecar.",
+         }) {
+      EXPECT_THAT(lines, Contains(line));
+    }
+    const bool github = backend == EventLog::Backend::kGitHub;
+    EXPECT_EQ(
+        absl::StrContains(text, "tasksentinel_github_claim_outcomes_total{outcome=\"won\"} 0"),
+        github);
+    EXPECT_EQ(absl::StrContains(text, "tasksentinel_github_registrations_swept_total 0"), github);
+  }
+}
+
+TEST(EventLogMetricsTest, EventsMoveTheirCounters) {
+  Logger logger;
+  logger.SetLevel("error");
+  EventLog events(EventLog::Backend::kGitHub, &logger);
+  events.Record({EventKind::kWorkerStale, "", "worker-x", "lease_lapsed", std::nullopt, {}});
+  events.Record({EventKind::kLockRecovered, "deploy", "worker-x", "recovered", std::nullopt, {}});
+  events.Record({EventKind::kTaskDeadLettered, "7", "worker-x", "attempt_lost", std::nullopt, {}});
+  events.Record({EventKind::kBalancerDecision, "", "", "at_capacity", std::nullopt, {}});
+  events.Record({EventKind::kMemoryFlushed, "swarm", "", "ok", std::nullopt, {}});
+  events.Record({EventKind::kMemoryFlushed, "swarm", "", "error", std::nullopt, {}});
+  events.Record({EventKind::kClaimWon, "deploy", "", "won", std::nullopt, {}});
+  events.Record({EventKind::kClaimLost, "deploy", "worker-x", "lost", std::nullopt, {}});
+  events.Record({EventKind::kClaimLost, "deploy", "worker-x", "lost", std::nullopt, {}});
+  events.Record({EventKind::kWorkerGone, "", "worker-x", "swept", std::nullopt, {}});
+  events.Record({EventKind::kClaimPosted, "deploy", "", "posted", std::nullopt, {}});  // no count
+  Metrics m;
+  m.RecordTaskEvent(TaskEvent::kDeadLettered);  // a FailTask's: the two add up
+  m.AddSource([&events] { return events.Metrics(); });
+  const std::vector<std::string> lines = Lines(m.Render(SampleHealth()));
+  for (const char* line : {
+           "tasksentinel_stale_workers_detected_total 1",
+           "tasksentinel_locks_recovered_total 1",
+           "tasksentinel_tasks_total{event=\"dead_lettered\"} 2",
+           "tasksentinel_load_balancer_decisions_total{outcome=\"at_capacity\"} 1",
+           "tasksentinel_memory_operations_total{op=\"flush\",result=\"ok\"} 1",
+           "tasksentinel_memory_operations_total{op=\"flush\",result=\"error\"} 1",
+           "tasksentinel_github_claim_outcomes_total{outcome=\"won\"} 1",
+           "tasksentinel_github_claim_outcomes_total{outcome=\"lost\"} 2",
+           "tasksentinel_github_registrations_swept_total 1",
+       }) {
+    EXPECT_THAT(lines, Contains(line));
+  }
+}
+
+TEST(MetricsTest, LocksAndTasksPerWorkerComeFromTheClusterAtScrapeTime) {
+  ClusterHealth h = SampleHealth();
+  WorkerInfo a;
+  a.record.id = "worker-a";
+  a.active_tasks = 3;
+  WorkerInfo b;
+  b.record.id = "worker-b";
+  WorkerInfo stale;
+  stale.record.id = "worker-c";
+  stale.status = WorkerStatus::kStale;
+  stale.active_tasks = 2;
+  h.workers = {a, b, stale};
+  Metrics m;
+  const std::vector<std::string> lines = Lines(m.Render(h, {}, 4));
+  EXPECT_THAT(lines, Contains("tasksentinel_locks{kind=\"task\"} 7"));  // used_capacity
+  EXPECT_THAT(lines, Contains("tasksentinel_locks{kind=\"named\"} 4"));
+  EXPECT_THAT(lines, Contains("tasksentinel_worker_tasks{worker=\"worker-a\"} 3"));
+  EXPECT_THAT(lines, Contains("tasksentinel_worker_tasks{worker=\"worker-b\"} 0"));
+  EXPECT_THAT(lines, Not(Contains(HasSubstr("worker-c"))));  // a stale worker holds nothing live
+  // Without a count of named locks, only the task locks are reported.
+  const std::string text = m.Render(h);
+  EXPECT_THAT(text, HasSubstr("tasksentinel_locks{kind=\"task\"} 7"));
+  EXPECT_THAT(text, Not(HasSubstr("kind=\"named\"")));
+}
+
+// Both backends on a fake clock, as the sidecar wires them (an EventLog for each sidecar).
+class BackendMetricsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  BackendMetricsTest() {
+    logger_.SetLevel("error");
+    a_ = Make("worker-a", &a_events_);
+    b_ = Make("worker-b", &b_events_);
+  }
+
+  bool github() const { return GetParam() == "github"; }
+
+  std::unique_ptr<Coordinator> Make(const std::string& id, EventLog* events) {
+    Config c = TestConfig(id);
+    if (!github()) return std::make_unique<EmbeddedCoordinator>(c, &store_, &clock_, events);
+    c.github_claim_settle = absl::Seconds(1);
+    c.memory_sync_interval = absl::Seconds(5);
+    c.github_owner = "octo";
+    c.github_repo = "sentinel";
+    c.github_writes_per_hour = 100000;
+    GitHubCoordinator::Options options;
+    options.poll_interval = absl::Seconds(1);
+    options.events = events;
+    return std::make_unique<GitHubCoordinator>(c, &api_, &clock_, options);
+  }
+
+  // What `c`'s sidecar serves on /metrics now.
+  std::vector<std::string> Scrape(Coordinator& c, EventLog& events) {
+    Metrics m;
+    m.AddSource([&events] { return events.Metrics(); });
+    absl::StatusOr<uint32_t> named = c.CountNamedLocks();
+    EXPECT_TRUE(named.ok()) << named.status();
+    return Lines(m.Render(c.Health(), c.BackendMetrics(),
+                          named.ok() ? std::optional<uint32_t>(*named) : std::nullopt));
+  }
+
+  Logger logger_;
+  FakeClock clock_;
+  MemoryStore store_;
+  FakeGitHubApi api_{&clock_};
+  EventLog a_events_{GetParam() == "github" ? EventLog::Backend::kGitHub
+                                            : EventLog::Backend::kEmbedded,
+                     &logger_};
+  EventLog b_events_{GetParam() == "github" ? EventLog::Backend::kGitHub
+                                            : EventLog::Backend::kEmbedded,
+                     &logger_};
+  std::unique_ptr<Coordinator> a_;
+  std::unique_ptr<Coordinator> b_;
+};
+
+TEST_P(BackendMetricsTest, AStaleWorkersLockAndTaskAreCountedWhereTheyAreRecovered) {
+  ASSERT_TRUE(a_->Register().ok());
+  ASSERT_TRUE(b_->Register().ok());
+  AcquireRequest deploy;
+  deploy.name = "deploy";
+  ASSERT_TRUE(a_->AcquireLock(deploy, nullptr)->acquired);
+  ASSERT_TRUE(a_->CreateTask({"a job", "", "", 0, 0}).ok());
+  absl::StatusOr<std::optional<HandedOutTask>> got =
+      a_->NextTask({}, absl::ZeroDuration(), nullptr);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+
+  std::vector<std::string> lines = Scrape(*a_, a_events_);
+  EXPECT_THAT(lines, Contains("tasksentinel_locks{kind=\"task\"} 1"));
+  EXPECT_THAT(lines, Contains("tasksentinel_locks{kind=\"named\"} 1"));
+  EXPECT_THAT(lines, Contains("tasksentinel_worker_tasks{worker=\"worker-a\"} 1"));
+  EXPECT_THAT(lines, Contains("tasksentinel_worker_tasks{worker=\"worker-b\"} 0"));
+  EXPECT_THAT(lines,
+              Contains("tasksentinel_load_balancer_decisions_total{outcome=\"balancer_pick\"} 1"));
+
+  // worker-a goes silent; worker-b heartbeats, then recovers the task and the lock.
+  clock_.Advance(absl::Seconds(20));
+  ASSERT_TRUE(b_->Heartbeat({}).ok());
+  clock_.Advance(absl::Seconds(18));
+  got = b_->NextTask({}, absl::ZeroDuration(), nullptr);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  ASSERT_TRUE(b_->AcquireLock(deploy, nullptr)->acquired);
+  if (github()) {
+    SetRequest set;
+    set.ns = "swarm";
+    set.key = "k";
+    set.value = "v";
+    ASSERT_TRUE(b_->SetMemory(set).ok());
+    clock_.Advance(absl::Seconds(6));
+    ASSERT_TRUE(static_cast<GitHubCoordinator*>(b_.get())->Tick().ok());
+  }
+
+  lines = Scrape(*b_, b_events_);
+  for (const char* line : {
+           "tasksentinel_stale_workers_detected_total 1",
+           "tasksentinel_locks_recovered_total 2",  // the task's lock and "deploy"
+           "tasksentinel_load_balancer_decisions_total{outcome=\"balancer_pick\"} 1",
+           "tasksentinel_locks{kind=\"task\"} 1",
+           "tasksentinel_locks{kind=\"named\"} 1",
+           "tasksentinel_worker_tasks{worker=\"worker-b\"} 1",
+       }) {
+    EXPECT_THAT(lines, Contains(line)) << GetParam();
+  }
+  EXPECT_THAT(lines, Not(Contains(HasSubstr("tasksentinel_worker_tasks{worker=\"worker-a\"}"))));
+  const std::string flushes = "tasksentinel_memory_operations_total{op=\"flush\",result=\"ok\"} ";
+  if (github()) {
+    EXPECT_THAT(lines, Contains("tasksentinel_github_claim_outcomes_total{outcome=\"won\"} 2"));
+    EXPECT_THAT(lines, Contains(flushes + "1"));
+  } else {
+    // The embedded store writes memory directly: nothing to flush.
+    EXPECT_THAT(lines, Contains(flushes + "0"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendMetricsTest, ::testing::Values("embedded", "github"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace tasksentinel

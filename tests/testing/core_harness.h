@@ -13,6 +13,7 @@
 #include "core/embedded/lock_manager.h"
 #include "core/embedded/memory_manager.h"
 #include "core/notifier.h"
+#include "core/stale_worker_watch.h"
 #include "core/embedded/task_queue.h"
 #include "tests/testing/fake_clock.h"
 
@@ -34,11 +35,13 @@ inline Config TestConfig(const std::string& worker_id) {
   return c;
 }
 
-// One worker's sidecar core.
+// One worker's sidecar core; its events go to `events` (null: nowhere).
 struct WorkerHarness {
-  WorkerHarness(const Config& c, Store* store, Clock* clock)
+  WorkerHarness(const Config& c, Store* store, Clock* clock, EventSink* events = nullptr)
       : config(c),
-        ctx{store, clock, &notifier, &config, &held},
+        stale(events != nullptr ? events : NoEventSink(), c.worker_id),
+        ctx{store,   clock, &notifier, &config, &held, events != nullptr ? events : NoEventSink(),
+            &stale},
         locks(ctx),
         leases(ctx),
         memory(ctx),
@@ -48,6 +51,7 @@ struct WorkerHarness {
   Config config;
   Notifier notifier;
   HeldLocks held;
+  StaleWorkerWatch stale;
   Context ctx;
   LockManager locks;
   LeaseManager leases;
