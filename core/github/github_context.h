@@ -108,14 +108,15 @@ struct GitHubStats {
   std::atomic<int64_t> claims_unseen{0};  // claims never visible in their window (taken back)
 };
 
-// The bound of the first wait after posting a claim: GitHubOptions::max_claim_settle, and at
-// most half of STALE_WORKER_THRESHOLD_MS. A claim whose worker's registration is not visible yet
-// is judged live for one stale threshold from the claim's own time only (claims.h); a claimant
-// that waited longer than that before judging would find such an earlier claim dead and win
-// beside it (found by github_cluster_balancer_test: registrations hidden for an hour, a stale
-// threshold of 2 s, claims settling 10 s, tasks completed by two workers).
+// The bound of a claim's window (the first wait after posting it and every list after that):
+// GitHubOptions::max_claim_settle, and at most half of what is left of STALE_WORKER_THRESHOLD_MS
+// after GitHub's one-second timestamps (`slack`). A claim whose worker's registration is not
+// visible yet is judged live for one stale threshold from the claim's own (truncated) time only
+// (claims.h); a claimant that judged later would find such an earlier claim dead and win beside
+// it (found by github_cluster_balancer_test: registrations hidden for an hour, a stale threshold
+// of 2 s, claims settling 10 s, tasks completed by two workers).
 inline absl::Duration MaxClaimSettle(const Config& config, const GitHubOptions& options) {
-  return std::min(options.max_claim_settle, config.stale_threshold / 2);
+  return std::min(options.max_claim_settle, (config.stale_threshold - options.slack) / 2);
 }
 
 // The shared parts, by pointer; all must outlive the protocols.

@@ -1324,7 +1324,8 @@ TEST(GitHubClusterTest, SecondaryLimitWithoutRetryAfter) { SecondaryLimitMidRun(
 TEST(GitHubClusterTest, ASustainedThreeSecondLagSlowsHandOutsButCompletesThem) {
   Cluster cluster;
   const std::vector<std::string> ids = Ids("worker-", 3);
-  // The claim window may widen to half the stale threshold (MaxClaimSettle): 5 s here.
+  // The claim window may widen to half of the stale threshold less a second (MaxClaimSettle):
+  // 4.5 s here.
   ASSERT_TRUE(cluster.Start(ids, {{"GITHUB_CLAIM_SETTLE_MS", "300"},
                                   {"STALE_WORKER_THRESHOLD_MS", "10000"}}));
   cluster.hub().SetReadLag(absl::Seconds(3));

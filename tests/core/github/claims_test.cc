@@ -192,12 +192,12 @@ TEST_F(ClaimsTest, UnderALagLongerThanTheClaimWindowTheFirstClaimIsJudgedNotTake
 
 TEST_F(ClaimsTest, TheClaimWindowStaysWithinHalfTheStaleThreshold) {
   // Registrations posted now stay hidden for an hour: a claim of this worker is judged live by
-  // others for one stale threshold (4 s) from its own time only, so no claimant may wait longer
-  // than half of that before judging.
+  // others for one stale threshold (5 s) from its own time (to the second) only, so no claimant
+  // may wait longer than half of the 4 s that leaves before judging.
   world_.api.SetLag(absl::Hours(1));
   auto c = world_.Sidecar("worker-c", [](Config& cfg) {
     cfg.heartbeat_interval = absl::Seconds(1);
-    cfg.stale_threshold = absl::Seconds(4);
+    cfg.stale_threshold = absl::Seconds(5);
   });
   TS_ASSERT_OK(c->Register());
   const absl::Time before = world_.clock.Now();
