@@ -1,6 +1,8 @@
 // Conversions between core types and protos (see convert.h).
 #include "service/convert.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "service/error_details.h"
 
@@ -55,6 +57,18 @@ void ToProto(const MemoryEntry& entry, v1::MemoryEntry* out) {
   out->set_version(entry.record.version);
   ToProto(entry.record.updated_at, out->mutable_updated_at());
   out->set_updated_by(entry.record.updated_by);
+  if (entry.record.expires_at != absl::InfiniteFuture()) {
+    ToProto(entry.record.expires_at, out->mutable_expires_at());
+  }
+}
+
+void ToProto(MemoryEntry&& entry, v1::MemoryEntry* out) {
+  out->set_namespace_(std::move(entry.ns));
+  out->set_key(std::move(entry.key));
+  out->set_value(std::move(entry.record.value));
+  out->set_version(entry.record.version);
+  ToProto(entry.record.updated_at, out->mutable_updated_at());
+  out->set_updated_by(std::move(entry.record.updated_by));
   if (entry.record.expires_at != absl::InfiniteFuture()) {
     ToProto(entry.record.expires_at, out->mutable_expires_at());
   }

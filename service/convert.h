@@ -26,6 +26,8 @@ absl::Status FromProto(const google::protobuf::Duration& d, absl::string_view fi
 
 void ToProto(const LockInfo& lock, v1::Lock* out);
 void ToProto(const MemoryEntry& entry, v1::MemoryEntry* out);
+// The same, moving the entry's strings (its value may be large) instead of copying them.
+void ToProto(MemoryEntry&& entry, v1::MemoryEntry* out);
 void ToProto(const TaskRecord& task, v1::Task* out);
 void ToProto(const WorkerInfo& worker, v1::Worker* out);
 v1::TaskState ToProto(TaskState state);

@@ -126,6 +126,11 @@ const char* TypeName(MetricType type) {
 MetricRegistry::MetricRegistry(const MetricRegistry& other) {
   absl::MutexLock lock(&other.mu_);
   families_ = other.families_;
+  for (auto& [name, family] : families_) {
+    for (auto& [labels, series] : family.series) {
+      if (series.bounds != nullptr) series.bounds = &family.bounds;
+    }
+  }
 }
 
 absl::Status MetricRegistry::DefineCounter(const std::string& name, const std::string& help) {
@@ -189,6 +194,7 @@ absl::StatusOr<MetricRegistry::Series*> MetricRegistry::Find(const std::string& 
   auto [series, inserted] = family.series.try_emplace(labels);
   if (inserted && type == MetricType::kHistogram) {
     series->second.buckets.assign(family.bounds.size() + 1, 0);
+    series->second.bounds = &family.bounds;
   }
   return &series->second;
 }
@@ -223,13 +229,39 @@ absl::Status MetricRegistry::Observe(const std::string& name, const MetricLabels
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Series*> series = Find(name, MetricType::kHistogram, labels);
   if (!series.ok()) return series.status();
-  const std::vector<double>& bounds = families_.at(name).bounds;
+  ObserveLocked(*series, value);
+  return absl::OkStatus();
+}
+
+void MetricRegistry::ObserveLocked(Series* series, double value) {
+  const std::vector<double>& bounds = *series->bounds;
   size_t bucket = 0;
   while (bucket < bounds.size() && value > bounds[bucket]) ++bucket;  // le is inclusive
-  ++(*series)->buckets[bucket];
-  (*series)->sum += value;
-  ++(*series)->count;
-  return absl::OkStatus();
+  ++series->buckets[bucket];
+  series->sum += value;
+  ++series->count;
+}
+
+absl::StatusOr<MetricRegistry::Series*> MetricRegistry::ResolveCounter(
+    const std::string& name, const MetricLabels& labels) {
+  absl::MutexLock lock(&mu_);
+  return Find(name, MetricType::kCounter, labels);
+}
+
+absl::StatusOr<MetricRegistry::Series*> MetricRegistry::ResolveHistogram(
+    const std::string& name, const MetricLabels& labels) {
+  absl::MutexLock lock(&mu_);
+  return Find(name, MetricType::kHistogram, labels);
+}
+
+void MetricRegistry::Increment(Series* counter, double delta) {
+  absl::MutexLock lock(&mu_);
+  counter->value += delta;
+}
+
+void MetricRegistry::Observe(Series* histogram, double value) {
+  absl::MutexLock lock(&mu_);
+  ObserveLocked(histogram, value);
 }
 
 std::string MetricRegistry::Render() const {
@@ -339,6 +371,26 @@ Metrics::Metrics() {
       registry_.Increment(kMemoryOps, {{"op", op}, {"result", result}}, 0).IgnoreError();
     }
   }
+  // The fixed series above, resolved once: recording one builds no labels.
+  auto counter = [this](const char* name, const MetricLabels& labels) {
+    return *registry_.ResolveCounter(name, labels);  // defined above, valid labels
+  };
+  lock_acquired_ = counter(kLockAcquisitions, {{"result", "acquired"}});
+  lock_conflict_ = counter(kLockAcquisitions, {{"result", "conflict"}});
+  for (size_t i = 0; i < task_events_.size(); ++i) {
+    task_events_[i] =
+        counter(kTasksTotal, {{"event", EventName(static_cast<TaskEvent>(i))}});
+  }
+  heartbeat_ok_ = counter(kHeartbeats, {{"result", "ok"}});
+  heartbeat_error_ = counter(kHeartbeats, {{"result", "error"}});
+  locks_lost_ = counter(kLocksLost, {});
+  for (int op = 0; op < 2; ++op) {
+    for (int conflict = 0; conflict < 2; ++conflict) {
+      memory_writes_[op][conflict] = counter(
+          kMemoryOps, {{"op", op == 0 ? "set" : "delete"},
+                       {"result", conflict != 0 ? "conflict" : "ok"}});
+    }
+  }
 }
 
 void Metrics::AddSource(std::function<std::vector<BackendMetric>()> source) {
@@ -352,17 +404,37 @@ void Metrics::RecordTaskDuration(absl::string_view outcome, absl::Duration elaps
 }
 
 void Metrics::RecordHeartbeat(bool ok) {
-  registry_.Increment(kHeartbeats, {{"result", ok ? "ok" : "error"}}).IgnoreError();
+  registry_.Increment(ok ? heartbeat_ok_ : heartbeat_error_);
 }
 
 void Metrics::RecordLocksLost(int count) {
-  registry_.Increment(kLocksLost, {}, count).IgnoreError();
+  if (count >= 0) registry_.Increment(locks_lost_, count);
 }
 
 void Metrics::RecordMemoryWrite(absl::string_view op, bool conflict) {
-  registry_
-      .Increment(kMemoryOps, {{"op", std::string(op)}, {"result", conflict ? "conflict" : "ok"}})
-      .IgnoreError();
+  if (op != "set" && op != "delete") return;  // the only two (metrics.h)
+  registry_.Increment(memory_writes_[op == "set" ? 0 : 1][conflict ? 1 : 0]);
+}
+
+void Metrics::RecordRpc(RpcSeries* series, int code, absl::string_view code_name,
+                        absl::Duration elapsed) {
+  MetricRegistry::Series* duration = series->duration_.load(std::memory_order_acquire);
+  if (duration == nullptr) {  // the method's first call (a race resolves the same series)
+    duration = *registry_.ResolveHistogram(kRpcDuration, {{"method", series->method_}});
+    series->duration_.store(duration, std::memory_order_release);
+  }
+  std::atomic<MetricRegistry::Series*>* slot =
+      code >= 0 && code < RpcSeries::kCodes ? &series->totals_[static_cast<size_t>(code)]
+                                            : nullptr;
+  MetricRegistry::Series* total =
+      slot != nullptr ? slot->load(std::memory_order_acquire) : nullptr;
+  if (total == nullptr) {  // the method's first call with this code
+    total = *registry_.ResolveCounter(
+        kRpcTotal, {{"method", series->method_}, {"code", std::string(code_name)}});
+    if (slot != nullptr) slot->store(total, std::memory_order_release);
+  }
+  registry_.Increment(total);
+  registry_.Observe(duration, absl::ToDoubleSeconds(elapsed));
 }
 
 void Metrics::RecordRpc(absl::string_view method, absl::string_view code,
@@ -375,12 +447,12 @@ void Metrics::RecordRpc(absl::string_view method, absl::string_view code,
 }
 
 void Metrics::RecordLockAcquisition(bool acquired) {
-  registry_.Increment(kLockAcquisitions, {{"result", acquired ? "acquired" : "conflict"}})
-      .IgnoreError();
+  registry_.Increment(acquired ? lock_acquired_ : lock_conflict_);
 }
 
 void Metrics::RecordTaskEvent(TaskEvent event) {
-  registry_.Increment(kTasksTotal, {{"event", EventName(event)}}).IgnoreError();
+  const size_t i = static_cast<size_t>(event);
+  if (i < task_events_.size()) registry_.Increment(task_events_[i]);
 }
 
 std::string Metrics::Render(const absl::StatusOr<ClusterHealth>& health,

@@ -12,6 +12,8 @@
 #ifndef TASK_SENTINEL_SERVICE_METRICS_H_
 #define TASK_SENTINEL_SERVICE_METRICS_H_
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -68,17 +70,25 @@ class MetricRegistry {
   // labels may not include "le".
   absl::Status Observe(const std::string& name, const MetricLabels& labels, double value);
 
+  // One series, resolved once and then updated with no label set built and no look-up (hot
+  // paths: every RPC). Opaque; valid as long as the registry that resolved it.
+  struct Series;
+  // The counter series `labels` of `name`, created at 0 when new. Errors as for Increment.
+  absl::StatusOr<Series*> ResolveCounter(const std::string& name, const MetricLabels& labels);
+  // The histogram series `labels` of `name`, created empty when new. Errors as for Observe.
+  absl::StatusOr<Series*> ResolveHistogram(const std::string& name, const MetricLabels& labels);
+  // Adds `delta` to a counter series. REQUIRES: `counter` came from ResolveCounter on this
+  // registry; delta >= 0.
+  void Increment(Series* counter, double delta = 1);
+  // Records one observation. REQUIRES: `histogram` came from ResolveHistogram on this
+  // registry; `value` is not NaN.
+  void Observe(Series* histogram, double value);
+
   // The whole registry in the Prometheus text format: for each family "# HELP" and "# TYPE"
   // lines, then its samples; histograms as cumulative "_bucket" samples, "_sum" and "_count".
   std::string Render() const;
 
  private:
-  struct Series {
-    double value = 0;                 // counters and gauges
-    std::vector<uint64_t> buckets;    // histograms: per bucket (not cumulative), then +Inf
-    double sum = 0;                   // histograms
-    uint64_t count = 0;               // histograms
-  };
   struct Family {
     MetricType type = MetricType::kCounter;
     std::string help;
@@ -91,9 +101,20 @@ class MetricRegistry {
   // The series `labels` of family `name` of type `type`, created when new.
   absl::StatusOr<Series*> Find(const std::string& name, MetricType type,
                                const MetricLabels& labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records one observation in a histogram series.
+  void ObserveLocked(Series* series, double value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
+};
+
+struct MetricRegistry::Series {
+  double value = 0;                 // counters and gauges
+  std::vector<uint64_t> buckets;    // histograms: per bucket (not cumulative), then +Inf
+  double sum = 0;                   // histograms
+  uint64_t count = 0;               // histograms
+  // Histograms: the family's bounds (in the same registry).
+  const std::vector<double>* bounds = nullptr;
 };
 
 // What happened to a task, for tasksentinel_tasks_total{event=...}.
@@ -108,6 +129,30 @@ enum class TaskEvent {
   kRetried,
   kTakenOver
 };
+// How many TaskEvent values there are.
+inline constexpr size_t kTaskEventCount = 7;
+
+// One Sentinel RPC method's series (its duration histogram and a call counter per status
+// code), each resolved at its first use and kept, so that recording a call builds no label set
+// (Metrics::RecordRpc). Thread safety: safe for concurrent use.
+class RpcSeries {
+ public:
+  // The status codes tracked per method: gRPC's canonical codes 0..16.
+  static constexpr int kCodes = 17;
+
+  explicit RpcSeries(std::string method) : method_(std::move(method)) {}
+  RpcSeries(const RpcSeries&) = delete;
+  RpcSeries& operator=(const RpcSeries&) = delete;
+
+  // The method's name, e.g. "AcquireLock".
+  const std::string& method() const { return method_; }
+
+ private:
+  friend class Metrics;
+  const std::string method_;
+  std::atomic<MetricRegistry::Series*> duration_{nullptr};
+  std::array<std::atomic<MetricRegistry::Series*>, kCodes> totals_{};
+};
 
 // The sidecar's metrics. Every counter series with a fixed label set starts at 0.
 class Metrics {
@@ -120,6 +165,11 @@ class Metrics {
   // One Sentinel RPC: its method (e.g. "AcquireLock"), the name of its gRPC status code (e.g.
   // "OK", "INVALID_ARGUMENT") and how long it took.
   void RecordRpc(absl::string_view method, absl::string_view code, absl::Duration elapsed);
+  // The same for the method of `series`, whose status code is `code` (0..16; another number
+  // is recorded but its series looked up each time) named `code_name`. `series` must be used
+  // with one Metrics only.
+  void RecordRpc(RpcSeries* series, int code, absl::string_view code_name,
+                 absl::Duration elapsed);
   // One AcquireLock that answered: whether it got the lock (else another worker held it).
   void RecordLockAcquisition(bool acquired);
   // One task event.
@@ -150,6 +200,15 @@ class Metrics {
  private:
   MetricRegistry registry_;
   std::vector<std::function<std::vector<BackendMetric>()>> sources_;
+  // The fixed-label series, resolved by the constructor.
+  MetricRegistry::Series* lock_acquired_ = nullptr;
+  MetricRegistry::Series* lock_conflict_ = nullptr;
+  std::array<MetricRegistry::Series*, kTaskEventCount> task_events_{};
+  MetricRegistry::Series* heartbeat_ok_ = nullptr;
+  MetricRegistry::Series* heartbeat_error_ = nullptr;
+  MetricRegistry::Series* locks_lost_ = nullptr;
+  // [set, delete][ok, conflict]
+  MetricRegistry::Series* memory_writes_[2][2] = {};
 };
 
 }  // namespace tasksentinel

@@ -3,6 +3,9 @@
 // tasksentinel_rpc_duration_seconds), so the service itself stays unaware of them. Calls to
 // other services on the same server (health checks, reflection) are not recorded.
 //
+// Each method's series are looked up once (RpcSeries, made for every method of the service when
+// the factory is made), so that a call costs one interceptor and no label set.
+//
 // Thread safety: the factory is safe for concurrent use (gRPC creates one interceptor per call);
 // each interceptor belongs to its call.
 #ifndef TASK_SENTINEL_SERVICE_RPC_METRICS_H_
@@ -11,6 +14,10 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_interceptor.h>
 
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "service/metrics.h"
 
@@ -25,7 +32,7 @@ class RpcMetricsInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // `metrics` must outlive the server.
-  explicit RpcMetricsInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
+  explicit RpcMetricsInterceptorFactory(Metrics* metrics);
 
   // An interceptor for a Sentinel call; nullptr (no interception) for any other service.
   grpc::experimental::Interceptor* CreateServerInterceptor(
@@ -33,6 +40,9 @@ class RpcMetricsInterceptorFactory final
 
  private:
   Metrics* metrics_;
+  // By full method path ("/tasksentinel.v1.SentinelService/AcquireLock"); filled by the
+  // constructor, read-only afterwards.
+  absl::flat_hash_map<std::string, std::unique_ptr<RpcSeries>> series_;
 };
 
 }  // namespace tasksentinel

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <list>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -157,8 +158,10 @@ grpc::Status SentinelService::RenewLock(grpc::ServerContext* context, const v1::
   if (absl::Status s = FromProto(request->ttl(), "ttl", &ttl); !s.ok()) return ToGrpc(s);
   absl::StatusOr<LockInfo> lock = coordinator_->RenewLock(request->name(), request->fencing_token(), ttl);
   if (!lock.ok()) return ToGrpcWithDetails(lock.status(), {{"name", request->name()}});
-  Logger::Global().Log(LogLevel::kDebug, "locks", "lock_renewed",
-                       {request->name(), "renewed", std::nullopt, {}});
+  if (Logger::Global().Enabled(LogLevel::kDebug, "locks")) {  // no event built when dropped
+    Logger::Global().Log(LogLevel::kDebug, "locks", "lock_renewed",
+                         {request->name(), "renewed", std::nullopt, {}});
+  }
   ToProto(*lock, response->mutable_lock());
   return grpc::Status::OK;
 }
@@ -218,10 +221,12 @@ grpc::Status SentinelService::Heartbeat(grpc::ServerContext* context, const v1::
   response->set_lease_epoch(result->lease_epoch);
   ToProto(heartbeat_interval_, response->mutable_heartbeat_interval());
   for (const LockInfo& lost : result->lost_locks) ToProto(lost, response->add_lost_locks());
-  Logger::Global().Log(LogLevel::kDebug, "workers", "heartbeat",
-                       {"", "renewed", std::nullopt,
-                        {{"lease_epoch", absl::StrCat(result->lease_epoch)},
-                         {"lost_locks", absl::StrCat(result->lost_locks.size())}}});
+  if (Logger::Global().Enabled(LogLevel::kDebug, "workers")) {
+    Logger::Global().Log(LogLevel::kDebug, "workers", "heartbeat",
+                         {"", "renewed", std::nullopt,
+                          {{"lease_epoch", absl::StrCat(result->lease_epoch)},
+                           {"lost_locks", absl::StrCat(result->lost_locks.size())}}});
+  }
   for (const LockInfo& lost : result->lost_locks) {
     Logger::Global().Log(LogLevel::kWarn, "locks", "lock_lost",
                          {lost.name, "lost", std::nullopt, {{"holder", lost.holder}}});
@@ -234,7 +239,7 @@ grpc::Status SentinelService::GetMemory(grpc::ServerContext* context, const v1::
   if (grpc::Status denied = Authorize(context); !denied.ok()) return denied;
   absl::StatusOr<MemoryEntry> entry = coordinator_->GetMemory(request->namespace_(), request->key());
   if (!entry.ok()) return ToGrpc(entry.status());
-  ToProto(*entry, response->mutable_entry());
+  ToProto(std::move(*entry), response->mutable_entry());
   return grpc::Status::OK;
 }
 
@@ -262,12 +267,14 @@ grpc::Status SentinelService::SetMemory(grpc::ServerContext* context, const v1::
   }
   if (metrics_ != nullptr) metrics_->RecordMemoryWrite("set", /*conflict=*/false);
   // Values are never logged (they may be anything); keys at debug only.
-  Logger::Global().Log(LogLevel::kDebug, "memory-sync", "memory_set",
-                       {"", "written", std::nullopt,
-                        {{"namespace", req.ns},
-                         {"key", req.key},
-                         {"version", absl::StrCat(entry->record.version)}}});
-  ToProto(*entry, response->mutable_entry());
+  if (Logger::Global().Enabled(LogLevel::kDebug, "memory-sync")) {
+    Logger::Global().Log(LogLevel::kDebug, "memory-sync", "memory_set",
+                         {"", "written", std::nullopt,
+                          {{"namespace", req.ns},
+                           {"key", req.key},
+                           {"version", absl::StrCat(entry->record.version)}}});
+  }
+  ToProto(std::move(*entry), response->mutable_entry());
   return grpc::Status::OK;
 }
 
@@ -289,9 +296,11 @@ grpc::Status SentinelService::DeleteMemory(grpc::ServerContext* context,
     return ToGrpc(deleted.status());
   }
   if (metrics_ != nullptr) metrics_->RecordMemoryWrite("delete", /*conflict=*/false);
-  Logger::Global().Log(LogLevel::kDebug, "memory-sync", "memory_deleted",
-                       {"", *deleted ? "deleted" : "absent", std::nullopt,
-                        {{"namespace", request->namespace_()}, {"key", request->key()}}});
+  if (Logger::Global().Enabled(LogLevel::kDebug, "memory-sync")) {
+    Logger::Global().Log(LogLevel::kDebug, "memory-sync", "memory_deleted",
+                         {"", *deleted ? "deleted" : "absent", std::nullopt,
+                          {{"namespace", request->namespace_()}, {"key", request->key()}}});
+  }
   response->set_deleted(*deleted);
   return grpc::Status::OK;
 }

@@ -99,6 +99,12 @@ absl::Status SentinelServer::Start() {
   grpc::ResourceQuota quota("sentinel");
   quota.SetMaxThreads(kMaxServerThreads);
   builder.SetResourceQuota(quota);
+  // Idle threads kept polling for calls: up to kSyncMaxPollers instead of gRPC's 2, so that a
+  // burst of concurrent calls does not create and end a thread per call (bench/README.md).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                              kSyncMinPollers);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              kSyncMaxPollers);
   builder.AddListeningPort(config_.grpc_addr, *credentials, &port_);
   builder.RegisterService(&service_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;

@@ -35,6 +35,13 @@ inline constexpr int kMaxStreamsPerConnection = 1000;
 // Threads of the sync server (every RPC but WatchMemory runs on one while it runs); calls
 // beyond get RESOURCE_EXHAUSTED.
 inline constexpr int kMaxServerThreads = 512;
+// The sync server's pollers: threads waiting for the next call. gRPC starts a thread when fewer
+// than the minimum wait, and ends a thread that finishes a call while more than the maximum
+// wait. gRPC's default maximum (2) made a thread per 3 to 7 calls under 8 or 64 concurrent
+// callers; 64 keeps the threads a burst needed, at the cost of idle (mostly unmapped) stacks,
+// and made 0.005 to 0.01 threads per read (bench/README.md, Server settings).
+inline constexpr int kSyncMinPollers = 1;
+inline constexpr int kSyncMaxPollers = 64;
 
 class SentinelServer {
  public:

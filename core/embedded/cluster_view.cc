@@ -12,7 +12,7 @@ namespace tasksentinel {
 absl::StatusOr<std::vector<WorkerInfo>> ClusterView::Workers(bool include_gone) {
   const absl::Time now = ctx_.clock->Now();
   std::vector<WorkerInfo> out;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     out.clear();
     absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
     if (!workers.ok()) return workers.status();

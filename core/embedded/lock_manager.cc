@@ -123,7 +123,7 @@ absl::StatusOr<uint32_t> LockManager::CountNamed() {
   absl::StatusOr<std::vector<LockInfo>> live = List();
   if (!live.ok()) return live.status();
   uint32_t named = 0;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     named = 0;
     for (const LockInfo& lock : *live) {
       absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, lock.name);
@@ -139,7 +139,7 @@ absl::StatusOr<uint32_t> LockManager::CountNamed() {
 absl::StatusOr<std::vector<LockInfo>> LockManager::List() {
   const absl::Time now = ctx_.clock->Now();
   std::vector<LockInfo> out;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     out.clear();
     auto locks = txn.Scan(kLockPrefix);
     if (!locks.ok()) return locks.status();

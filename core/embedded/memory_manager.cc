@@ -52,7 +52,7 @@ absl::StatusOr<MemoryEntry> MemoryManager::Get(const std::string& ns, const std:
   if (absl::Status s = ValidateTarget(ns, key); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   std::optional<MemoryRecord> found;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<std::optional<MemoryRecord>> rec = ReadLive(txn, MemoryKey(ns, key), now);
     if (!rec.ok()) return rec.status();
     found = *std::move(rec);
@@ -132,7 +132,7 @@ absl::StatusOr<std::vector<MemoryEntry>> MemoryManager::List(const std::string& 
   if (absl::Status s = ValidateKeyPrefix("prefix", prefix); !s.ok()) return s;
   const absl::Time now = ctx_.clock->Now();
   std::vector<MemoryEntry> out;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<std::map<std::string, MemoryRecord>> live = ScanLive(txn, ns, prefix, now);
     if (!live.ok()) return live.status();
     out.clear();
@@ -155,7 +155,7 @@ absl::Status MemoryManager::Watch(const std::string& ns, const std::string& pref
       cancelled, [&](bool* done) -> absl::Status {
         const absl::Time now = ctx_.clock->Now();
         std::map<std::string, MemoryRecord> current;
-        absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+        absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
           absl::StatusOr<std::map<std::string, MemoryRecord>> live =
               ScanLive(txn, ns, prefix, now);
           if (!live.ok()) return live.status();

@@ -1,7 +1,8 @@
 // MemoryStore: the in-memory Store (see memory_store.h).
 //
 // Thread safety: every access to the committed map happens with MemoryStore::mu_ held; a
-// MemoryTransaction lives only inside Run, which holds mu_ for the transaction's whole lifetime.
+// MemoryTransaction lives only inside Run (or Read), which holds mu_ (shared for Read) for the
+// transaction's whole lifetime.
 #include "core/embedded/memory_store.h"
 
 #include <map>
@@ -19,13 +20,14 @@ namespace tasksentinel {
 namespace {
 
 // One transaction's view: the committed map plus a private overlay of pending writes, where
-// nullopt marks a pending delete. Must only be used while the store's mutex is held.
+// nullopt marks a pending delete. Must only be used while the store's mutex is held (shared for
+// a read-only transaction, which refuses writes).
 class MemoryTransaction final : public Transaction {
  public:
   using Overlay = std::map<std::string, std::optional<std::string>>;
 
-  explicit MemoryTransaction(const std::map<std::string, std::string>& committed)
-      : committed_(committed) {}
+  MemoryTransaction(const std::map<std::string, std::string>& committed, bool read_only)
+      : committed_(committed), read_only_(read_only) {}
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
     const std::string k(key);
@@ -60,11 +62,13 @@ class MemoryTransaction final : public Transaction {
   }
 
   absl::Status Put(absl::string_view key, absl::string_view value) override {
+    if (read_only_) return Refuse();
     overlay_[std::string(key)] = std::string(value);
     return absl::OkStatus();
   }
 
   absl::Status Delete(absl::string_view key) override {
+    if (read_only_) return Refuse();
     overlay_[std::string(key)] = std::nullopt;
     return absl::OkStatus();
   }
@@ -72,16 +76,26 @@ class MemoryTransaction final : public Transaction {
   // Moves the pending writes out (for commit).
   Overlay TakeOverlay() { return std::move(overlay_); }
 
+  // The first refused write of a read-only transaction, or OK.
+  const absl::Status& refused() const { return refused_; }
+
  private:
+  absl::Status Refuse() {
+    refused_ = absl::FailedPreconditionError("MemoryStore: write in a read-only transaction");
+    return refused_;
+  }
+
   const std::map<std::string, std::string>& committed_;
+  const bool read_only_;
   Overlay overlay_;
+  absl::Status refused_;
 };
 
 }  // namespace
 
 absl::Status MemoryStore::Run(absl::FunctionRef<absl::Status(Transaction&)> body) {
   absl::MutexLock lock(&mu_);
-  MemoryTransaction txn(data_);
+  MemoryTransaction txn(data_, /*read_only=*/false);
   absl::Status status = body(txn);
   if (!status.ok()) return status;
   if (commits_to_fail_ > 0) {
@@ -96,6 +110,14 @@ absl::Status MemoryStore::Run(absl::FunctionRef<absl::Status(Transaction&)> body
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status MemoryStore::Read(absl::FunctionRef<absl::Status(Transaction&)> body) {
+  absl::ReaderMutexLock lock(&mu_);
+  MemoryTransaction txn(data_, /*read_only=*/true);
+  absl::Status status = body(txn);
+  if (status.ok()) status = txn.refused();
+  return status;
 }
 
 void MemoryStore::FailNextCommits(int n, absl::Status status) {

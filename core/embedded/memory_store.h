@@ -4,9 +4,10 @@
 // the overlay to the map only when the body returns OK and the commit is not failed by fault
 // injection (FailNextCommits).
 //
-// Thread safety: safe for concurrent use. Transactions are fully serialized (one at a time), so
-// they are trivially serializable. A body must not call Run on the same store (it would
-// deadlock), and the Transaction it receives must not be used after Run returns.
+// Thread safety: safe for concurrent use. Write transactions (Run) are fully serialized (one at
+// a time, holding the mutex), so they are trivially serializable; read-only transactions (Read)
+// hold it shared, beside each other. A body must not call Run or Read on the same store (it
+// would deadlock), and the Transaction it receives must not be used after the call returns.
 #ifndef TASK_SENTINEL_CORE_EMBEDDED_MEMORY_STORE_H_
 #define TASK_SENTINEL_CORE_EMBEDDED_MEMORY_STORE_H_
 
@@ -31,6 +32,9 @@ class MemoryStore final : public Store {
 
   // Runs `body` under the store's mutex; see Store::Run.
   absl::Status Run(absl::FunctionRef<absl::Status(Transaction&)> body) override;
+
+  // Runs `body` under the store's mutex held shared, beside other reads; see Store::Read.
+  absl::Status Read(absl::FunctionRef<absl::Status(Transaction&)> body) override;
 
   // Fault injection for tests: the next `n` transactions that reach commit (their body returned
   // OK) fail at commit time with `status` instead of committing. Their bodies run normally, but

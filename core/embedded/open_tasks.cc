@@ -15,7 +15,10 @@ absl::StatusOr<std::vector<ScannedTask>> ScanOpenTasks(
   for (TaskRecord& task : *open) {
     ScannedTask s{std::move(task)};
     if (s.task.state == TaskState::kQueued) {
-      s.runnable = now >= s.task.not_before;
+      // A task due at its creation (not a retry waiting out its backoff) is runnable as soon as
+      // it is committed, whatever the clock says: a NextTask that starts after CreateTask
+      // returned always sees it, even if the wall clock stepped back in between.
+      s.runnable = now >= s.task.not_before || s.task.not_before <= s.task.created_at;
     } else if (s.task.state == TaskState::kInProgress) {
       absl::StatusOr<std::optional<LockRecord>> lock = ReadLock(txn, s.task.id);
       if (!lock.ok()) return lock.status();

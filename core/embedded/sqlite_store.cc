@@ -1,9 +1,11 @@
 // SqliteStore: the embedded durable Store on SQLite (see sqlite_store.h).
 //
-// Thread safety: the connection `db_` is opened with SQLITE_OPEN_NOMUTEX and every use of it (and
-// of its cached statements) after Open happens under SqliteStore::mu_; Run holds mu_ for the whole
-// transaction, and a SqliteTransaction lives only inside Run. During Open the object is not yet
-// shared, so no lock is needed there.
+// Thread safety: every connection is opened with SQLITE_OPEN_NOMUTEX. The write connection `db_`
+// (and its cached statements) is used after Open only under SqliteStore::mu_, which the leader
+// of a batch holds for the batch's whole transaction; queue_mu_ guards the queue of waiting
+// writes and who leads. Each read connection is used only under its Reader::mu, held for the
+// whole read transaction. A SqliteTransaction lives only inside one transaction. During Open
+// the object is not yet shared, so no lock is needed there.
 #include "core/embedded/sqlite_store.h"
 
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace tasksentinel {
@@ -217,9 +220,12 @@ absl::Status Damaged(const std::string& path, absl::string_view detail) {
 
 // The connection's cached prepared statements.
 struct SqliteStore::Statements {
-  StmtPtr begin;
+  StmtPtr begin;  // BEGIN IMMEDIATE on the write connection, BEGIN (deferred) on a reader.
   StmtPtr commit;
   StmtPtr rollback;
+  StmtPtr savepoint;    // Write connection only: one write of a batch.
+  StmtPtr release;      // Write connection only.
+  StmtPtr rollback_to;  // Write connection only.
   StmtPtr get;
   StmtPtr put;
   StmtPtr del;
@@ -227,15 +233,42 @@ struct SqliteStore::Statements {
   StmtPtr scan_from;   // key >= prefix, for prefixes without a successor.
 };
 
-// One transaction: operations run directly inside the connection's open SQLite transaction, so
-// reads see the transaction's own writes. Records the first failed operation so Run never commits
-// a transaction with a failed write, even if the body ignored the error.
+// One read connection of the pool.
+struct SqliteStore::Reader {
+  absl::Mutex mu;
+  sqlite3* db = nullptr;  // Owned; used under mu.
+  std::unique_ptr<Statements> stmts;
+
+  ~Reader() {
+    stmts.reset();  // Finalize before closing.
+    sqlite3_close_v2(db);
+  }
+};
+
+// One caller's write, queued for a batch. The caller waits (under queue_mu_) until `done`; the
+// leader sets `status` before it sets `done`.
+struct SqliteStore::PendingWrite {
+  explicit PendingWrite(absl::FunctionRef<absl::Status(Transaction&)> b) : body(b) {}
+  absl::FunctionRef<absl::Status(Transaction&)> body;
+  absl::Status status;
+  bool done = false;
+};
+
+// One transaction's view: operations run directly inside the connection's open SQLite
+// transaction, so reads see the transaction's own writes. Records the first failed operation,
+// after which every operation fails with it without touching the connection (SQLite may have
+// rolled the transaction back, and a later write would then commit on its own), so a
+// transaction with a failed operation is never committed, even if the body ignored the error.
+// A read-only transaction refuses writes.
 class SqliteStore::SqliteTransaction final : public Transaction {
  public:
-  explicit SqliteTransaction(SqliteStore& store) : store_(store) {}
+  SqliteTransaction(const SqliteStore& store, sqlite3* db, const Statements& stmts,
+                    bool read_only)
+      : store_(store), db_(db), stmts_(stmts), read_only_(read_only) {}
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
-    sqlite3_stmt* stmt = store_.stmts_->get.get();
+    if (!first_error_.ok()) return first_error_;
+    sqlite3_stmt* stmt = stmts_.get.get();
     ScopedReset reset(stmt);
     int rc = BindText(stmt, 1, key);
     if (rc != SQLITE_OK) return Fail(rc, "Get (bind)");
@@ -247,9 +280,9 @@ class SqliteStore::SqliteTransaction final : public Transaction {
 
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(
       absl::string_view prefix) override {
+    if (!first_error_.ok()) return first_error_;
     const std::optional<std::string> upper = PrefixSuccessor(prefix);
-    sqlite3_stmt* stmt =
-        upper.has_value() ? store_.stmts_->scan_range.get() : store_.stmts_->scan_from.get();
+    sqlite3_stmt* stmt = upper.has_value() ? stmts_.scan_range.get() : stmts_.scan_from.get();
     ScopedReset reset(stmt);
     int rc = BindText(stmt, 1, prefix);
     if (rc == SQLITE_OK && upper.has_value()) rc = BindText(stmt, 2, *upper);
@@ -263,7 +296,9 @@ class SqliteStore::SqliteTransaction final : public Transaction {
   }
 
   absl::Status Put(absl::string_view key, absl::string_view value) override {
-    sqlite3_stmt* stmt = store_.stmts_->put.get();
+    if (!first_error_.ok()) return first_error_;
+    if (read_only_) return RefuseWrite("Put");
+    sqlite3_stmt* stmt = stmts_.put.get();
     ScopedReset reset(stmt);
     int rc = BindText(stmt, 1, key);
     if (rc == SQLITE_OK) rc = BindBlob(stmt, 2, value);
@@ -274,7 +309,9 @@ class SqliteStore::SqliteTransaction final : public Transaction {
   }
 
   absl::Status Delete(absl::string_view key) override {
-    sqlite3_stmt* stmt = store_.stmts_->del.get();
+    if (!first_error_.ok()) return first_error_;
+    if (read_only_) return RefuseWrite("Delete");
+    sqlite3_stmt* stmt = stmts_.del.get();
     ScopedReset reset(stmt);
     int rc = BindText(stmt, 1, key);
     if (rc != SQLITE_OK) return Fail(rc, "Delete (bind)");
@@ -288,18 +325,28 @@ class SqliteStore::SqliteTransaction final : public Transaction {
 
  private:
   absl::Status Fail(int rc, absl::string_view what) {
-    absl::Status status = store_.SqliteError(rc, what);
-    if (first_error_.ok()) first_error_ = status;
-    return status;
+    first_error_ = store_.SqliteError(db_, rc, what);
+    return first_error_;
   }
 
-  SqliteStore& store_;
+  absl::Status RefuseWrite(absl::string_view what) {
+    first_error_ = absl::FailedPreconditionError(absl::StrCat(
+        "Task Sentinel store ", store_.path(), ": ", what, " in a read-only transaction"));
+    return first_error_;
+  }
+
+  const SqliteStore& store_;
+  sqlite3* const db_;
+  const Statements& stmts_;
+  const bool read_only_;
   absl::Status first_error_;
 };
 
-SqliteStore::SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+SqliteStore::SqliteStore(std::string path, sqlite3* db, int max_batch)
+    : path_(std::move(path)), max_batch_(static_cast<size_t>(std::max(1, max_batch))), db_(db) {}
 
 SqliteStore::~SqliteStore() {
+  readers_.clear();
   stmts_.reset();  // Finalize before closing.
   sqlite3_close_v2(db_);
 }
@@ -335,7 +382,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
                         absl::StrCat("cannot open Task Sentinel store ", path, ": ", message,
                                      " (does the directory exist and is it writable?)"));
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(path, db));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, db, options.max_batch));
   if (absl::Status s = store->Configure(options); !s.ok()) return s;
   if (absl::Status s = store->CheckSchema(options); !s.ok()) {
     if (s.code() == absl::StatusCode::kDataLoss && !absl::StrContains(s.message(), "damaged")) {
@@ -344,6 +391,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     return s;
   }
   if (absl::Status s = store->PrepareStatements(); !s.ok()) return s;
+  if (absl::Status s = store->OpenReaders(std::max(1, options.read_connections), options);
+      !s.ok()) {
+    return s;
+  }
   return store;
 }
 
@@ -453,8 +504,20 @@ absl::Status SqliteStore::CheckSchema(const Options& options) {
   if (absl::Status s = CheckIntegrity(options.integrity_check_max_bytes); !s.ok()) return s;
 
   // Only now, knowing the file is ours and sound, switch it to WAL (persistent in the file).
-  absl::StatusOr<std::vector<std::string>> mode =
-      query("PRAGMA journal_mode=WAL", "", "set journal_mode=WAL");
+  // The switch needs the file's exclusive lock, and SQLite does not wait for it (no busy
+  // handler: the statement already holds a read lock), so openers that switch a new store at
+  // the same moment get SQLITE_BUSY at once; retry until the busy timeout. Once the file is in
+  // WAL mode the statement changes nothing and takes no such lock.
+  const absl::Time give_up = absl::Now() + options.busy_timeout;
+  absl::StatusOr<std::vector<std::string>> mode;
+  while (true) {
+    mode = query("PRAGMA journal_mode=WAL", "", "set journal_mode=WAL");
+    if (mode.ok() || (sqlite3_extended_errcode(db_) & 0xff) != SQLITE_BUSY ||
+        absl::Now() >= give_up) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
   if (!mode.ok()) return mode.status();
   if (mode->size() != 1 || (*mode)[0] != "wal") {
     return absl::FailedPreconditionError(absl::StrCat("cannot put Task Sentinel store ", path_,
@@ -465,55 +528,258 @@ absl::Status SqliteStore::CheckSchema(const Options& options) {
 }
 
 absl::Status SqliteStore::PrepareStatements() {
+  absl::StatusOr<std::unique_ptr<Statements>> stmts = Prepare(db_, /*writer=*/true);
+  if (!stmts.ok()) return stmts.status();
+  stmts_ = *std::move(stmts);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore::Statements>> SqliteStore::Prepare(sqlite3* db,
+                                                                              bool writer) const {
   auto stmts = std::make_unique<Statements>();
-  const std::pair<StmtPtr*, const char*> table[] = {
-      {&stmts->begin, "BEGIN IMMEDIATE"},
+  const std::pair<StmtPtr*, const char*> common[] = {
+      {&stmts->begin, writer ? "BEGIN IMMEDIATE" : "BEGIN"},
       {&stmts->commit, "COMMIT"},
       {&stmts->rollback, "ROLLBACK"},
       {&stmts->get, "SELECT value FROM kv WHERE key = ?1"},
+      {&stmts->scan_range, "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key"},
+      {&stmts->scan_from, "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key"},
+  };
+  const std::pair<StmtPtr*, const char*> write_only[] = {
+      {&stmts->savepoint, "SAVEPOINT one_write"},
+      {&stmts->release, "RELEASE one_write"},
+      {&stmts->rollback_to, "ROLLBACK TO one_write"},
       {&stmts->put,
        "INSERT INTO kv (key, value) VALUES (?1, ?2) "
        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
       {&stmts->del, "DELETE FROM kv WHERE key = ?1"},
-      {&stmts->scan_range, "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key"},
-      {&stmts->scan_from, "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key"},
   };
-  for (const auto& [slot, sql] : table) {
+  auto prepare = [&](StmtPtr* slot, const char* sql) -> absl::Status {
     sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
     slot->reset(raw);
-    if (rc != SQLITE_OK) return SqliteError(rc, absl::StrCat("prepare \"", sql, "\""));
+    if (rc != SQLITE_OK) return SqliteError(db, rc, absl::StrCat("prepare \"", sql, "\""));
+    return absl::OkStatus();
+  };
+  for (const auto& [slot, sql] : common) {
+    if (absl::Status s = prepare(slot, sql); !s.ok()) return s;
   }
-  stmts_ = std::move(stmts);
+  if (writer) {
+    for (const auto& [slot, sql] : write_only) {
+      if (absl::Status s = prepare(slot, sql); !s.ok()) return s;
+    }
+  }
+  return stmts;
+}
+
+absl::Status SqliteStore::OpenReaders(int n, const Options& options) {
+  const int64_t timeout_ms = absl::ToInt64Milliseconds(options.busy_timeout);
+  for (int i = 0; i < n; ++i) {
+    auto reader = std::make_unique<Reader>();
+    const int rc = sqlite3_open_v2(path_.c_str(), &reader->db,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, /*zVfs=*/nullptr);
+    if (rc != SQLITE_OK) {
+      return absl::Status(CodeFor(rc), absl::StrCat("cannot open Task Sentinel store ", path_,
+                                                    " for reading: ", sqlite3_errstr(rc)));
+    }
+    sqlite3_extended_result_codes(reader->db, 1);
+    sqlite3_busy_timeout(reader->db, static_cast<int>(std::max<int64_t>(0, timeout_ms)));
+    // A read connection never writes: SQLite itself refuses any change made through it.
+    const int query_only = sqlite3_exec(reader->db, "PRAGMA query_only=1", nullptr, nullptr,
+                                        nullptr);
+    if (query_only != SQLITE_OK) return SqliteError(reader->db, query_only, "set query_only");
+    absl::StatusOr<std::unique_ptr<Statements>> stmts = Prepare(reader->db, /*writer=*/false);
+    if (!stmts.ok()) return stmts.status();
+    reader->stmts = *std::move(stmts);
+    readers_.push_back(std::move(reader));
+  }
   return absl::OkStatus();
 }
 
+namespace {
+
+// Steps a statement that returns no rows (BEGIN, COMMIT, SAVEPOINT, ...) and resets it.
+int StepOnce(sqlite3_stmt* stmt) {
+  ScopedReset reset(stmt);
+  return sqlite3_step(stmt);
+}
+
+// Rolls back the connection's open transaction, if any. Errors are ignored: on failure SQLite
+// has already rolled back, or the next transaction on the connection clears it first.
+void RollbackQuietly(sqlite3* db, sqlite3_stmt* rollback) {
+  if (sqlite3_get_autocommit(db)) return;  // SQLite already rolled back (e.g. after I/O error).
+  StepOnce(rollback);
+}
+
+// Waits in SqliteStore::Run: until this write is done, or no one leads a batch.
+struct WaitState {
+  const bool* done;
+  const bool* leading;
+};
+bool DoneOrLeaderless(WaitState* w) { return *w->done || !*w->leading; }
+
+}  // namespace
+
 absl::Status SqliteStore::Run(absl::FunctionRef<absl::Status(Transaction&)> body) {
-  absl::MutexLock lock(&mu_);
-  // A previous rollback may have failed and left a transaction open; clear it first.
-  if (!sqlite3_get_autocommit(db_)) RollbackQuietly();
+  PendingWrite me(body);
+  std::vector<PendingWrite*> batch;
   {
-    sqlite3_stmt* begin = stmts_->begin.get();
-    ScopedReset reset(begin);
-    const int rc = sqlite3_step(begin);
-    if (rc != SQLITE_DONE) return SqliteError(rc, "BEGIN IMMEDIATE");
+    absl::MutexLock lock(&queue_mu_);
+    queue_.push_back(&me);
+    WaitState wait{&me.done, &leading_};
+    queue_mu_.Await(absl::Condition(&DoneOrLeaderless, &wait));
+    if (me.done) return me.status;  // A leader ran and committed (or failed) this write.
+    // Lead: take the queue (this write is in it), oldest first, up to max_batch_ writes.
+    leading_ = true;
+    const size_t n = std::min(queue_.size(), max_batch_);
+    batch.assign(queue_.begin(), queue_.begin() + n);
+    queue_.erase(queue_.begin(), queue_.begin() + n);
   }
-  SqliteTransaction txn(*this);
+  {
+    absl::MutexLock lock(&mu_);
+    CommitBatch(batch);
+  }
+  absl::Status status;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    for (PendingWrite* w : batch) w->done = true;
+    leading_ = false;  // A waiting writer, if any, leads the next batch.
+    status = me.status;
+  }
+  return status;
+}
+
+void SqliteStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
+  size_t next = 0;
+  while (next < batch.size()) {
+    // A previous rollback may have failed and left a transaction open; clear it first.
+    RollbackQuietly(db_, stmts_->rollback.get());
+    if (const int rc = StepOnce(stmts_->begin.get()); rc != SQLITE_DONE) {
+      const absl::Status error = SqliteError(rc, "BEGIN IMMEDIATE");
+      for (; next < batch.size(); ++next) batch[next]->status = error;
+      return;
+    }
+    const int changes_before = sqlite3_total_changes(db_);
+    // A write alone needs no savepoint: on failure the whole transaction is rolled back.
+    const bool alone = batch.size() - next == 1;
+    std::vector<PendingWrite*> applied;  // Bodies whose writes are in the open transaction.
+    bool rolled_back = false;            // SQLite undid the transaction (and `applied`).
+    for (; next < batch.size() && !rolled_back; ++next) {
+      PendingWrite* w = batch[next];
+      if (!alone) {
+        if (const int rc = StepOnce(stmts_->savepoint.get()); rc != SQLITE_DONE) {
+          w->status = SqliteError(rc, "SAVEPOINT");
+          rolled_back = sqlite3_get_autocommit(db_) != 0;
+          continue;
+        }
+      }
+      SqliteTransaction txn(*this, db_, *stmts_, /*read_only=*/false);
+      absl::Status status = w->body(txn);
+      if (status.ok()) status = txn.first_error();
+      if (sqlite3_get_autocommit(db_)) {
+        // SQLite rolled back the whole transaction (an I/O error, a full disk).
+        if (status.ok()) {
+          status = absl::UnavailableError(absl::StrCat(
+              "Task Sentinel store ", path_, ": the transaction was rolled back by SQLite"));
+        }
+        w->status = status;
+        rolled_back = true;
+        continue;
+      }
+      if (status.ok()) {
+        if (!alone) {
+          if (const int rc = StepOnce(stmts_->release.get()); rc != SQLITE_DONE) {
+            status = SqliteError(rc, "RELEASE");
+          }
+        }
+        if (status.ok()) {
+          applied.push_back(w);
+          continue;
+        }
+      }
+      w->status = status;
+      if (alone) continue;  // The last write, so the loop ends; rolled back below.
+      // Undo this write alone; if that fails the transaction holds it, so undo everything.
+      const int rc = StepOnce(stmts_->rollback_to.get());
+      if (rc != SQLITE_DONE || StepOnce(stmts_->release.get()) != SQLITE_DONE) {
+        RollbackQuietly(db_, stmts_->rollback.get());
+        rolled_back = true;
+      }
+    }
+    if (rolled_back || applied.empty()) {
+      RollbackQuietly(db_, stmts_->rollback.get());
+      for (PendingWrite* w : applied) {
+        w->status = absl::UnavailableError(absl::StrCat(
+            "Task Sentinel store ", path_,
+            ": not committed, rolled back with a failed write in the same transaction"));
+      }
+      continue;  // The rest of the batch, if any, in a fresh transaction.
+    }
+    const bool changed = sqlite3_total_changes(db_) != changes_before;
+    if (const int rc = StepOnce(stmts_->commit.get()); rc != SQLITE_DONE) {
+      const absl::Status error = SqliteError(rc, "COMMIT");
+      RollbackQuietly(db_, stmts_->rollback.get());
+      for (PendingWrite* w : applied) w->status = error;
+      continue;
+    }
+    if (changed) commits_.fetch_add(1, std::memory_order_relaxed);
+    writes_.fetch_add(applied.size(), std::memory_order_relaxed);
+    for (PendingWrite* w : applied) w->status = absl::OkStatus();
+  }
+}
+
+SqliteStore::Reader& SqliteStore::LockReader() {
+  // Start at a different connection each time and take the first free one, so that readers
+  // spread over the pool without a shared lock; wait only when every one is busy.
+  const size_t n = readers_.size();
+  const size_t start = next_reader_.fetch_add(1, std::memory_order_relaxed) % n;
+  for (size_t i = 0; i < n; ++i) {
+    Reader& reader = *readers_[(start + i) % n];
+    if (reader.mu.TryLock()) return reader;
+  }
+  Reader& reader = *readers_[start];
+  reader.mu.Lock();
+  return reader;
+}
+
+absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status(Transaction&)> body) {
+  Reader& reader = LockReader();
+  // Unlocks the reader when the scope ends.
+  struct Unlock {
+    absl::Mutex* mu;
+    ~Unlock() { mu->Unlock(); }
+  } unlock{&reader.mu};
+  const Statements& stmts = *reader.stmts;
+  RollbackQuietly(reader.db, stmts.rollback.get());
+  // BEGIN (deferred) takes no lock: the WAL snapshot is taken at the body's first read.
+  if (const int rc = StepOnce(stmts.begin.get()); rc != SQLITE_DONE) {
+    return SqliteError(reader.db, rc, "BEGIN");
+  }
+  SqliteTransaction txn(*this, reader.db, stmts, /*read_only=*/true);
   absl::Status status = body(txn);
   if (status.ok()) status = txn.first_error();
   if (!status.ok()) {
-    RollbackQuietly();
+    RollbackQuietly(reader.db, stmts.rollback.get());
     return status;
   }
-  sqlite3_stmt* commit = stmts_->commit.get();
-  ScopedReset reset(commit);
-  const int rc = sqlite3_step(commit);
-  if (rc != SQLITE_DONE) {
-    status = SqliteError(rc, "COMMIT");
-    RollbackQuietly();
-    return status;
+  // Ends the read transaction (there is nothing to write), so the next read sees newer commits.
+  if (const int rc = StepOnce(stmts.commit.get()); rc != SQLITE_DONE) {
+    status = SqliteError(reader.db, rc, "end read transaction");
+    RollbackQuietly(reader.db, stmts.rollback.get());
   }
-  return absl::OkStatus();
+  return status;
+}
+
+size_t SqliteStore::queued_writes() {
+  absl::MutexLock lock(&queue_mu_);
+  return queue_.size();
+}
+
+SqliteStore::WriteStats SqliteStore::write_stats() const {
+  WriteStats stats;
+  stats.writes = writes_.load(std::memory_order_relaxed);
+  stats.commits = commits_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 absl::Status SqliteStore::Exec(const char* sql, absl::string_view what) {
@@ -522,8 +788,8 @@ absl::Status SqliteStore::Exec(const char* sql, absl::string_view what) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::SqliteError(int rc, absl::string_view what) const {
-  const absl::string_view errmsg = sqlite3_errmsg(db_);
+absl::Status SqliteStore::SqliteError(sqlite3* db, int rc, absl::string_view what) const {
+  const absl::string_view errmsg = sqlite3_errmsg(db);
   const absl::string_view errstr = sqlite3_errstr(rc);
   std::string message =
       absl::StrCat("Task Sentinel store ", path_, ": ", what, " failed: ", errmsg, " (",
@@ -544,13 +810,6 @@ absl::Status SqliteStore::SqliteError(int rc, absl::string_view what) const {
       break;
   }
   return absl::Status(CodeFor(rc), message);
-}
-
-void SqliteStore::RollbackQuietly() {
-  if (sqlite3_get_autocommit(db_)) return;  // SQLite already rolled back (e.g. after I/O error).
-  sqlite3_stmt* rollback = stmts_->rollback.get();
-  ScopedReset reset(rollback);
-  sqlite3_step(rollback);
 }
 
 }  // namespace tasksentinel

@@ -5,7 +5,8 @@
 //
 // Thread safety: every Store implementation is safe for concurrent use; transactions are
 // serializable with respect to every other transaction on the same store, including those of
-// other processes when the store is shared (SqliteStore).
+// other processes when the store is shared (SqliteStore). Read-only transactions (Store::Read)
+// may run beside each other and beside a writer.
 #ifndef TASK_SENTINEL_CORE_EMBEDDED_STORE_H_
 #define TASK_SENTINEL_CORE_EMBEDDED_STORE_H_
 
@@ -49,8 +50,17 @@ class Store {
   // Runs `body` as one atomic, isolated transaction. The writes take effect only when `body`
   // returns OK and the commit succeeds; otherwise nothing changes and the error is returned
   // (the body's own error, or the store's: UNAVAILABLE/INTERNAL/DATA_LOSS). `body` runs once.
-  // Once Run returns OK the writes are durable (for a durable store).
+  // Once Run returns OK the writes are durable (for a durable store). `body` may run on another
+  // thread while the caller waits (SqliteStore runs concurrent writes in one shared transaction,
+  // each body on the thread that leads the batch), so it must not rely on thread-local state.
   virtual absl::Status Run(absl::FunctionRef<absl::Status(Transaction&)> body) = 0;
+
+  // Runs `body` as one read-only transaction: its reads see one committed state, which includes
+  // every transaction whose Run returned before Read was called (read-your-writes) and never a
+  // write that is not committed. Put and Delete fail with FAILED_PRECONDITION (and Read returns
+  // that error). Returns the body's error or the store's. `body` runs once. A store may run
+  // reads beside each other and beside a writer, so that readers do not wait for writers.
+  virtual absl::Status Read(absl::FunctionRef<absl::Status(Transaction&)> body) = 0;
 };
 
 }  // namespace tasksentinel

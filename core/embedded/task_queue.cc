@@ -25,10 +25,11 @@ TaskQueue::TaskQueue(const Context& ctx) : ctx_(ctx) {}
 
 absl::StatusOr<TaskRecord> TaskQueue::Create(const NewTask& t) {
   if (absl::Status s = ValidateNewTask(t); !s.ok()) return s;
-  const absl::Time now = ctx_.clock->Now();
   TaskRecord rec;
   bool replayed = false;
   absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+    // Read in the transaction, so creation times follow commit order (see Next).
+    const absl::Time now = ctx_.clock->Now();
     replayed = false;
     // An idempotency key seen before names the task its first call created: return that one.
     // The key is written in the same transaction as the task, so a retry after any failure
@@ -94,8 +95,12 @@ absl::StatusOr<std::optional<HandedOutTask>> TaskQueue::Next(
   absl::Status status = RetryUntil(
       *ctx_.clock, *ctx_.notifier, ctx_.clock->Now() + wait_timeout, ctx_.config->poll_interval,
       cancelled, [&](bool* done) -> absl::Status {
-        const absl::Time now = ctx_.clock->Now();
         absl::Status attempt = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+          // The clock is read inside the transaction, after every transaction serialized before
+          // it: a task whose CreateTask committed first was created at or before `now`. (Read
+          // before the transaction, `now` could predate a task committed while this call waited
+          // for the store, which then looked not yet runnable.)
+          const absl::Time now = ctx_.clock->Now();
           handed.reset();
           events.clear();
           seen.clear();
@@ -335,7 +340,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Fail(const std::string& id, uint64_t token
 absl::StatusOr<TaskRecord> TaskQueue::Get(const std::string& id) {
   if (absl::Status s = ValidateId("task_id", id); !s.ok()) return s;
   std::optional<TaskRecord> found;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     absl::StatusOr<std::optional<TaskRecord>> task = ReadTask(txn, id);
     if (!task.ok()) return task.status();
     found = *std::move(task);
@@ -349,7 +354,7 @@ absl::StatusOr<TaskRecord> TaskQueue::Get(const std::string& id) {
 absl::StatusOr<TaskCounts> TaskQueue::Count() {
   const absl::Time now = ctx_.clock->Now();
   TaskCounts counts;
-  absl::Status status = ctx_.store->Run([&](Transaction& txn) -> absl::Status {
+  absl::Status status = ctx_.store->Read([&](Transaction& txn) -> absl::Status {
     counts = TaskCounts{};
     absl::StatusOr<std::map<std::string, WorkerRecord>> workers = ScanWorkers(txn);
     if (!workers.ok()) return workers.status();

@@ -11,6 +11,7 @@
 #ifndef TASK_SENTINEL_CORE_GITHUB_GITHUB_CONTEXT_H_
 #define TASK_SENTINEL_CORE_GITHUB_GITHUB_CONTEXT_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,7 @@ struct GitHubOptions {
   // The bound of the first wait after posting a claim when GitHub's lists lag
   // (visibility_lag.h): the settle delay widens with the measured lag up to this.
   // (10 s: beyond that a NextTask or AcquireLock call would outlast its callers' deadlines.)
+  // Never more than half the stale threshold: see MaxClaimSettle.
   absl::Duration max_claim_settle = absl::Seconds(10);
   // Whether each new registration measures the read lag before claims depend on it, and how
   // often the probe lists while it waits for the registration to show (lag_probe.h).
@@ -105,6 +107,17 @@ struct GitHubStats {
   std::atomic<int64_t> memory_cache_entries{0};  // merged memory entries cached (a gauge)
   std::atomic<int64_t> claims_unseen{0};  // claims never visible in their window (taken back)
 };
+
+// The bound of a claim's window (the first wait after posting it and every list after that):
+// GitHubOptions::max_claim_settle, and at most half of what is left of STALE_WORKER_THRESHOLD_MS
+// after GitHub's one-second timestamps (`slack`). A claim whose worker's registration is not
+// visible yet is judged live for one stale threshold from the claim's own (truncated) time only
+// (claims.h); a claimant that judged later would find such an earlier claim dead and win beside
+// it (found by github_cluster_balancer_test: registrations hidden for an hour, a stale threshold
+// of 2 s, claims settling 10 s, tasks completed by two workers).
+inline absl::Duration MaxClaimSettle(const Config& config, const GitHubOptions& options) {
+  return std::min(options.max_claim_settle, (config.stale_threshold - options.slack) / 2);
+}
 
 // The shared parts, by pointer; all must outlive the protocols.
 struct GitHubContext {

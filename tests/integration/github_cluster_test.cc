@@ -743,6 +743,7 @@ Window RequestsBetween(const FakeHub& hub, absl::Time from, absl::Time to) {
 }
 
 // Claim comments posted on the task issues `tasks`, and comments deleted, per the request log.
+// Claim comments posted on the task issues, and how many of them were taken back since.
 struct ClaimCounts {
   int64_t posted = 0;
   int64_t deleted = 0;
@@ -759,10 +760,13 @@ ClaimCounts CountClaims(const FakeHub& hub, const std::vector<int64_t>& tasks) {
         absl::SimpleAtoi(parts[0], &n) && task_set.count(n) > 0) {
       ++out.posted;
     }
-    // In these workloads the only comments deleted are withdrawn claims (nothing is released
-    // and no memory is written).
-    if (e.method == "DELETE" && parts.size() == 2 && parts[0] == "comments") ++out.deleted;
   }
+  // Claims are the only comments on task issues; those no longer there were taken back. (The
+  // log's DELETEs do not say which issue a comment was on, and registrations of earlier epochs
+  // are deleted too.)
+  int64_t kept = 0;
+  for (int64_t n : tasks) kept += static_cast<int64_t>(hub.Comments(n).size());
+  out.deleted = out.posted - kept;
   return out;
 }
 
@@ -1320,8 +1324,10 @@ TEST(GitHubClusterTest, SecondaryLimitWithoutRetryAfter) { SecondaryLimitMidRun(
 TEST(GitHubClusterTest, ASustainedThreeSecondLagSlowsHandOutsButCompletesThem) {
   Cluster cluster;
   const std::vector<std::string> ids = Ids("worker-", 3);
+  // The claim window may widen to half of the stale threshold less a second (MaxClaimSettle):
+  // 4.5 s here.
   ASSERT_TRUE(cluster.Start(ids, {{"GITHUB_CLAIM_SETTLE_MS", "300"},
-                                  {"STALE_WORKER_THRESHOLD_MS", "6000"}}));
+                                  {"STALE_WORKER_THRESHOLD_MS", "10000"}}));
   cluster.hub().SetReadLag(absl::Seconds(3));
   const std::vector<int64_t> tasks = cluster.SeedTasks(6, "lagged");
   cluster.hub().ResetLog();
@@ -1392,7 +1398,6 @@ ClaimLoss RunClaimRace(const std::string& strategy, bool oldest_first) {
   int64_t kept = 0;
   for (int64_t n : tasks) kept += static_cast<int64_t>(cluster.hub().Comments(n).size());
   EXPECT_EQ(kept, 200);
-  EXPECT_EQ(loss.claims - loss.withdrawn, 200);
   return loss;
 }
 

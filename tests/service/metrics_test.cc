@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -177,6 +178,47 @@ TEST(MetricRegistryTest, ACopyIsAnIndependentSnapshot) {
   EXPECT_THAT(Lines(copy.Render()), Contains("n_total 6"));
 }
 
+TEST(MetricRegistryTest, ResolvedSeriesUpdateTheSameSeriesAsLabels) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineCounter("n_total", "N.").ok());
+  ASSERT_TRUE(r.DefineHistogram("h", "H.", {1, 2}).ok());
+  absl::StatusOr<MetricRegistry::Series*> counter = r.ResolveCounter("n_total", {{"k", "v"}});
+  absl::StatusOr<MetricRegistry::Series*> histogram = r.ResolveHistogram("h", {{"k", "v"}});
+  ASSERT_TRUE(counter.ok());
+  ASSERT_TRUE(histogram.ok());
+  // Resolving creates the series at zero, as Increment with a delta of 0 does.
+  EXPECT_THAT(Lines(r.Render()), Contains("n_total{k=\"v\"} 0"));
+  EXPECT_THAT(Lines(r.Render()), Contains("h_count{k=\"v\"} 0"));
+  r.Increment(*counter, 2);
+  ASSERT_TRUE(r.Increment("n_total", {{"k", "v"}}).ok());
+  r.Observe(*histogram, 1.5);
+  ASSERT_TRUE(r.Observe("h", {{"k", "v"}}, 3).ok());
+  EXPECT_EQ(*r.ResolveCounter("n_total", {{"k", "v"}}), *counter);
+  const std::vector<std::string> lines = Lines(r.Render());
+  EXPECT_THAT(lines, Contains("n_total{k=\"v\"} 3"));
+  EXPECT_THAT(lines, Contains("h_bucket{k=\"v\",le=\"1\"} 0"));
+  EXPECT_THAT(lines, Contains("h_bucket{k=\"v\",le=\"2\"} 1"));
+  EXPECT_THAT(lines, Contains("h_bucket{k=\"v\",le=\"+Inf\"} 2"));
+  EXPECT_THAT(lines, Contains("h_sum{k=\"v\"} 4.5"));
+  // The same errors as the labelled calls.
+  EXPECT_EQ(r.ResolveCounter("h", {}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.ResolveHistogram("nope", {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.ResolveHistogram("h", {{"le", "1"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(MetricRegistryTest, ACopyKeepsHistogramBucketsOfItsOwn) {
+  MetricRegistry r;
+  ASSERT_TRUE(r.DefineHistogram("h", "H.", {1}).ok());
+  ASSERT_TRUE(r.Observe("h", {}, 0.5).ok());
+  MetricRegistry copy(r);
+  ASSERT_TRUE(copy.Observe("h", {}, 5).ok());
+  r.Observe(*r.ResolveHistogram("h", {}), 0.5);
+  EXPECT_THAT(Lines(r.Render()), Contains("h_bucket{le=\"1\"} 2"));
+  EXPECT_THAT(Lines(copy.Render()), Contains("h_bucket{le=\"1\"} 1"));
+  EXPECT_THAT(Lines(copy.Render()), Contains("h_count 2"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The sidecar's metrics.
 
@@ -285,6 +327,27 @@ TEST(MetricsTest, RecordsRpcsLocksAndTaskEvents) {
     EXPECT_NEAR(std::stod(line.substr(sum_prefix.size())), 7.0703, 1e-9) << line;
   }
   EXPECT_TRUE(found_sum);
+}
+
+TEST(MetricsTest, RecordsRpcsThroughAMethodsSeriesAsByName) {
+  Metrics by_name, by_series;
+  RpcSeries acquire("AcquireLock");
+  EXPECT_EQ(acquire.method(), "AcquireLock");
+  for (auto [code, name, elapsed] :
+       {std::tuple<int, const char*, absl::Duration>{0, "OK", absl::Microseconds(300)},
+        {0, "OK", absl::Milliseconds(70)},
+        {3, "INVALID_ARGUMENT", absl::Seconds(7)},
+        {99, "UNKNOWN", absl::Milliseconds(2)}}) {  // beyond the cached codes: still recorded
+    by_name.RecordRpc("AcquireLock", name, elapsed);
+    by_series.RecordRpc(&acquire, code, name, elapsed);
+  }
+  EXPECT_EQ(by_series.Render(SampleHealth()), by_name.Render(SampleHealth()));
+  EXPECT_THAT(Lines(by_series.Render(SampleHealth())),
+              Contains("tasksentinel_rpc_total{code=\"OK\",method=\"AcquireLock\"} 2"));
+  // A method never called renders no series (as before the first call by name).
+  Metrics untouched;
+  RpcSeries get("GetMemory");
+  EXPECT_THAT(untouched.Render(SampleHealth()), Not(HasSubstr("GetMemory")));
 }
 
 TEST(MetricsTest, RecordsTaskDurationsHeartbeatsLostLocksAndMemoryWrites) {

@@ -38,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/embedded/memory_store.h"
 #include "core/embedded/sqlite_store.h"
@@ -345,6 +346,52 @@ TEST_P(StoreContractTest, ConcurrentIncrementsFromThreadsAreSerializable) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(GetOne(store(), "counter").value(), absl::StrCat(kThreads * kIncrements));
+}
+
+TEST_P(StoreContractTest, ReadSeesCommittedStateAndRefusesWrites) {
+  ASSERT_TRUE(PutOne(store(), "a", "1").ok());
+  ASSERT_TRUE(PutOne(store(), "b/1", "x").ok());
+  absl::Status status = store().Read([](Transaction& txn) -> absl::Status {
+    EXPECT_EQ(txn.Get("a").value(), "1");
+    EXPECT_THAT(txn.Scan("b/").value(), ElementsAre(Pair("b/1", "x")));
+    absl::Status put = txn.Put("a", "2");
+    EXPECT_EQ(put.code(), absl::StatusCode::kFailedPrecondition) << put;
+    return absl::OkStatus();  // Ignores the refused write: Read still reports it.
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  status = store().Read([](Transaction& txn) { return txn.Delete("a"); });
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(GetOne(store(), "a").value(), "1");
+  // A body's own error comes back as is.
+  EXPECT_EQ(store().Read([](Transaction&) { return absl::NotFoundError("mine"); }),
+            absl::NotFoundError("mine"));
+}
+
+TEST_P(StoreContractTest, ReadsRunBesideEachOther) {
+  ASSERT_TRUE(PutOne(store(), "a", "1").ok());
+  // Each reader waits, inside its read, until all are inside: serialized reads would never
+  // get there (and time out).
+  constexpr int kReaders = 4;
+  absl::Mutex mu;
+  int inside = 0;
+  std::atomic<int> all_met{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&] {
+      absl::Status status = store().Read([&](Transaction& txn) -> absl::Status {
+        absl::StatusOr<std::optional<std::string>> a = txn.Get("a");
+        if (!a.ok()) return a.status();
+        absl::MutexLock lock(&mu);
+        ++inside;
+        auto everyone = [&] { return inside == kReaders; };
+        if (mu.AwaitWithTimeout(absl::Condition(&everyone), absl::Seconds(30))) ++all_met;
+        return absl::OkStatus();
+      });
+      EXPECT_TRUE(status.ok()) << status;
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(all_met.load(), kReaders);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,12 @@
 // task after its lease and the lock-delay.
 #include "core/embedded/task_queue.h"
 
+#include <atomic>
+#include <functional>
+#include <thread>
+#include <utility>
+#include <vector>
+
 #include "core/embedded/memory_store.h"
 #include "core/validation.h"
 #include "gtest/gtest.h"
@@ -279,6 +285,121 @@ TEST_F(TaskQueueTest, AFailedCommitHandsOutNothing) {
   EXPECT_TRUE(a_.held.Snapshot().empty());
   EXPECT_EQ(a_.tasks.Get(t.id)->state, TaskState::kQueued);
   EXPECT_EQ(Next(a_)->task.attempts, 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The NextTask race (issue 14): a task queued before NextTask looks is always handed out.
+
+// A Store that runs a hook when the next Run begins, before its transaction: whatever the hook
+// commits is committed before that transaction, as a concurrent caller's write that wins the
+// race for the store would be. For one test thread.
+class HookStore final : public Store {
+ public:
+  explicit HookStore(Store* inner) : inner_(inner) {}
+
+  // Runs `hook` once, at the start of the next Run.
+  void BeforeNextRun(std::function<void()> hook) { hook_ = std::move(hook); }
+
+  absl::Status Run(absl::FunctionRef<absl::Status(Transaction&)> body) override {
+    if (hook_) std::exchange(hook_, nullptr)();
+    return inner_->Run(body);
+  }
+  absl::Status Read(absl::FunctionRef<absl::Status(Transaction&)> body) override {
+    return inner_->Read(body);
+  }
+
+ private:
+  Store* const inner_;
+  std::function<void()> hook_;
+};
+
+TEST(NextTaskRaceTest, ATaskCommittedWhileNextWaitsForTheStoreIsHandedOut) {
+  MemoryStore store;
+  HookStore hooked(&store);
+  FakeClock clock;
+  WorkerHarness producer(TestConfig("producer"), &store, &clock);
+  WorkerHarness worker(TestConfig("worker"), &hooked, &clock);
+  TS_ASSERT_OK(worker.leases.Register());
+  // NextTask starts; before its transaction runs, time moves on and a producer's CreateTask
+  // commits (it won the store). The task was queued before NextTask's transaction looked.
+  std::string created;
+  hooked.BeforeNextRun([&] {
+    clock.Advance(absl::Milliseconds(1));
+    absl::StatusOr<TaskRecord> task = producer.tasks.Create({"job", "body", "", 0, 0});
+    ASSERT_TRUE(task.ok()) << task.status();
+    created = task->id;
+  });
+  absl::StatusOr<std::optional<HandedOutTask>> got =
+      worker.tasks.Next({}, absl::ZeroDuration(), nullptr);
+  TS_ASSERT_OK(got);
+  ASSERT_FALSE(created.empty());
+  ASSERT_TRUE(got->has_value()) << "the queued task was not handed out";
+  EXPECT_EQ((*got)->task.id, created);
+}
+
+TEST(NextTaskRaceTest, ATaskIsHandedOutAfterTheWallClockStepsBack) {
+  MemoryStore store;
+  FakeClock clock;
+  WorkerHarness w(TestConfig("worker"), &store, &clock);
+  TS_ASSERT_OK(w.leases.Register());
+  absl::StatusOr<TaskRecord> task = w.tasks.Create({"job", "body", "", 0, 0});
+  TS_ASSERT_OK(task);
+  clock.Advance(-absl::Seconds(2));  // NTP steps the clock back between the two calls.
+  absl::StatusOr<std::optional<HandedOutTask>> got =
+      w.tasks.Next({}, absl::ZeroDuration(), nullptr);
+  TS_ASSERT_OK(got);
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->task.id, task->id);
+}
+
+TEST(NextTaskRaceTest, ARetryStillWaitsOutItsBackoff) {
+  // Tasks due at creation are runnable whatever the clock says; a retry is not one of them.
+  MemoryStore store;
+  FakeClock clock;
+  WorkerHarness w(TestConfig("worker"), &store, &clock);
+  TS_ASSERT_OK(w.leases.Register());
+  TS_ASSERT_OK(w.tasks.Create({"job", "body", "", 0, 0}));
+  absl::StatusOr<std::optional<HandedOutTask>> got =
+      w.tasks.Next({}, absl::ZeroDuration(), nullptr);
+  TS_ASSERT_OK(got);
+  ASSERT_TRUE(got->has_value());
+  TS_ASSERT_OK(w.tasks.Fail((*got)->task.id, (*got)->lock.token, "flaky", /*retryable=*/true));
+  EXPECT_FALSE(w.tasks.Next({}, absl::ZeroDuration(), nullptr)->has_value());
+  clock.Advance(absl::Seconds(1));  // task_retry_backoff
+  EXPECT_TRUE(w.tasks.Next({}, absl::ZeroDuration(), nullptr)->has_value());
+}
+
+TEST(NextTaskRaceTest, EveryNextAfterItsOwnCreateGetsATaskUnderConcurrency) {
+  // Callers on one sidecar each create a task, then ask for one with no wait. When a NextTask
+  // transaction runs, at least as many tasks were committed (each caller's own CreateTask
+  // returned first) as NextTasks ran before it, so one is always queued for it.
+  MemoryStore store;
+  RealClock clock;
+  Config config = TestConfig("worker");
+  config.max_tasks = 1000;
+  WorkerHarness w(config, &store, &clock);
+  TS_ASSERT_OK(w.leases.Register());
+  constexpr int kCallers = 8;
+  constexpr int kEach = 10;  // every handed-out task stays open, and each Next scans them all
+  std::atomic<int> empty{0}, errors{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        if (!w.tasks.Create({"job", "body", "", 0, 0}).ok()) ++errors;
+        absl::StatusOr<std::optional<HandedOutTask>> got =
+            w.tasks.Next({}, absl::ZeroDuration(), nullptr);
+        if (!got.ok()) {
+          ++errors;
+        } else if (!got->has_value()) {
+          ++empty;
+        }
+      }
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(empty.load(), 0);
 }
 
 }  // namespace

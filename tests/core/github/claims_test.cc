@@ -190,6 +190,36 @@ TEST_F(ClaimsTest, UnderALagLongerThanTheClaimWindowTheFirstClaimIsJudgedNotTake
   EXPECT_LE(world_.clock.Now() - before, absl::Seconds(20));
 }
 
+TEST_F(ClaimsTest, TheClaimWindowStaysWithinHalfTheStaleThreshold) {
+  // Registrations posted now stay hidden for an hour: a claim of this worker is judged live by
+  // others for one stale threshold (5 s) from its own time (to the second) only, so no claimant
+  // may wait longer than half of the 4 s that leaves before judging.
+  world_.api.SetLag(absl::Hours(1));
+  auto c = world_.Sidecar("worker-c", [](Config& cfg) {
+    cfg.heartbeat_interval = absl::Seconds(1);
+    cfg.stale_threshold = absl::Seconds(5);
+  });
+  TS_ASSERT_OK(c->Register());
+  const absl::Time before = world_.clock.Now();
+  absl::StatusOr<AcquireAttempt> got = c->AcquireLock(Req("deploy"), nullptr);
+  TS_ASSERT_OK(got);
+  EXPECT_FALSE(got->acquired);  // its claim was never seen, and was taken back
+  auto metric = [&](const std::string& name) {
+    for (const BackendMetric& m : c->BackendMetrics()) {
+      if (m.name == name) return m.value;
+    }
+    ADD_FAILURE() << "no metric " << name;
+    return -1.0;
+  };
+  // The probe gave up at 2 s, and the lag it reported lifts the settle to that bound, no more
+  // (at the default bound of 10 s it was 10 s).
+  EXPECT_DOUBLE_EQ(metric("tasksentinel_github_claim_settle_seconds"), 2.0);
+  EXPECT_LE(metric("tasksentinel_github_read_lag_seconds"), 2.0);
+  // The probe (2 s) and the claim's window: settle 2 s, and no list after that (the window's
+  // bound; before, 3 more lists 1 s apart).
+  EXPECT_EQ(world_.clock.Now() - before, absl::Seconds(4));
+}
+
 TEST_F(ClaimsTest, WithoutALagTheProbeCostsOneListAndNoWait) {
   auto c = world_.Sidecar("worker-c");
   world_.api.ResetCounts();
