@@ -186,9 +186,6 @@ absl::StatusOr<std::optional<LockState>> LockProtocol::AwaitVisible(const LockSi
   const absl::Duration settle = ctx_.lag->Settle();
   const absl::Duration retry_wait = ctx_.lag->RetryWait();
   for (int attempt = 0; attempt <= ctx_.options->visibility_retries; ++attempt) {
-    // No list past the bound: an earlier claim whose worker's registration is not visible is
-    // judged live only for a stale threshold from its own time (MaxClaimSettle).
-    if (attempt > 0 && ctx_.clock->Now() - posted + retry_wait > ctx_.lag->Bound()) break;
     SleepFor(*ctx_.clock, attempt == 0 ? settle : retry_wait);
     const absl::Duration waited = ctx_.clock->Now() - posted;
     absl::StatusOr<LockState> state = Judge(site, name);

@@ -108,9 +108,9 @@ struct GitHubStats {
   std::atomic<int64_t> claims_unseen{0};  // claims never visible in their window (taken back)
 };
 
-// The bound of a claim's window (the first wait after posting it and every list after that):
-// GitHubOptions::max_claim_settle, and at most half of what is left of STALE_WORKER_THRESHOLD_MS
-// after GitHub's one-second timestamps (`slack`). A claim whose worker's registration is not
+// The bound of the first wait after posting a claim: GitHubOptions::max_claim_settle, and at
+// most half of what is left of STALE_WORKER_THRESHOLD_MS after GitHub's one-second timestamps
+// (`slack`). A claim whose worker's registration is not
 // visible yet is judged live for one stale threshold from the claim's own (truncated) time only
 // (claims.h); a claimant that judged later would find such an earlier claim dead and win beside
 // it (found by github_cluster_balancer_test: registrations hidden for an hour, a stale threshold

@@ -36,9 +36,6 @@ class VisibilityLag {
   absl::Duration Settle() const ABSL_LOCKS_EXCLUDED(mu_);
   // How long to wait between later lists while the claim is not visible yet.
   absl::Duration RetryWait() const ABSL_LOCKS_EXCLUDED(mu_);
-  // The longest a claimant waits between posting a claim and its last list (`max_settle`, or
-  // the base settle if that is longer).
-  absl::Duration Bound() const { return max_settle_; }
   // The current estimate of the lag (zero: none measured).
   absl::Duration Estimate() const ABSL_LOCKS_EXCLUDED(mu_);
   // Whether the estimate has reached the bound: GitHub shows writes later than this sidecar is
