@@ -35,17 +35,10 @@
 #include "absl/time/time.h"
 #include "core/embedded/sqlite_store.h"
 #include "gtest/gtest.h"
+#include "tests/core/embedded/store_testing.h"
 
 namespace tasksentinel {
 namespace {
-
-// A new empty directory under TEST_TMPDIR.
-std::string FreshDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/group_commit_XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << templ;
-  return templ;
-}
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool WaitUntil(const std::function<bool()>& condition,
@@ -58,22 +51,10 @@ bool WaitUntil(const std::function<bool()>& condition,
   return true;
 }
 
-absl::StatusOr<std::optional<std::string>> ReadKey(Store& store, const std::string& key) {
-  std::optional<std::string> out;
-  absl::Status status = store.Read([&](Transaction& txn) -> absl::Status {
-    absl::StatusOr<std::optional<std::string>> value = txn.Get(key);
-    if (!value.ok()) return value.status();
-    out = *std::move(value);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
-}
-
 class GroupCommitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = FreshDir() + "/store.db";
+    path_ = FreshDir("group_commit") + "/store.db";
     OpenStore(SqliteStore::Options());
   }
 
@@ -255,7 +236,7 @@ int ConcurrentCommitStream(const std::string& path, int ack_fd) {
 }
 
 TEST(GroupCommitKillTest, EveryAcknowledgedWriteOfConcurrentWritersSurvivesKill9) {
-  const std::string path = FreshDir() + "/store.db";
+  const std::string path = FreshDir("group_commit") + "/store.db";
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
     int fds[2];

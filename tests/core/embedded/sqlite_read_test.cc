@@ -19,33 +19,14 @@
 #include "absl/time/time.h"
 #include "core/embedded/sqlite_store.h"
 #include "gtest/gtest.h"
+#include "tests/core/embedded/store_testing.h"
 
 namespace tasksentinel {
 namespace {
 
-// A new empty directory under TEST_TMPDIR.
-std::string FreshDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/sqlite_read_XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << templ;
-  return templ;
-}
-
-absl::StatusOr<std::optional<std::string>> ReadKey(Store& store, const std::string& key) {
-  std::optional<std::string> out;
-  absl::Status status = store.Read([&](Transaction& txn) -> absl::Status {
-    absl::StatusOr<std::optional<std::string>> value = txn.Get(key);
-    if (!value.ok()) return value.status();
-    out = *std::move(value);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
-}
-
 class SqliteReadTest : public ::testing::Test {
  protected:
-  void SetUp() override { path_ = FreshDir() + "/store.db"; }
+  void SetUp() override { path_ = FreshDir("sqlite_read") + "/store.db"; }
 
   std::unique_ptr<SqliteStore> OpenOrDie() {
     absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path_);
