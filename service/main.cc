@@ -20,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/embedded/embedded_coordinator.h"
@@ -127,6 +128,9 @@ std::optional<int> HandleInfoFlags(int argc, char** argv) {
 }
 
 int Run(int argc, char** argv) {
+  // absl::Mutex's deadlock detection (on in Debian's libabsl) builds a lock graph on every
+  // acquisition: a few percent of a lock call's CPU (issue #14's profile). The tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "Task Sentinel coordination sidecar; see sentinel --help. `sentinel exec [--until-idle] "
       "[--max-tasks N] [--grace DURATION] -- CMD ARGS...` also runs CMD once per task of this "

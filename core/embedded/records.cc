@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/embedded/decode_cache.h"
 
 namespace tasksentinel {
 namespace {
@@ -59,7 +60,7 @@ std::string Encode(const LockRecord& r) {
   return j.dump();
 }
 
-absl::StatusOr<LockRecord> DecodeLock(absl::string_view data) {
+static absl::StatusOr<LockRecord> ParseLock(absl::string_view data) {
   return DecodeWith<LockRecord>("lock", data, [](const Json& j, LockRecord& r) {
     r.name = j.at("name").get<std::string>();
     r.held = j.at("held").get<bool>();
@@ -106,7 +107,7 @@ std::string Encode(const WorkerRecord& r) {
   return j.dump();
 }
 
-absl::StatusOr<WorkerRecord> DecodeWorker(absl::string_view data) {
+static absl::StatusOr<WorkerRecord> ParseWorker(absl::string_view data) {
   return DecodeWith<WorkerRecord>("worker", data, [](const Json& j, WorkerRecord& r) {
     r.id = j.at("worker_id").get<std::string>();
     r.hostname = j.at("hostname").get<std::string>();
@@ -138,7 +139,7 @@ std::string Encode(const MemoryRecord& r) {
   return j.dump();
 }
 
-absl::StatusOr<MemoryRecord> DecodeMemory(absl::string_view data) {
+static absl::StatusOr<MemoryRecord> ParseMemory(absl::string_view data) {
   return DecodeWith<MemoryRecord>("memory", data, [](const Json& j, MemoryRecord& r) {
     if (!absl::Base64Unescape(j.at("value_b64").get<std::string>(), &r.value)) {
       throw std::runtime_error("value is not base64");
@@ -171,7 +172,7 @@ std::string Encode(const TaskRecord& r) {
   return j.dump();
 }
 
-absl::StatusOr<TaskRecord> DecodeTask(absl::string_view data) {
+static absl::StatusOr<TaskRecord> ParseTask(absl::string_view data) {
   return DecodeWith<TaskRecord>("task", data, [](const Json& j, TaskRecord& r) {
     r.id = j.at("id").get<std::string>();
     r.seq = j.at("seq").get<uint64_t>();
@@ -190,6 +191,31 @@ absl::StatusOr<TaskRecord> DecodeTask(absl::string_view data) {
     r.last_error = j.at("last_error").get<std::string>();
     r.result = j.at("result").get<std::string>();
   });
+}
+
+// The decoders callers use: each remembers what it decoded by the exact bytes (decode_cache.h),
+// since the protocols read the same registrations, locks and open tasks many times over. At most
+// 4 KiB per record and a few hundred records per kind (about 3 MiB at the very most).
+constexpr size_t kCachedRecordBytes = 4096;
+
+absl::StatusOr<LockRecord> DecodeLock(absl::string_view data) {
+  static auto* const cache = new DecodeCache<LockRecord>(256, kCachedRecordBytes);
+  return cache->Get(data, ParseLock);
+}
+
+absl::StatusOr<WorkerRecord> DecodeWorker(absl::string_view data) {
+  static auto* const cache = new DecodeCache<WorkerRecord>(64, kCachedRecordBytes);
+  return cache->Get(data, ParseWorker);
+}
+
+absl::StatusOr<MemoryRecord> DecodeMemory(absl::string_view data) {
+  static auto* const cache = new DecodeCache<MemoryRecord>(128, kCachedRecordBytes);
+  return cache->Get(data, ParseMemory);
+}
+
+absl::StatusOr<TaskRecord> DecodeTask(absl::string_view data) {
+  static auto* const cache = new DecodeCache<TaskRecord>(256, kCachedRecordBytes);
+  return cache->Get(data, ParseTask);
 }
 
 absl::StatusOr<uint64_t> NextCounter(Transaction& txn, absl::string_view key) {

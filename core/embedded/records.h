@@ -68,7 +68,9 @@ inline constexpr absl::string_view kTasksDoneKey = "meta/tasks_done";
 inline constexpr absl::string_view kTasksDeadLetterKey = "meta/tasks_dead_letter";
 
 // JSON encoding. Decoding fails with DATA_LOSS naming the record when the stored bytes do not
-// parse: a damaged record is reported, never silently replaced.
+// parse: a damaged record is reported, never silently replaced. The lock, worker, memory and task
+// decoders remember recent results by their exact bytes (decode_cache.h), so reading an unchanged
+// record again costs a comparison and a copy instead of a parse.
 std::string Encode(const LockRecord& r);
 std::string Encode(const WaiterRecord& r);
 std::string Encode(const WorkerRecord& r);
