@@ -10,6 +10,7 @@ PACKAGES=(
   g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev nlohmann-json3-dev libcpp-httplib-dev
+  rapidjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # //tests/readme (the README's demo uses curl); //tests/deploy (python3-yaml).
   curl python3-yaml

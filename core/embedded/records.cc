@@ -1,33 +1,29 @@
 // JSON encoding of the embedded store's records (see records.h).
 #include "core/embedded/records.h"
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/embedded/decode_cache.h"
+#include "core/embedded/record_json.h"
 
 namespace tasksentinel {
 namespace {
 
-using Json = nlohmann::json;
-
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
 
-// Runs `fill` on the parsed document, mapping any parse or type error to DATA_LOSS.
+// Decodes with `fill`, which reads the fields through the RecordReader; DATA_LOSS naming the
+// record when the text or any field is damaged.
 template <typename T, typename Fill>
 absl::StatusOr<T> DecodeWith(absl::string_view what, absl::string_view data, Fill fill) {
-  try {
-    Json j = Json::parse(data.begin(), data.end());
-    T out;
-    fill(j, out);
-    return out;
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("damaged ", what, " record: ", e.what()));
-  }
+  RecordReader in(what, data);
+  T out;
+  if (!in.status().ok()) return in.status();
+  fill(in, out);
+  if (!in.status().ok()) return in.status();
+  return out;
 }
 
 }  // namespace
@@ -48,148 +44,152 @@ std::string MemoryKey(absl::string_view ns, absl::string_view key) {
 std::string TaskKey(absl::string_view id) { return absl::StrCat("task/", id); }
 
 std::string Encode(const LockRecord& r) {
-  Json j = {{"name", r.name},
-            {"held", r.held},
-            {"token", r.token},
-            {"holder", r.holder},
-            {"holder_epoch", r.holder_epoch},
-            {"acquired_at", Micros(r.acquired_at)},
-            {"renewed_at", Micros(r.renewed_at)},
-            {"ttl_us", absl::ToInt64Microseconds(r.ttl)},
-            {"metadata", r.metadata}};
-  return j.dump();
+  return RecordWriter()
+      .Field("name", r.name)
+      .Field("held", r.held)
+      .Field("token", r.token)
+      .Field("holder", r.holder)
+      .Field("holder_epoch", r.holder_epoch)
+      .Field("acquired_at", Micros(r.acquired_at))
+      .Field("renewed_at", Micros(r.renewed_at))
+      .Field("ttl_us", absl::ToInt64Microseconds(r.ttl))
+      .Field("metadata", r.metadata)
+      .Finish();
 }
 
 static absl::StatusOr<LockRecord> ParseLock(absl::string_view data) {
-  return DecodeWith<LockRecord>("lock", data, [](const Json& j, LockRecord& r) {
-    r.name = j.at("name").get<std::string>();
-    r.held = j.at("held").get<bool>();
-    r.token = j.at("token").get<uint64_t>();
-    r.holder = j.at("holder").get<std::string>();
-    r.holder_epoch = j.at("holder_epoch").get<uint64_t>();
-    r.acquired_at = FromMicros(j.at("acquired_at").get<int64_t>());
-    r.renewed_at = FromMicros(j.at("renewed_at").get<int64_t>());
-    r.ttl = absl::Microseconds(j.at("ttl_us").get<int64_t>());
-    r.metadata = j.at("metadata").get<std::map<std::string, std::string>>();
+  return DecodeWith<LockRecord>("lock", data, [](RecordReader& j, LockRecord& r) {
+    r.name = j.String("name");
+    r.held = j.Bool("held");
+    r.token = j.Uint64("token");
+    r.holder = j.String("holder");
+    r.holder_epoch = j.Uint64("holder_epoch");
+    r.acquired_at = FromMicros(j.Int64("acquired_at"));
+    r.renewed_at = FromMicros(j.Int64("renewed_at"));
+    r.ttl = absl::Microseconds(j.Int64("ttl_us"));
+    r.metadata = j.StringMap("metadata");
   });
 }
 
 std::string Encode(const WaiterRecord& r) {
-  Json j = {{"worker", r.worker}, {"epoch", r.epoch}, {"deadline", Micros(r.deadline)}};
-  return j.dump();
+  return RecordWriter()
+      .Field("worker", r.worker)
+      .Field("epoch", r.epoch)
+      .Field("deadline", Micros(r.deadline))
+      .Finish();
 }
 
 absl::StatusOr<WaiterRecord> DecodeWaiter(absl::string_view data) {
-  return DecodeWith<WaiterRecord>("waiter", data, [](const Json& j, WaiterRecord& r) {
-    r.worker = j.at("worker").get<std::string>();
-    r.epoch = j.at("epoch").get<uint64_t>();
-    r.deadline = FromMicros(j.at("deadline").get<int64_t>());
+  return DecodeWith<WaiterRecord>("waiter", data, [](RecordReader& j, WaiterRecord& r) {
+    r.worker = j.String("worker");
+    r.epoch = j.Uint64("epoch");
+    r.deadline = FromMicros(j.Int64("deadline"));
   });
 }
 
 std::string Encode(const WorkerRecord& r) {
-  Json j = {{"type", "WORKER_REGISTRATION"},
-            {"worker_id", r.id},
-            {"hostname", r.hostname},
-            {"state", r.state == WorkerState::kActive ? "active" : "gone"},
-            {"health", static_cast<int>(r.health)},
-            {"epoch", r.epoch},
-            {"registered_at", Micros(r.registered_at)},
-            {"epoch_started_at", Micros(r.epoch_started_at)},
-            {"last_heartbeat", Micros(r.last_heartbeat)},
-            {"lease_expires_at", Micros(r.lease_expires_at)},
-            {"max_tasks", r.max_tasks},
-            {"supported_task_types", r.supported_task_types},
-            {"active_tasks", r.reported_active_tasks},
-            {"type_history", r.type_history},
-            {"cpu_cores", r.cpu_cores},
-            {"memory_mb", r.memory_mb}};
-  return j.dump();
+  return RecordWriter()
+      .Field("type", "WORKER_REGISTRATION")
+      .Field("worker_id", r.id)
+      .Field("hostname", r.hostname)
+      .Field("state", r.state == WorkerState::kActive ? "active" : "gone")
+      .Field("health", static_cast<int32_t>(r.health))
+      .Field("epoch", r.epoch)
+      .Field("registered_at", Micros(r.registered_at))
+      .Field("epoch_started_at", Micros(r.epoch_started_at))
+      .Field("last_heartbeat", Micros(r.last_heartbeat))
+      .Field("lease_expires_at", Micros(r.lease_expires_at))
+      .Field("max_tasks", r.max_tasks)
+      .Field("supported_task_types", r.supported_task_types)
+      .Field("active_tasks", r.reported_active_tasks)
+      .Field("type_history", r.type_history)
+      .Field("cpu_cores", r.cpu_cores)
+      .Field("memory_mb", r.memory_mb)
+      .Finish();
 }
 
 static absl::StatusOr<WorkerRecord> ParseWorker(absl::string_view data) {
-  return DecodeWith<WorkerRecord>("worker", data, [](const Json& j, WorkerRecord& r) {
-    r.id = j.at("worker_id").get<std::string>();
-    r.hostname = j.at("hostname").get<std::string>();
-    r.state = j.at("state").get<std::string>() == "active" ? WorkerState::kActive
-                                                           : WorkerState::kGone;
-    r.health = static_cast<Health>(j.at("health").get<int>());
-    r.epoch = j.at("epoch").get<uint64_t>();
-    r.registered_at = FromMicros(j.at("registered_at").get<int64_t>());
-    r.epoch_started_at = FromMicros(j.at("epoch_started_at").get<int64_t>());
-    r.last_heartbeat = FromMicros(j.at("last_heartbeat").get<int64_t>());
-    r.lease_expires_at = FromMicros(j.at("lease_expires_at").get<int64_t>());
-    r.max_tasks = j.at("max_tasks").get<uint32_t>();
-    r.supported_task_types = j.at("supported_task_types").get<std::vector<std::string>>();
-    r.reported_active_tasks = j.at("active_tasks").get<std::vector<std::string>>();
-    r.type_history = j.at("type_history").get<std::map<std::string, uint32_t>>();
-    r.cpu_cores = j.at("cpu_cores").get<uint32_t>();
-    r.memory_mb = j.at("memory_mb").get<uint64_t>();
+  return DecodeWith<WorkerRecord>("worker", data, [](RecordReader& j, WorkerRecord& r) {
+    r.id = j.String("worker_id");
+    r.hostname = j.String("hostname");
+    r.state = j.String("state") == "active" ? WorkerState::kActive : WorkerState::kGone;
+    r.health = static_cast<Health>(j.Int32("health"));
+    r.epoch = j.Uint64("epoch");
+    r.registered_at = FromMicros(j.Int64("registered_at"));
+    r.epoch_started_at = FromMicros(j.Int64("epoch_started_at"));
+    r.last_heartbeat = FromMicros(j.Int64("last_heartbeat"));
+    r.lease_expires_at = FromMicros(j.Int64("lease_expires_at"));
+    r.max_tasks = j.Uint32("max_tasks");
+    r.supported_task_types = j.StringList("supported_task_types");
+    r.reported_active_tasks = j.StringList("active_tasks");
+    r.type_history = j.Uint32Map("type_history");
+    r.cpu_cores = j.Uint32("cpu_cores");
+    r.memory_mb = j.Uint64("memory_mb");
   });
 }
 
 std::string Encode(const MemoryRecord& r) {
-  Json j = {{"value_b64", absl::Base64Escape(r.value)},
-            {"version", r.version},
-            {"updated_at", Micros(r.updated_at)},
-            {"updated_by", r.updated_by},
-            {"expires_at", r.expires_at == absl::InfiniteFuture()
-                               ? Json(nullptr)
-                               : Json(Micros(r.expires_at))}};
-  return j.dump();
+  return RecordWriter()
+      .Field("value_b64", absl::Base64Escape(r.value))
+      .Field("version", r.version)
+      .Field("updated_at", Micros(r.updated_at))
+      .Field("updated_by", r.updated_by)
+      .Field("expires_at", r.expires_at == absl::InfiniteFuture()
+                               ? std::optional<int64_t>()
+                               : std::optional<int64_t>(Micros(r.expires_at)))
+      .Finish();
 }
 
 static absl::StatusOr<MemoryRecord> ParseMemory(absl::string_view data) {
-  return DecodeWith<MemoryRecord>("memory", data, [](const Json& j, MemoryRecord& r) {
-    if (!absl::Base64Unescape(j.at("value_b64").get<std::string>(), &r.value)) {
-      throw std::runtime_error("value is not base64");
-    }
-    r.version = j.at("version").get<uint64_t>();
-    r.updated_at = FromMicros(j.at("updated_at").get<int64_t>());
-    r.updated_by = j.at("updated_by").get<std::string>();
-    const Json& exp = j.at("expires_at");
-    r.expires_at = exp.is_null() ? absl::InfiniteFuture() : FromMicros(exp.get<int64_t>());
+  return DecodeWith<MemoryRecord>("memory", data, [](RecordReader& j, MemoryRecord& r) {
+    if (!absl::Base64Unescape(j.String("value_b64"), &r.value)) j.Fail("value is not base64");
+    r.version = j.Uint64("version");
+    r.updated_at = FromMicros(j.Int64("updated_at"));
+    r.updated_by = j.String("updated_by");
+    const std::optional<int64_t> exp = j.NullableInt64("expires_at");
+    r.expires_at = exp.has_value() ? FromMicros(*exp) : absl::InfiniteFuture();
   });
 }
 
 std::string Encode(const TaskRecord& r) {
-  Json j = {{"id", r.id},
-            {"seq", r.seq},
-            {"title", r.title},
-            {"body", r.body},
-            {"type", r.type},
-            {"priority", r.priority},
-            {"state", static_cast<int>(r.state)},
-            {"attempts", r.attempts},
-            {"max_attempts", r.max_attempts},
-            {"created_at", Micros(r.created_at)},
-            {"updated_at", Micros(r.updated_at)},
-            {"not_before", Micros(r.not_before)},
-            {"worker_id", r.worker_id},
-            {"lock_token", r.lock_token},
-            {"last_error", r.last_error},
-            {"result", r.result}};
-  return j.dump();
+  return RecordWriter()
+      .Field("id", r.id)
+      .Field("seq", r.seq)
+      .Field("title", r.title)
+      .Field("body", r.body)
+      .Field("type", r.type)
+      .Field("priority", r.priority)
+      .Field("state", static_cast<int32_t>(r.state))
+      .Field("attempts", r.attempts)
+      .Field("max_attempts", r.max_attempts)
+      .Field("created_at", Micros(r.created_at))
+      .Field("updated_at", Micros(r.updated_at))
+      .Field("not_before", Micros(r.not_before))
+      .Field("worker_id", r.worker_id)
+      .Field("lock_token", r.lock_token)
+      .Field("last_error", r.last_error)
+      .Field("result", r.result)
+      .Finish();
 }
 
 static absl::StatusOr<TaskRecord> ParseTask(absl::string_view data) {
-  return DecodeWith<TaskRecord>("task", data, [](const Json& j, TaskRecord& r) {
-    r.id = j.at("id").get<std::string>();
-    r.seq = j.at("seq").get<uint64_t>();
-    r.title = j.at("title").get<std::string>();
-    r.body = j.at("body").get<std::string>();
-    r.type = j.at("type").get<std::string>();
-    r.priority = j.at("priority").get<int32_t>();
-    r.state = static_cast<TaskState>(j.at("state").get<int>());
-    r.attempts = j.at("attempts").get<uint32_t>();
-    r.max_attempts = j.at("max_attempts").get<uint32_t>();
-    r.created_at = FromMicros(j.at("created_at").get<int64_t>());
-    r.updated_at = FromMicros(j.at("updated_at").get<int64_t>());
-    r.not_before = FromMicros(j.at("not_before").get<int64_t>());
-    r.worker_id = j.at("worker_id").get<std::string>();
-    r.lock_token = j.at("lock_token").get<uint64_t>();
-    r.last_error = j.at("last_error").get<std::string>();
-    r.result = j.at("result").get<std::string>();
+  return DecodeWith<TaskRecord>("task", data, [](RecordReader& j, TaskRecord& r) {
+    r.id = j.String("id");
+    r.seq = j.Uint64("seq");
+    r.title = j.String("title");
+    r.body = j.String("body");
+    r.type = j.String("type");
+    r.priority = j.Int32("priority");
+    r.state = static_cast<TaskState>(j.Int32("state"));
+    r.attempts = j.Uint32("attempts");
+    r.max_attempts = j.Uint32("max_attempts");
+    r.created_at = FromMicros(j.Int64("created_at"));
+    r.updated_at = FromMicros(j.Int64("updated_at"));
+    r.not_before = FromMicros(j.Int64("not_before"));
+    r.worker_id = j.String("worker_id");
+    r.lock_token = j.Uint64("lock_token");
+    r.last_error = j.String("last_error");
+    r.result = j.String("result");
   });
 }
 
