@@ -307,6 +307,39 @@ class Matrix:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def fsync_latency_ms(directory, n=200):
+    """Median and p99 of appending 4 KiB to a file in `directory` and fdatasync-ing it: the floor
+    under every durable write's latency on this disk (a closed-loop caller waits for at least one
+    per acknowledged write)."""
+    path = os.path.join(directory, "fsync-probe")
+    took = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = b"x" * 4096
+        for i in range(n):
+            t = time.monotonic()
+            os.pwrite(fd, block, i * 4096)
+            os.fdatasync(fd)
+            took.append((time.monotonic() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    took.sort()
+    return {"median": statistics.median(took), "p99": took[int(len(took) * 0.99) - 1]}
+
+
+def exec_only_ms(binary, n=10):
+    """Median time to run `binary --version`: loading its shared libraries and static
+    initialisation, the part of start-up before any of the sidecar's own work."""
+    took = []
+    for _ in range(n):
+        t = time.monotonic()
+        subprocess.run([binary, "--version"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        took.append((time.monotonic() - t) * 1000)
+    return statistics.median(took)
+
+
 def fmt_int(x):
     return f"{x:,.0f}"
 
@@ -371,6 +404,17 @@ def render(args, pin, cells, extra):
                    f"(max {st['max']:.0f} ms, {st['n']} starts); RSS after the load: "
                    f"median {extra['rss_mb']['median']:.1f} MiB, "
                    f"max {extra['rss_mb']['max']:.1f} MiB.")
+    if extra.get("exec_ms") is not None:
+        out.append(f"Of start-up, `sentinel --version` alone (loading its "
+                   f"{extra.get('shared_libs', '?')} shared libraries, static initialisation) "
+                   f"takes median {extra['exec_ms']:.0f} ms.")
+    if extra.get("fsync_ms"):
+        f = extra["fsync_ms"]
+        out.append(f"The disk: appending 4 KiB and fdatasync-ing it takes median "
+                   f"{f['median']:.2f} ms (p99 {f['p99']:.2f} ms) before the run and "
+                   f"{f['after_median']:.2f} ms after: every acknowledged write (SetMemory, "
+                   f"each call of the lock pair and the task life, etcd Put) waits for at least "
+                   f"one such sync.")
     gh = extra.get("github")
     if gh:
         out += ["",
@@ -431,7 +475,9 @@ def main():
     m = Matrix(args)
     log(f"bench: {m.pin.describe()}; scratch {m.tmp}")
     cells = {}
+    extra = {}
     try:
+        extra["fsync_ms"] = fsync_latency_ms(m.tmp)
         for op, _, _ in ROWS:
             if op not in args.ops:
                 continue
@@ -439,7 +485,15 @@ def main():
                 results = m.run_cell(op, c)
                 if results:
                     cells[(op, c)] = summarise(results)
-        extra = {}
+        after = fsync_latency_ms(m.tmp)
+        extra["fsync_ms"]["after_median"] = after["median"]
+        sentinel = m.binary("service/sentinel")
+        extra["exec_ms"] = exec_only_ms(sentinel)
+        try:
+            ldd = subprocess.run(["ldd", sentinel], capture_output=True, text=True, check=False)
+            extra["shared_libs"] = sum(1 for line in ldd.stdout.splitlines() if "=>" in line)
+        except OSError:
+            pass
         if m.startup_s:
             ms = [s * 1000 for s in m.startup_s]
             extra["startup_ms"] = {"median": statistics.median(ms), "max": max(ms),
