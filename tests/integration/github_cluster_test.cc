@@ -1344,9 +1344,12 @@ TEST(GitHubClusterTest, ASustainedThreeSecondLagSlowsHandOutsButCompletesThem) {
   Figure("t8_tasks", absl::StrCat(cluster.DoneCount(tasks), " of 6 done in ", Ms(wall)));
   Figure("t8_claims", absl::StrCat(claims.posted, " posted, ", claims.deleted, " taken back"));
   Figure("t8_errors", cluster.ledger().ErrorSummary());
-  // Before the fix: 0 of 6 in 90 s, 132 claims posted and taken back. Each sidecar may lose its
-  // first claim before it has measured the lag, and a few more to contention.
-  EXPECT_LE(claims.deleted, 2 * static_cast<int64_t>(ids.size()) + 3);
+  // Before the fix: 0 of 6 in 90 s, 132 claims posted and taken back. Now a claim is taken back
+  // only when it was a sidecar's first (posted before it measured the lag) or lost a contest:
+  // at most one per sidecar plus two per task (the losers when all three claim it). Seen: 5-9
+  // in the normal build, 5-11 under ASan (its speed makes more contests).
+  EXPECT_LE(claims.deleted,
+            static_cast<int64_t>(ids.size()) + 2 * static_cast<int64_t>(tasks.size()));
 }
 
 // ---------------------------------------------------------------------------------------------
