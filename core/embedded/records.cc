@@ -195,7 +195,8 @@ static absl::StatusOr<TaskRecord> ParseTask(absl::string_view data) {
 
 // The decoders callers use: each remembers what it decoded by the exact bytes (decode_cache.h),
 // since the protocols read the same registrations, locks and open tasks many times over. At most
-// 4 KiB per record and a few hundred records per kind (about 3 MiB at the very most).
+// 4 KiB of text per record and a few hundred records per kind: with the decoded copies, about
+// 6 MiB at the very most (records are usually a few hundred bytes).
 constexpr size_t kCachedRecordBytes = 4096;
 
 absl::StatusOr<LockRecord> DecodeLock(absl::string_view data) {
