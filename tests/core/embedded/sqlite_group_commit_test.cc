@@ -280,7 +280,9 @@ TEST(GroupCommitKillTest, EveryAcknowledgedWriteOfConcurrentWritersSurvivesKill9
       absl::StatusOr<std::optional<std::string>> count = ReadKey(**store, CountKey(t));
       ASSERT_TRUE(count.ok()) << count.status();
       int n = 0;
-      if (count->has_value()) ASSERT_TRUE(absl::SimpleAtoi(**count, &n));
+      if (count->has_value()) {
+        ASSERT_TRUE(absl::SimpleAtoi(**count, &n));
+      }
       // Every acknowledged write is there; at most one more (committed, not yet reported).
       EXPECT_GE(n, acked[t]) << "thread " << t;
       EXPECT_LE(n, acked[t] + 1) << "thread " << t;

@@ -44,6 +44,7 @@
 #include "core/embedded/sqlite_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/embedded/store_testing.h"
 
 namespace tasksentinel {
 namespace {
@@ -55,16 +56,6 @@ using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-// A new empty directory under TEST_TMPDIR.
-std::string FreshDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/store_test_XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp " << templ << ": " << std::strerror(errno);
-  }
-  return templ;
-}
 
 absl::StatusOr<std::optional<std::string>> GetOne(Store& store, absl::string_view key) {
   std::optional<std::string> out;
@@ -175,7 +166,7 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
       store_ = std::make_unique<MemoryStore>();
     } else {
       absl::StatusOr<std::unique_ptr<SqliteStore>> store =
-          SqliteStore::Open(FreshDir() + "/store.db");
+          SqliteStore::Open(FreshDir("store_test") + "/store.db");
       ASSERT_TRUE(store.ok()) << store.status();
       store_ = *std::move(store);
     }
@@ -448,7 +439,7 @@ TEST(MemoryStoreTest, FailNextCommitsWithOkStatusFailsWithInternal) {
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir();
+    dir_ = FreshDir("store_test");
     path_ = dir_ + "/store.db";
   }
 

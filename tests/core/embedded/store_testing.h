@@ -5,7 +5,9 @@
 
 #include <stdlib.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,7 +23,9 @@ namespace tasksentinel {
 inline std::string FreshDir(const std::string& prefix) {
   const char* base = std::getenv("TEST_TMPDIR");
   std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, "_XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << templ;
+  if (mkdtemp(templ.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << templ << ": " << std::strerror(errno);
+  }
   return templ;
 }
 
