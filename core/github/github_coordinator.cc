@@ -118,6 +118,7 @@ void GitHubCoordinator::SweepRecords() {
 }
 
 void GitHubCoordinator::ReleaseLocksOfASilentWorker() {
+  absl::MutexLock silent(&silent_release_mu_);
   {
     absl::MutexLock lock(&worker_mu_);
     if (last_worker_heartbeat_ == absl::InfinitePast() ||
@@ -291,6 +292,7 @@ absl::StatusOr<uint32_t> GitHubCoordinator::CountNamedLocks() {
 }
 
 absl::StatusOr<HeartbeatResult> GitHubCoordinator::Heartbeat(const HeartbeatReport& report) {
+  absl::MutexLock silent(&silent_release_mu_);
   {
     absl::MutexLock lock(&worker_mu_);
     last_worker_heartbeat_ = clock_->Now();

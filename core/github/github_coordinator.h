@@ -152,6 +152,10 @@ class GitHubCoordinator final : public Coordinator {
   github::GitHubTasks tasks_;
   github::GitHubMemory memory_;
 
+  // Held by ReleaseLocksOfASilentWorker while it releases and by Heartbeat throughout (taken
+  // before worker_mu_): a heartbeat never runs beside a release of the sweep, so it reports every
+  // lock the sweep gave up, none is skipped as "being released" and heard of only a beat later.
+  absl::Mutex silent_release_mu_ ABSL_ACQUIRED_BEFORE(worker_mu_);
   // When the worker last called Heartbeat (local clock; InfinitePast before the first).
   absl::Mutex worker_mu_;
   absl::Time last_worker_heartbeat_ ABSL_GUARDED_BY(worker_mu_) = absl::InfinitePast();

@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "core/github/record_seal.h"
 #include "core/github/registry.h"
 #include "gtest/gtest.h"
@@ -249,6 +251,46 @@ TEST_F(FleetTest, ASilentWorkersLocksAreReleasedByItsLivingSidecar) {
   ASSERT_EQ(back->lost_locks.size(), 1u);
   EXPECT_EQ(back->lost_locks[0].name, "deploy");
   EXPECT_EQ(back->lost_locks[0].token, held->lock->token);
+}
+
+// The sidecar's release of a silent worker's lock may still be in flight when the worker is heard
+// from again: that heartbeat waits for it and reports the lock, rather than skipping it as "being
+// released" (the worker would hear of it only a beat later, after another worker took the lock).
+TEST_F(FleetTest, AHeartbeatDuringTheSilentReleaseStillReportsTheLock) {
+  std::vector<std::unique_ptr<GitHubCoordinator>> fleet = Fleet(2);
+  for (auto& s : fleet) TS_ASSERT_OK(s->Workers(false));
+  for (auto& s : fleet) TS_ASSERT_OK(s->Heartbeat({}));
+  AcquireRequest req;
+  req.name = "deploy";
+  absl::StatusOr<AcquireAttempt> held = fleet[0]->AcquireLock(req, nullptr);
+  TS_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired);
+  TS_ASSERT_OK(fleet[0]->Heartbeat({}));
+  world_.clock.Advance(absl::Seconds(4));  // silent for more than STALE_WORKER_THRESHOLD_MS
+
+  // The sweep's delete of the claim is held in flight until the heartbeat has answered, or for
+  // 300 ms of real time if the heartbeat waits for the sweep (as it must).
+  absl::Notification in_flight;
+  absl::Notification answered;
+  world_.api.SetBeforeWriteHook([&](const FakeGitHubWrite& w) {
+    if (w.method != FakeGitHubMethod::kDeleteComment || in_flight.HasBeenNotified()) return;
+    in_flight.Notify();
+    answered.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+  });
+  std::thread sweep([&] { (void)fleet[0]->Tick(); });
+  in_flight.WaitForNotification();
+  absl::StatusOr<HeartbeatResult> back = fleet[0]->Heartbeat({});
+  answered.Notify();
+  sweep.join();
+  world_.api.SetBeforeWriteHook(nullptr);
+  TS_ASSERT_OK(back);
+  ASSERT_EQ(back->lost_locks.size(), 1u);
+  EXPECT_EQ(back->lost_locks[0].name, "deploy");
+  EXPECT_EQ(back->lost_locks[0].token, held->lock->token);
+  // Reported once: the next heartbeat has nothing more to say.
+  absl::StatusOr<HeartbeatResult> next = fleet[0]->Heartbeat({});
+  TS_ASSERT_OK(next);
+  EXPECT_TRUE(next->lost_locks.empty());
 }
 
 }  // namespace
